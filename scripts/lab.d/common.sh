@@ -1,0 +1,122 @@
+# shellcheck shell=bash
+# Shared settings and helpers of scripts/lab. Sourced, never run.
+#
+# Every lab component lives in scripts/lab.d/<name>.sh and defines four functions:
+#   <name>_up      start it (idempotent: a no-op when it already answers)
+#   <name>_down    stop what <name>_up started (by PID) and remove its kernel objects
+#   <name>_status  one line per process: "name  state  address"; returns 1 when not healthy
+#   <name>_env     print its endpoints as `export VCR_LAB_...=...` lines
+# Ports are fixed and away from every default port so the lab never collides with a
+# system's own services; all daemons listen on loopback or on the lab's own bridges.
+
+LAB_DIR=${VCR_LAB_DIR:-/var/lib/vcrcovery-lab}     # runtime state (wiped by `down`)
+LAB_CACHE=${VCR_LAB_CACHE:-/var/cache/vcrcovery-lab} # caches that make a second `up` fast
+LAB_LOG=$LAB_DIR/log
+LAB_RUN=$LAB_DIR/run
+
+# Ports (loopback unless said otherwise).
+LAB_PG_PORT=20432
+LAB_ZBX_SERVER_PORT=20051     # Zabbix trapper
+LAB_ZBX_AGENT_PORT=20050
+LAB_ZBX_WEB_PORT=20080        # PHP frontend, API at /api_jsonrpc.php
+LAB_DNS_PORT=20053            # BIND, UDP and TCP
+LAB_SNMP_PORT=20161           # snmpd serving LIBVIRT-MIB
+LAB_SNMPTRAPD_PORT=20162      # snmptrapd, logs to a file
+LAB_TRAP_SINK_PORT=20163      # second trap sink of the lab agent: where trapd listens in tests
+LAB_LXD_BIG_ADDR=127.0.0.2:20443
+
+# Names.
+LAB_ZONE=lab.vcrcovery.test
+LAB_PRIMARY_BRIDGE=vcrpri0    # libvirt LXC domains ("primary VMs"): 10.77.1.0/24
+LAB_PRIMARY_NET=10.77.1
+LAB_STANDBY_BRIDGE=vcrsb0     # LXD "standby" daemon: 10.77.2.0/24
+LAB_STANDBY_NET=10.77.2
+LAB_BIG_BRIDGE=vcrbig0        # LXD "big" daemon: 10.77.3.0/24
+LAB_BIG_NET=10.77.3
+# Primary domains: name, IP (on LAB_PRIMARY_BRIDGE), fixed UUID, MAC. Service port 8080.
+LAB_DOMAINS="web1 web2"
+LAB_SERVICE_PORT=8080
+lab_domain_ip()   { case $1 in web1) echo "$LAB_PRIMARY_NET.11";; web2) echo "$LAB_PRIMARY_NET.12";; esac; }
+lab_domain_uuid() { case $1 in web1) echo 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01;; web2) echo 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a02;; esac; }
+lab_domain_mac()  { case $1 in web1) echo 52:54:00:77:01:11;; web2) echo 52:54:00:77:01:12;; esac; }
+
+lab_log() { printf 'lab: %s\n' "$*" >&2; }
+lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
+
+# lab_apt PKG...: install the Debian packages that are missing, in one transaction.
+# A policy-rc.d that answers 101 keeps packages from starting their own daemons.
+lab_apt() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  lab_log "installing ${missing[*]}"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  fi
+  local lists=(/var/lib/apt/lists/*_Packages*)
+  if [ ! -e "${lists[0]}" ] || [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ]; then
+    apt-get update -q >"$LAB_LOG/apt.log" 2>&1 || lab_die "apt-get update failed: see $LAB_LOG/apt.log"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
+    >>"$LAB_LOG/apt.log" 2>&1 || lab_die "apt-get install ${missing[*]} failed: see $LAB_LOG/apt.log"
+}
+
+# lab_pid NAME: the PID of a process the lab started, if it still runs.
+lab_pid() {
+  local f=$LAB_RUN/$1.pid pid
+  [ -r "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# lab_start NAME CMD...: run CMD in its own session (so `down` can stop its whole process
+# group), output to $LAB_LOG/NAME.log, PID to $LAB_RUN/NAME.pid. CMD must stay in the
+# foreground (no self-daemonising), or the PID file would name a process that is gone.
+lab_start() {
+  local name=$1; shift
+  mkdir -p "$LAB_LOG" "$LAB_RUN"
+  setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1 &
+  echo $! >"$LAB_RUN/$name.pid"
+}
+
+# lab_stop NAME: TERM the process group started by lab_start, KILL it after 10 s.
+lab_stop() {
+  local name=$1 pid i
+  pid=$(lab_pid "$name") || { rm -f "$LAB_RUN/$name.pid"; return 0; }
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+  rm -f "$LAB_RUN/$name.pid"
+}
+
+# lab_wait_tcp HOST PORT SECONDS: wait until a TCP port accepts connections.
+lab_wait_tcp() {
+  local host=$1 port=$2 deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt "$deadline" ]; do
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# lab_status_line NAME STATE ADDRESS: the format of every `status` line.
+lab_status_line() { printf '%-18s %-8s %s\n' "$1" "$2" "$3"; }
+
+# lab_proc_status NAME ADDRESS: status line for one process started by lab_start.
+lab_proc_status() {
+  if lab_pid "$1" >/dev/null; then lab_status_line "$1" up "$2"; else lab_status_line "$1" down "$2"; return 1; fi
+}
+
+# lab_umount_under DIR: unmount every mount below DIR, deepest first (LXD and libvirt
+# leave mounts behind when their daemons are killed).
+lab_umount_under() {
+  local d=$1 m
+  [ -d "$d" ] || return 0
+  awk -v d="$d" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+# lab_del_link NAME: delete a network link if it exists.
+lab_del_link() { ip link show "$1" >/dev/null 2>&1 && ip link del "$1" 2>/dev/null; return 0; }
