@@ -68,3 +68,15 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) strin
 	}
 	return string(out)
 }
+
+// ReloadZabbixConfig makes the lab's Zabbix server see items created a moment ago: the
+// trapper refuses values for items missing from its configuration cache, which
+// otherwise reloads only every CacheUpdateFrequency.
+func ReloadZabbixConfig(t testing.TB) {
+	t.Helper()
+	conf := Need(t, "ZABBIX_SERVER_CONF")
+	Run(t, 30*time.Second, "zabbix_server", "-c", conf, "-R", "config_cache_reload")
+	// The runtime command returns when the request is queued; the reload itself takes
+	// tens of milliseconds more.
+	time.Sleep(500 * time.Millisecond)
+}

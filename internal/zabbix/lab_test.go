@@ -1,0 +1,166 @@
+package zabbix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/secret"
+)
+
+func labAPI(t *testing.T) *API {
+	t.Helper()
+	url := lab.Need(t, "ZABBIX_API")
+	tok, err := secret.ReadFile(lab.Need(t, "ZABBIX_TOKEN_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := NewAPI(ctx, APIOptions{URL: url, Token: tok})
+	if err != nil {
+		lab.Missing(t, "zabbix-api", err)
+	}
+	return a
+}
+
+// labHost creates a host with trapper items (value type text) for keys, deleted at the
+// end of the test, and makes the server's configuration cache see them.
+func labHost(t *testing.T, a *API, keys ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("vcr-test-%d", time.Now().UnixNano())
+	var groups []struct {
+		GroupID string `json:"groupid"`
+	}
+	if err := a.Call(ctx, "hostgroup.get", map[string]any{"filter": map[string]any{"name": "Discovered hosts"}}, &groups); err != nil || len(groups) == 0 {
+		t.Fatalf("hostgroup.get: %v %v", groups, err)
+	}
+	var created struct {
+		HostIDs []string `json:"hostids"`
+	}
+	if err := a.Call(ctx, "host.create", map[string]any{"host": name, "groups": []any{map[string]any{"groupid": groups[0].GroupID}}}, &created); err != nil {
+		t.Fatalf("host.create: %v", err)
+	}
+	hostid := created.HostIDs[0]
+	t.Cleanup(func() { a.Call(context.Background(), "host.delete", []string{hostid}, nil) })
+	for _, k := range keys {
+		// type 2 = Zabbix trapper, value_type 4 = text
+		if err := a.Call(ctx, "item.create", map[string]any{"hostid": hostid, "name": k, "key_": k, "type": 2, "value_type": 4}, nil); err != nil {
+			t.Fatalf("item.create %s: %v", k, err)
+		}
+	}
+	lab.ReloadZabbixConfig(t)
+	return name
+}
+
+func history(t *testing.T, a *API, host, key string) []string {
+	t.Helper()
+	var items []struct {
+		ItemID string `json:"itemid"`
+	}
+	if err := a.Call(context.Background(), "item.get", map[string]any{"host": host, "filter": map[string]any{"key_": key}}, &items); err != nil || len(items) != 1 {
+		t.Fatalf("item.get %s %s: %v %v", host, key, items, err)
+	}
+	var h []struct {
+		Value string `json:"value"`
+	}
+	params := map[string]any{"itemids": items[0].ItemID, "history": 4, "sortfield": "clock", "sortorder": "ASC"}
+	if err := a.Call(context.Background(), "history.get", params, &h); err != nil {
+		t.Fatalf("history.get: %v", err)
+	}
+	var out []string
+	for _, v := range h {
+		out = append(out, v.Value)
+	}
+	return out
+}
+
+// waitHistory polls until key has want values stored (the history syncer writes once a
+// second), then returns them.
+func waitHistory(t *testing.T, a *API, host, key string, want int) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := history(t, a, host, key)
+		if len(got) >= want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestLabAPILogin(t *testing.T) {
+	a := labAPI(t)
+	if !strings.HasPrefix(a.Version(), "6.") {
+		t.Fatalf("version %q", a.Version())
+	}
+	pw, err := secret.ReadFile(lab.Need(t, "ZABBIX_PASSWORD_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := NewAPI(ctx, APIOptions{URL: lab.Need(t, "ZABBIX_API"), Username: lab.Need(t, "ZABBIX_USER"), Password: pw})
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	var hosts []map[string]any
+	if err := s.Call(ctx, "host.get", map[string]any{"output": []string{"host"}, "limit": 1}, &hosts); err != nil {
+		t.Fatalf("host.get with session: %v", err)
+	}
+	if err := s.Logout(ctx); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	err = s.Call(ctx, "host.get", map[string]any{"limit": 1}, &hosts)
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("call after logout: err = %v, want *APIError", err)
+	}
+
+	_, err = NewAPI(ctx, APIOptions{URL: lab.Need(t, "ZABBIX_API"), Username: "Admin", Password: "wrong-password"})
+	if !errors.As(err, &apiErr) || !strings.Contains(err.Error(), "log in to Zabbix API") {
+		t.Fatalf("wrong password: err = %v", err)
+	}
+	if strings.Contains(err.Error(), "wrong-password") {
+		t.Fatal("error leaks the password")
+	}
+}
+
+func TestLabAPIError(t *testing.T) {
+	a := labAPI(t)
+	// A host without groups is refused with "Invalid params."
+	err := a.Call(context.Background(), "host.create", map[string]any{"host": "vcr-no-groups"}, nil)
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != -32602 || apiErr.Method != "host.create" {
+		t.Fatalf("err = %#v", err)
+	}
+}
+
+// TestLabSenderStoresAndNamesRejected: values reach the real server's history exactly
+// once each, and a value for a key that does not exist is named.
+func TestLabSenderStoresAndNamesRejected(t *testing.T) {
+	a := labAPI(t)
+	host := labHost(t, a, "vcr.a", "vcr.b")
+	s := &Sender{Addr: lab.Need(t, "ZABBIX_TRAPPER"), Compress: true}
+	ctx := context.Background()
+	batch := []Value{{Host: host, Key: "vcr.a", Value: "one"}, {Host: host, Key: "vcr.missing", Value: "x"}, {Host: host, Key: "vcr.b", Value: "two"}}
+
+	res, err := s.Send(ctx, batch)
+	if !errors.Is(err, ErrRejected) || res.Processed != 2 || res.Failed != 1 {
+		t.Fatalf("first send: %+v, %v", res, err)
+	}
+	res, err = s.Send(ctx, batch)
+	if !errors.Is(err, ErrRejected) || len(res.Rejected) != 1 || res.Rejected[0].Key != "vcr.missing" {
+		t.Fatalf("second send: %+v, %v", res, err)
+	}
+	if got := waitHistory(t, a, host, "vcr.a", 2); strings.Join(got, ",") != "one,one" {
+		t.Fatalf("history of vcr.a = %v, want [one one]: one value per send, none resent", got)
+	}
+	if got := waitHistory(t, a, host, "vcr.b", 2); strings.Join(got, ",") != "two,two" {
+		t.Fatalf("history of vcr.b = %v", got)
+	}
+}
