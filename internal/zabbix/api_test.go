@@ -118,10 +118,12 @@ func TestHTTPErrorAndHang(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
 		t.Fatalf("err = %v", err)
 	}
+	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done()
+		<-release
 	}))
 	defer hang.Close()
+	defer close(release) // runs before Close, which waits for the handler
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := NewAPI(ctx, APIOptions{URL: hang.URL, Token: "t"}); err == nil {

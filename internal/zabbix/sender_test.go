@@ -20,7 +20,7 @@ import (
 // package's own frame reader and answers like Zabbix, refusing keys in reject.
 type fakeTrapper struct {
 	ln       net.Listener
-	reject   map[string]bool // host:key
+	reject   map[string]bool                      // host:key
 	answer   func(conn net.Conn, req wireRequest) // overrides the normal answer
 	mu       sync.Mutex
 	requests []wireRequest

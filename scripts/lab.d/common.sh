@@ -68,7 +68,10 @@ lab_pid() {
   local f=$LAB_RUN/$1.pid pid
   [ -r "$f" ] || return 1
   pid=$(cat "$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  # A zombie answers kill -0 but is gone for every purpose.
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
+  echo "$pid"
 }
 
 # lab_start NAME CMD...: run CMD in its own session (so `down` can stop its whole process
@@ -77,7 +80,9 @@ lab_pid() {
 lab_start() {
   local name=$1; shift
   mkdir -p "$LAB_LOG" "$LAB_RUN"
-  setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1 &
+  # 9>&-: the daemon must not inherit scripts/lab's lock, or the next `lab up` would
+  # wait for the daemon to exit.
+  setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1 9>&- &
   echo $! >"$LAB_RUN/$name.pid"
 }
 
@@ -87,8 +92,9 @@ lab_stop() {
   pid=$(lab_pid "$name") || { rm -f "$LAB_RUN/$name.pid"; return 0; }
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
   for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
   rm -f "$LAB_RUN/$name.pid"
+  return 0
 }
 
 # lab_wait_tcp HOST PORT SECONDS: wait until a TCP port accepts connections.
