@@ -24,6 +24,7 @@ LAB_SNMP_PORT=20161           # snmpd serving LIBVIRT-MIB
 LAB_SNMPTRAPD_PORT=20162      # snmptrapd, logs to a file
 LAB_TRAP_SINK_PORT=20163      # second trap sink of the lab agent: where trapd listens in tests
 LAB_LXD_BIG_ADDR=127.0.0.2:20443
+LAB_LXD_STANDBY_ADDR=127.0.0.3:20443  # the standby daemon listens too: the source of copies
 
 # Names.
 LAB_ZONE=lab.vcrcovery.test
