@@ -110,9 +110,7 @@ _lxd_clean() {
   # each init. Then TERM (lab_stop): with no container left it exits in about 1 s, where
   # `lxd shutdown` takes about 2 s and can hang on a stuck operation.
   _lxd_answers "$n" && { _lxd_cli "$n" stop --all --force >/dev/null 2>&1 || true; }
-  # `|| true` (kept as a guard): lab_stop once returned its last `kill`'s status, failing when the daemon
-  # already exited on TERM, and `up` runs under set -e.
-  lab_stop "lxd-$n" || true
+  lab_stop "lxd-$n"
   _lxd_kill_strays "$dir"
   _lxd_rm_cgroups "$dir"
   lab_umount_under "$dir"
