@@ -1,0 +1,295 @@
+// Package container manages standby containers on an LXD server (the standby VM, or the
+// bigger VM of a migration) through LXD's REST API.
+package container
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	lxd "github.com/canonical/lxd/client"
+	"github.com/canonical/lxd/shared/api"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/secret"
+)
+
+// ErrMissing: a warm standby's container does not exist and there is no backup to
+// create it from.
+var ErrMissing = errors.New("container does not exist")
+
+// Server is a connection to one LXD server.
+type Server struct {
+	Name string
+	c    lxd.InstanceServer
+}
+
+// Connect opens the LXD server of a standbys entry. Every request made through the
+// returned Server obeys ctx (the LXD client binds the context at connect time), so a
+// recover run passes its own run context.
+func Connect(ctx context.Context, s config.Standby) (*Server, error) {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to LXD %s: %w", s.Name, err)
+	}
+	var c lxd.InstanceServer
+	switch u.Scheme {
+	case "unix":
+		c, err = lxd.ConnectLXDUnixWithContext(ctx, u.Path, nil)
+	case "https":
+		args := &lxd.ConnectionArgs{}
+		var cert, key []byte
+		if cert, err = os.ReadFile(s.ClientCertFile); err != nil {
+			return nil, fmt.Errorf("connect to LXD %s: client certificate: %w", s.Name, err)
+		}
+		if key, err = secret.ReadFileBytes(s.ClientKeyFile); err != nil {
+			return nil, fmt.Errorf("connect to LXD %s: client key: %w", s.Name, err)
+		}
+		args.TLSClientCert, args.TLSClientKey = string(cert), string(key)
+		if s.ServerCertFile != "" {
+			sc, err := os.ReadFile(s.ServerCertFile)
+			if err != nil {
+				return nil, fmt.Errorf("connect to LXD %s: server certificate: %w", s.Name, err)
+			}
+			args.TLSServerCert = string(sc)
+		}
+		c, err = lxd.ConnectLXDWithContext(ctx, s.URL, args)
+	default:
+		return nil, fmt.Errorf("connect to LXD %s: unsupported URL %q", s.Name, s.URL)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to LXD %s at %s: %w", s.Name, s.URL, err)
+	}
+	return &Server{Name: s.Name, c: c}, nil
+}
+
+// Client exposes the LXD client for operations this package does not wrap (migration).
+func (s *Server) Client() lxd.InstanceServer { return s.c }
+
+// Spec says which container a service needs and where a missing one comes from.
+type Spec struct {
+	Name   string
+	Backup config.Backup // Kind empty: the container must exist
+}
+
+// Outcome tells what Ensure did.
+type Outcome struct {
+	Created bool
+	Started bool
+}
+
+// Ensure makes the container exist and run: created from spec.Backup if missing, started
+// if stopped, left alone if running (a warm standby, or a second recover run).
+func (s *Server) Ensure(ctx context.Context, spec Spec) (Outcome, error) {
+	var out Outcome
+	inst, _, err := s.c.GetInstance(spec.Name)
+	if err != nil && !api.StatusErrorCheck(err, 404) {
+		return out, fmt.Errorf("get container %s on %s: %w", spec.Name, s.Name, err)
+	}
+	if inst == nil {
+		if spec.Backup.Kind == "" {
+			return out, fmt.Errorf("container %s on %s: %w", spec.Name, s.Name, ErrMissing)
+		}
+		if err := s.create(ctx, spec); err != nil {
+			return out, err
+		}
+		out.Created = true
+		if inst, _, err = s.c.GetInstance(spec.Name); err != nil {
+			return out, fmt.Errorf("get container %s on %s after creating it: %w", spec.Name, s.Name, err)
+		}
+	}
+	if inst.StatusCode == api.Running {
+		return out, nil
+	}
+	if inst.StatusCode == api.Frozen {
+		return out, s.state(ctx, spec.Name, "unfreeze")
+	}
+	if err := s.state(ctx, spec.Name, "start"); err != nil {
+		return out, err
+	}
+	out.Started = true
+	return out, nil
+}
+
+func (s *Server) create(ctx context.Context, spec Spec) error {
+	var op lxd.Operation
+	var err error
+	switch spec.Backup.Kind {
+	case config.BackupImage:
+		src := api.InstanceSource{Type: "image", Alias: spec.Backup.Source}
+		if isFingerprint(spec.Backup.Source) {
+			src = api.InstanceSource{Type: "image", Fingerprint: spec.Backup.Source}
+		}
+		op, err = s.c.CreateInstance(api.InstancesPost{Name: spec.Name, Source: src, Type: api.InstanceTypeContainer})
+	case config.BackupSnapshot:
+		// "container/snap", or "snap" for a snapshot of the container itself (which
+		// then exists, so this path is for a container that was deleted: not possible).
+		src := spec.Backup.Source
+		if !strings.Contains(src, "/") {
+			return fmt.Errorf("create container %s from snapshot %q: name it as container/snapshot", spec.Name, src)
+		}
+		inst, snap, _ := strings.Cut(src, "/")
+		sn, _, serr := s.c.GetInstanceSnapshot(inst, snap)
+		if serr != nil {
+			return fmt.Errorf("create container %s from snapshot %s: %w", spec.Name, src, serr)
+		}
+		// As `lxc copy` does: keep the snapshot's profiles and devices, drop volatile
+		// keys (MAC address, idmap state) that must be new for a new container.
+		cfg := map[string]string{}
+		for k, v := range sn.Config {
+			if !strings.HasPrefix(k, "volatile.") {
+				cfg[k] = v
+			}
+		}
+		op, err = s.c.CreateInstance(api.InstancesPost{
+			Name:        spec.Name,
+			InstancePut: api.InstancePut{Profiles: sn.Profiles, Config: cfg, Devices: sn.Devices},
+			Source:      api.InstanceSource{Type: "copy", Source: src},
+			Type:        api.InstanceTypeContainer,
+		})
+	case config.BackupTarball:
+		f, ferr := os.Open(spec.Backup.Source)
+		if ferr != nil {
+			return fmt.Errorf("create container %s from backup: %w", spec.Name, ferr)
+		}
+		defer f.Close()
+		op, err = s.c.CreateInstanceFromBackup(lxd.InstanceBackupArgs{BackupFile: f, Name: spec.Name})
+	default:
+		return fmt.Errorf("create container %s: unknown backup kind %q", spec.Name, spec.Backup.Kind)
+	}
+	if err == nil {
+		err = op.WaitContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("create container %s on %s from %s %s: %w", spec.Name, s.Name, spec.Backup.Kind, spec.Backup.Source, err)
+	}
+	return nil
+}
+
+func isFingerprint(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// state changes the container's state: start, stop, unfreeze.
+func (s *Server) state(ctx context.Context, name, action string) error {
+	req := api.InstanceStatePut{Action: action, Timeout: -1}
+	if action == "stop" {
+		req.Force = true
+	}
+	op, err := s.c.UpdateInstanceState(name, req, "")
+	if err == nil {
+		err = op.WaitContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("%s container %s on %s: %w", action, name, s.Name, err)
+	}
+	return nil
+}
+
+// Stop stops the container at once (a cold standby after failback).
+func (s *Server) Stop(ctx context.Context, name string) error { return s.state(ctx, name, "stop") }
+
+// Running reports whether the container exists and runs.
+func (s *Server) Running(ctx context.Context, name string) (bool, error) {
+	st, _, err := s.c.GetInstanceState(name)
+	if api.StatusErrorCheck(err, 404) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("state of container %s on %s: %w", name, s.Name, err)
+	}
+	return st.StatusCode == api.Running, nil
+}
+
+// WaitIPv4 polls until the container's interface has a global IPv4 address (from DHCP
+// in the standby VM's bridge) or ctx ends.
+func (s *Server) WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, error) {
+	backoff := 10 * time.Millisecond
+	for {
+		st, _, err := s.c.GetInstanceState(name)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("address of container %s on %s: %w", name, s.Name, err)
+		}
+		if n, ok := st.Network[iface]; ok {
+			for _, a := range n.Addresses {
+				if a.Family == "inet" && a.Scope == "global" {
+					if ip, err := netip.ParseAddr(a.Address); err == nil {
+						return ip, nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return netip.Addr{}, fmt.Errorf("address of container %s on %s: no IPv4 on %s: %w", name, s.Name, iface, ctx.Err())
+		case <-time.After(backoff):
+			backoff = min(backoff*2, 200*time.Millisecond)
+		}
+	}
+}
+
+// ExecResult is the outcome of a command run in a container.
+type ExecResult struct {
+	ExitCode int
+	Output   string // stdout and stderr, at most what a log line should hold
+}
+
+// Exec runs cmd in the container (a hook such as "promote the replica") and waits for
+// it or ctx.
+func (s *Server) Exec(ctx context.Context, name string, cmd []string) (ExecResult, error) {
+	var out bytes.Buffer
+	w := &capped{b: &out, left: 4096}
+	done := make(chan bool)
+	op, err := s.c.ExecInstance(name, api.InstanceExecPost{Command: cmd, WaitForWS: true},
+		&lxd.InstanceExecArgs{Stdout: w, Stderr: w, DataDone: done})
+	if err == nil {
+		err = op.WaitContext(ctx)
+	}
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("run %q in container %s on %s: %w", strings.Join(cmd, " "), name, s.Name, err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	code := -1
+	if v, ok := op.Get().Metadata["return"].(float64); ok {
+		code = int(v)
+	}
+	return ExecResult{ExitCode: code, Output: out.String()}, nil
+}
+
+// capped keeps the first bytes of a hook's output and drops the rest. Stdout and
+// stderr are written from two goroutines.
+type capped struct {
+	mu   sync.Mutex
+	b    *bytes.Buffer
+	left int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(p)
+	if c.left > 0 {
+		k := min(n, c.left)
+		c.b.Write(p[:k])
+		c.left -= k
+	}
+	return n, nil
+}

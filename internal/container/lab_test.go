@@ -1,0 +1,163 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/probe"
+)
+
+func labServer(t *testing.T) *Server {
+	t.Helper()
+	sock := lab.Need(t, "LXD_STANDBY_SOCKET")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	s, err := Connect(ctx, config.Standby{Name: "standby", URL: "unix://" + sock})
+	if err != nil {
+		lab.Missing(t, "lxd-standby", err)
+	}
+	return s
+}
+
+// lxc runs the real lxc CLI against the lab's standby daemon.
+func lxc(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("lxc", args...)
+	cmd.Env = append(os.Environ(), "LXD_DIR="+lab.Need(t, "LXD_STANDBY_DIR"), "LXD_CONF="+lab.Need(t, "LXD_CONF"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func unique(t *testing.T, prefix string) string {
+	name := fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1e9)
+	t.Cleanup(func() {
+		cmd := exec.Command("lxc", "delete", "--force", name)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+os.Getenv("VCR_LAB_LXD_STANDBY_DIR"), "LXD_CONF="+os.Getenv("VCR_LAB_LXD_CONF"))
+		cmd.Run()
+	})
+	return name
+}
+
+// serves waits for the container's address and checks its HTTP page names it.
+func serves(t *testing.T, s *Server, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ip, err := s.WaitIPv4(ctx, name, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&probe.TCP{Ports: []int{8080}}).Wait(ctx, ip); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + ip.String() + ":8080/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := make([]byte, 512)
+	n, _ := resp.Body.Read(b)
+	if !strings.Contains(string(b[:n]), name) {
+		t.Fatalf("page of %s at %s: %q", name, ip, b[:n])
+	}
+}
+
+func TestLabEnsureColdFromImage(t *testing.T) {
+	s := labServer(t)
+	ctx := context.Background()
+	name := unique(t, "cold")
+	spec := Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}
+	out, err := s.Ensure(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Created || !out.Started {
+		t.Fatalf("first Ensure: %+v, want created and started", out)
+	}
+	serves(t, s, name)
+
+	// A second run finds it running and does nothing.
+	if out, err := s.Ensure(ctx, spec); err != nil || out != (Outcome{}) {
+		t.Fatalf("second Ensure: %+v, %v", out, err)
+	}
+	// A stopped (warm) standby is started, not created again.
+	if err := s.Stop(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := s.Running(ctx, name); err != nil || running {
+		t.Fatalf("after Stop: running=%v, %v", running, err)
+	}
+	if out, err := s.Ensure(ctx, Spec{Name: name}); err != nil || out != (Outcome{Started: true}) {
+		t.Fatalf("Ensure of a stopped container: %+v, %v", out, err)
+	}
+	serves(t, s, name)
+}
+
+func TestLabEnsureMissingWarm(t *testing.T) {
+	s := labServer(t)
+	_, err := s.Ensure(context.Background(), Spec{Name: "nosuch" + fmt.Sprint(time.Now().UnixNano()%1e6)})
+	if !errors.Is(err, ErrMissing) {
+		t.Fatalf("err = %v, want ErrMissing", err)
+	}
+}
+
+func TestLabEnsureFromSnapshotAndBackup(t *testing.T) {
+	s := labServer(t)
+	ctx := context.Background()
+	src := unique(t, "src")
+	lxc(t, "init", lab.Need(t, "LXD_IMAGE"), src)
+	lxc(t, "snapshot", src, "s0")
+	tarball := filepath.Join(t.TempDir(), "backup.tar.gz")
+	lxc(t, "export", src, tarball)
+
+	fromSnap := unique(t, "snap")
+	if out, err := s.Ensure(ctx, Spec{Name: fromSnap, Backup: config.Backup{Kind: config.BackupSnapshot, Source: src + "/s0"}}); err != nil || !out.Created {
+		t.Fatalf("from snapshot: %+v, %v", out, err)
+	}
+	serves(t, s, fromSnap)
+
+	fromBackup := unique(t, "bak")
+	if out, err := s.Ensure(ctx, Spec{Name: fromBackup, Backup: config.Backup{Kind: config.BackupTarball, Source: tarball}}); err != nil || !out.Created {
+		t.Fatalf("from backup: %+v, %v", out, err)
+	}
+	serves(t, s, fromBackup)
+
+	_, err := s.Ensure(ctx, Spec{Name: unique(t, "bad"), Backup: config.Backup{Kind: config.BackupTarball, Source: filepath.Join(t.TempDir(), "none.tar.gz")}})
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("missing tarball: err = %v", err)
+	}
+}
+
+func TestLabExec(t *testing.T) {
+	s := labServer(t)
+	ctx := context.Background()
+	name := unique(t, "exec")
+	if _, err := s.Ensure(ctx, Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Exec(ctx, name, []string{"sh", "-c", "echo promoted; exit 3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 3 || !strings.Contains(res.Output, "promoted") {
+		t.Fatalf("exec: %+v", res)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := s.Exec(tctx, name, []string{"sleep", "30"}); err == nil {
+		t.Fatal("a hook past its timeout did not fail")
+	}
+}
