@@ -1,0 +1,58 @@
+// Package lock serialises runs that act on one service on one host (two recover runs
+// fired by the Zabbix action and by trapd's fast path, or an operator at 3 a.m.), with
+// flock(2) on a file: the kernel drops the lock when a run dies, so a crash never leaves
+// a stale lock behind.
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// ErrBusy: the lock stayed held by another run until ctx ended.
+var ErrBusy = errors.New("held by another run")
+
+// Lock is a held lock; Unlock releases it.
+type Lock struct {
+	f *os.File
+}
+
+// Acquire takes the exclusive lock on path (created if needed, folder too), waiting
+// until ctx ends. It polls rather than blocking in flock so that the wait obeys ctx.
+func Acquire(ctx context.Context, path string) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	wait := 5 * time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return &Lock{f: f}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, ErrBusy)
+		case <-time.After(wait):
+			wait = min(wait*2, 100*time.Millisecond)
+		}
+	}
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	return l.f.Close() // closing the last descriptor releases the flock
+}
