@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -44,8 +45,10 @@ func TestLockAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("flock", "-x", path, "sleep", "30")
+	// Its own process group: sleep inherits the locked descriptor and must die too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Skipf("flock(1) not available: %v", err)
+		t.Fatalf("flock(1): %v", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -62,7 +65,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 			t.Fatal("the other process never took the lock")
 		}
 	}
-	cmd.Process.Kill()
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	cmd.Wait()
 	l, err := Acquire(context.Background(), path)
 	if err != nil {
