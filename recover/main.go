@@ -1,23 +1,100 @@
-// Command vcr-recover: Recovers a service into its standby LXD container and switches its DNS name.
-//
-// Only -check (validate the inventory) is implemented so far.
+// Command vcr-recover recovers a service into its standby LXD container and switches
+// its DNS name there, exactly once (shared/DESIGN.md). A Zabbix action runs it through
+// scripts/zabbix-recover; on-call staff run it by hand.
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/recovery"
 )
+
+var (
+	service, event              string
+	dryRun, asJSON, force, back bool
+	lockWait, deadline          time.Duration
+)
+
+// eventRE: Zabbix event IDs are decimal numbers; anything else in that argument is a
+// broken macro or an injection attempt.
+var eventRE = regexp.MustCompile(`^[0-9]{1,20}$`)
 
 var program = cli.Program{
 	Name:     "vcr-recover",
-	Synopsis: "vcr-recover [-config PATH] [-check]",
-	About:    "Recovers a service into its standby LXD container and switches its DNS name.",
-	Main: func(env cli.Env) int {
-		fmt.Fprintln(env.Stderr, "vcr-recover: this is not built yet (issue 6); only -check works")
-		return cli.ExitUsage
+	Synopsis: "vcr-recover [-config PATH] -service NAME [-event ID] [-dry-run] [-json] [-force] [-failback]",
+	About: `Recovers a service into its standby LXD container and switches its DNS name:
+lock, fence (is the primary really down?), start the container (warm: running
+already; cold: created from its backup), run hooks, probe the service port, then a
+TSIG-signed DNS compare-and-set from the primary's address to the container's, so that
+of several recoverers exactly one switches the name. Reports to Zabbix.
+-failback returns the name to the repaired primary.`,
+	Flags: func(fs *flag.FlagSet) {
+		fs.StringVar(&service, "service", "", "service `name` from the inventory (required)")
+		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started the run: acknowledged, and a repeat is a no-op")
+		fs.BoolVar(&dryRun, "dry-run", false, "print the plan and the current state, change nothing")
+		fs.BoolVar(&asJSON, "json", false, "print the report (result, per-step seconds) as JSON on stdout")
+		fs.BoolVar(&force, "force", false, "recover even if fencing or maintenance refuses")
+		fs.BoolVar(&back, "failback", false, "switch the name back to the primary (it must serve), stop a cold container")
+		fs.DurationVar(&lockWait, "lock-wait", 60*time.Second, "how long to wait for a concurrent run of the same service")
+		fs.DurationVar(&deadline, "timeout", 5*time.Minute, "deadline of the whole run")
 	},
+	Main: run,
 }
 
 func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(env cli.Env) int {
+	if service == "" {
+		fmt.Fprintln(env.Stderr, "vcr-recover: -service is required")
+		return cli.ExitUsage
+	}
+	svc, ok := env.Inventory.Service(service)
+	if !ok {
+		var names []string
+		for _, s := range env.Inventory.Services {
+			names = append(names, s.Name)
+		}
+		fmt.Fprintf(env.Stderr, "vcr-recover: no service %q in the inventory (have: %s)\n", service, strings.Join(names, ", "))
+		return cli.ExitUsage
+	}
+	if event != "" && !eventRE.MatchString(event) {
+		fmt.Fprintf(env.Stderr, "vcr-recover: -event must be a Zabbix event ID (digits), got %q\n", event)
+		return cli.ExitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+
+	r, err := recovery.Wire(ctx, env.Inventory, svc, env.Log)
+	if err != nil {
+		env.Log.Error("cannot prepare the run", "service", svc.Name, "err", err)
+		return cli.ExitContainer
+	}
+	r.Event, r.DryRun, r.Force, r.Failback, r.LockWait = event, dryRun, force, back, lockWait
+	rep := r.Execute(ctx)
+	switch {
+	case asJSON:
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	case dryRun:
+		fmt.Fprintf(env.Stdout, "vcr-recover -dry-run: %s of %s would:\n", rep.Action, rep.Service)
+		for i, p := range rep.Plan {
+			fmt.Fprintf(env.Stdout, "  %d. %s\n", i+1, p)
+		}
+	default:
+		fmt.Fprintf(env.Stdout, "%s %s: %s (exit %d) in %.3f s: %s\n", rep.Action, rep.Service, rep.Result, rep.ExitCode, rep.Seconds, rep.Message)
+	}
+	return rep.ExitCode
+}

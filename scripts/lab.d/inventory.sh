@@ -61,7 +61,7 @@ YAML
       ports: [$LAB_SERVICE_PORT]
       timeout: 10s
 YAML
-      if [ "$d" = web1 ]; then
+      if [[ " $LAB_WARM_SERVICES " == *" $d "* ]]; then
         printf '    standby: {host: standby, mode: warm, container: %s}\n    fast_path: true\n' "$d"
       else
         printf '    standby:\n      host: standby\n      mode: cold\n      container: %s\n      backup: {kind: image, source: %s}\n' \

@@ -327,10 +327,27 @@ _lxd_remotes() {
   done
 }
 
+# _lxd_warm: the warm standbys of the lab inventory run on the standby daemon, as an
+# operator would have set them up (cold ones are created by recover from the image).
+_lxd_warm() {
+  local c
+  for c in $LAB_WARM_SERVICES; do
+    if ! _lxd_cli standby info "$c" >/dev/null 2>&1; then
+      _lxd_cli standby launch "$_LXD_IMAGE" "$c" >>"$LAB_LOG/lxd-standby.log" 2>&1 ||
+        lab_die "lxd-standby: launch of warm standby $c failed: see $LAB_LOG/lxd-standby.log"
+    elif ! _lxd_cli standby info "$c" 2>/dev/null | grep -q '^Status: RUNNING'; then
+      _lxd_cli standby start "$c" >>"$LAB_LOG/lxd-standby.log" 2>&1 || true
+    fi
+  done
+}
+
 lxd_up() {
   local n image
   lab_apt lxd lxd-client busybox-static dnsmasq-base squashfs-tools iproute2
-  _lxd_healthy standby && _lxd_healthy big && return 0
+  if _lxd_healthy standby && _lxd_healthy big; then
+    _lxd_warm
+    return 0
+  fi
   mkdir -p "$LAB_CACHE" "$LAB_LOG"
   image=$(_lxd_image_build)
   _lxd_secret >/dev/null # before the two starts, which both read it
@@ -345,6 +362,7 @@ lxd_up() {
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
   [ $rc -eq 0 ] || lab_die "lxd did not start: see $LAB_LOG/lxd-standby.log and $LAB_LOG/lxd-big.log"
   _lxd_remotes
+  _lxd_warm
 }
 
 lxd_down() {

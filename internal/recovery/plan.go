@@ -1,0 +1,69 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// plan fills rep.Plan with what a real run would do, from read-only looks at DNS, the
+// container and the fencing evidence. It changes nothing.
+func (r *Run) plan(ctx context.Context, rep *Report) error {
+	svc := r.Service
+	add := func(format string, args ...any) { rep.Plan = append(rep.Plan, fmt.Sprintf(format, args...)) }
+	current, err := r.DNS.Lookup(ctx, svc.DNSName)
+	if err != nil {
+		current = nil
+		add("check where %s points (now: lookup failed: %v)", svc.DNSName, err)
+	} else {
+		add("check where %s points (now: %v)", svc.DNSName, current)
+	}
+	running, rerr := r.Containers.Running(ctx, svc.Standby.Container)
+	now := fmt.Sprintf("running=%v", running)
+	if rerr != nil {
+		now = "unknown: " + rerr.Error()
+	}
+	v := r.Fence.Check(ctx, svc)
+	if r.Failback {
+		add("check that the primary %s serves on ports %v (now: %s)", svc.PrimaryAddress, svc.Probe.Ports, strings.Join(v.Evidence, "; "))
+		add("switch %s back to %s with a TSIG compare-and-set against the container's address", svc.DNSName, svc.PrimaryAddress)
+		if svc.Standby.Mode == "cold" {
+			add("stop container %s on %s (cold standby; %s)", svc.Standby.Container, svc.Standby.Host, now)
+		} else {
+			add("keep container %s on %s running (warm standby)", svc.Standby.Container, svc.Standby.Host)
+		}
+		return nil
+	}
+	verdict := "down"
+	switch {
+	case r.Force:
+		verdict = "skipped (-force)"
+	case v.Maintenance:
+		verdict = "would refuse: maintenance"
+	case v.Serving:
+		verdict = "would refuse: the primary serves"
+	case !v.Down:
+		verdict = "would refuse: not confirmed down"
+	}
+	add("fence %s (%s): %s", svc.ZabbixHost, strings.Join(v.Evidence, "; "), verdict)
+	switch {
+	case svc.Standby.Backup.Kind != "":
+		add("ensure container %s on %s runs, creating it from %s %s if missing (now: %s)", svc.Standby.Container, svc.Standby.Host, svc.Standby.Backup.Kind, svc.Standby.Backup.Source, now)
+	default:
+		add("ensure container %s on %s runs (%s standby; now: %s)", svc.Standby.Container, svc.Standby.Host, svc.Standby.Mode, now)
+	}
+	for _, h := range svc.Hooks {
+		add("run hook %s in the container: %q (timeout %s)", h.Name, h.Command, h.Timeout)
+	}
+	add("wait for the container's IPv4 on %s, probe ports %v (deadline %s)", r.Iface, svc.Probe.Ports, svc.Probe.Timeout)
+	add("switch %s from %s to the container's address with a TSIG compare-and-set, TTL %d s, and confirm it", svc.DNSName, svc.PrimaryAddress, r.Inventory.DNS.TTL)
+	add("report result and step durations to Zabbix host %s%s", r.standbyZabbixHost(), map[bool]string{true: ", acknowledge event " + r.Event}[r.Event != ""])
+	return nil
+}
+
+func (r *Run) standbyZabbixHost() string {
+	if sb, ok := r.Inventory.Standby(r.Service.Standby.Host); ok {
+		return sb.ZabbixHost
+	}
+	return r.Service.Standby.Host
+}

@@ -1,0 +1,507 @@
+// Package recovery is one run of vcr-recover: bring a service back in its standby
+// container and point its DNS name there, exactly once (shared/DESIGN.md):
+//
+//	lock -> fence -> container -> hooks -> address -> probe -> DNS compare-and-set -> report
+//
+// Every step is timed; the result maps to the exit codes of shared/DESIGN.md.
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
+	"github.com/vcrcovery/vcrcovery/internal/fence"
+	"github.com/vcrcovery/vcrcovery/internal/lock"
+)
+
+// Containers is what a run needs of the standby's LXD server.
+type Containers interface {
+	Ensure(ctx context.Context, spec container.Spec) (container.Outcome, error)
+	WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, error)
+	Exec(ctx context.Context, name string, cmd []string) (container.ExecResult, error)
+	Running(ctx context.Context, name string) (bool, error)
+	Stop(ctx context.Context, name string) error
+}
+
+// DNS is what a run needs of the authoritative server.
+type DNS interface {
+	Switch(ctx context.Context, name string, from, to netip.Addr) error
+	Lookup(ctx context.Context, name string) ([]netip.Addr, error)
+}
+
+// Fencer gathers the evidence that the primary is down.
+type Fencer interface {
+	Check(ctx context.Context, svc *config.Service) fence.Verdict
+}
+
+// Prober waits until addr serves the service's ports or ctx ends.
+type Prober func(ctx context.Context, svc *config.Service, addr netip.Addr) error
+
+// Reporter tells Zabbix how the run went (items on the standby host, event
+// acknowledgement). Its failure is logged, never changes the exit code.
+type Reporter interface {
+	Report(ctx context.Context, r *Report) error
+}
+
+// Run configures one run.
+type Run struct {
+	Inventory *config.Inventory
+	Service   *config.Service
+	// Event is the Zabbix event ID that started the run ("" when run by hand).
+	Event    string
+	Force    bool // skip fencing and maintenance refusals
+	DryRun   bool // print the plan, change nothing
+	Failback bool // return the service to its primary
+	// LockWait is how long to wait for a concurrent run of the same service (default 60s).
+	LockWait time.Duration
+	// DedupWindow: an event already handled successfully this recently is a no-op
+	// (default 10m).
+	DedupWindow time.Duration
+	// Iface is the container's interface that carries the service (default eth0).
+	Iface string
+
+	Containers Containers
+	DNS        DNS
+	Fence      Fencer
+	Probe      Prober
+	Reporter   Reporter // may be nil
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// Step is one timed step of a run.
+type Step struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	Detail  string  `json:"detail,omitempty"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// Report is the outcome of a run; -json prints it.
+type Report struct {
+	Service  string  `json:"service"`
+	Event    string  `json:"event,omitempty"`
+	Action   string  `json:"action"` // recover, failback
+	DryRun   bool    `json:"dry_run,omitempty"`
+	Result   string  `json:"result"`
+	ExitCode int     `json:"exit_code"`
+	Message  string  `json:"message"`
+	Seconds  float64 `json:"seconds"`
+	Steps    []Step  `json:"steps"`
+	// ServedFrom says where the name points at the end: "primary 10.0.0.5" or
+	// "standby/web1 10.77.2.34".
+	ServedFrom string    `json:"served_from,omitempty"`
+	Started    time.Time `json:"started"`
+	Plan       []string  `json:"plan,omitempty"`
+}
+
+// Results, as reported to Zabbix (vcr.recover.result) and in -json.
+const (
+	ResultOK          = "ok"
+	ResultAlreadyDone = "already-done"
+	ResultRefused     = "refused"
+	ResultContainer   = "container-failed"
+	ResultProbe       = "probe-timeout"
+	ResultDNS         = "dns-failed"
+	ResultLostRace    = "lost-race"
+	ResultPlanned     = "planned"
+)
+
+var exitCodes = map[string]int{
+	ResultOK: cli.ExitOK, ResultAlreadyDone: cli.ExitOK, ResultPlanned: cli.ExitOK,
+	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
+	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace,
+}
+
+// outcome ends a run early with a result.
+type outcome struct {
+	result string
+	msg    string
+}
+
+func (o *outcome) Error() string { return o.msg }
+
+func end(result, format string, args ...any) error {
+	return &outcome{result: result, msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *Run) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// step times f as the step name and records it.
+func (r *Run) step(rep *Report, name string, f func() (string, error)) error {
+	t0 := r.now()
+	detail, err := f()
+	s := Step{Name: name, Seconds: r.now().Sub(t0).Seconds(), Detail: detail}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	rep.Steps = append(rep.Steps, s)
+	attrs := []any{"service", rep.Service, "step", name, "duration_seconds", s.Seconds}
+	if detail != "" {
+		attrs = append(attrs, "detail", detail)
+	}
+	if err != nil {
+		r.Log.Warn("step failed", append(attrs, "err", err)...)
+	} else {
+		r.Log.Info("step done", attrs...)
+	}
+	return err
+}
+
+// Execute performs the run and returns its report (never nil). ExitCode is set.
+func (r *Run) Execute(ctx context.Context) *Report {
+	if r.Iface == "" {
+		r.Iface = "eth0"
+	}
+	if r.LockWait <= 0 {
+		r.LockWait = 60 * time.Second
+	}
+	if r.DedupWindow <= 0 {
+		r.DedupWindow = 10 * time.Minute
+	}
+	rep := &Report{Service: r.Service.Name, Event: r.Event, Action: "recover", DryRun: r.DryRun, Started: r.now()}
+	if r.Failback {
+		rep.Action = "failback"
+	}
+	var err error
+	switch {
+	case r.DryRun:
+		err = r.plan(ctx, rep)
+	case r.Failback:
+		err = r.locked(ctx, rep, r.failback)
+	default:
+		err = r.locked(ctx, rep, r.recover)
+	}
+	var o *outcome
+	switch {
+	case err == nil:
+		rep.Result, rep.Message = ResultOK, "done"
+	case errors.As(err, &o):
+		rep.Result, rep.Message = o.result, o.msg
+	default:
+		rep.Result, rep.Message = ResultContainer, err.Error()
+	}
+	if r.DryRun {
+		rep.Result = ResultPlanned
+	}
+	rep.ExitCode = exitCodes[rep.Result]
+	rep.Seconds = r.now().Sub(rep.Started).Seconds()
+	if r.Reporter != nil && !r.DryRun {
+		t0 := r.now()
+		rerr := r.Reporter.Report(ctx, rep)
+		s := Step{Name: "report", Seconds: r.now().Sub(t0).Seconds()}
+		if rerr != nil {
+			s.Error = rerr.Error()
+			r.Log.Warn("report to zabbix failed", "service", rep.Service, "err", rerr)
+		}
+		rep.Steps = append(rep.Steps, s)
+	}
+	level := slog.LevelInfo
+	if rep.ExitCode != 0 {
+		level = slog.LevelWarn
+	}
+	r.Log.Log(ctx, level, "recover finished", "service", rep.Service, "action", rep.Action, "result", rep.Result,
+		"exit_code", rep.ExitCode, "duration_seconds", rep.Seconds, "served_from", rep.ServedFrom, "message", rep.Message)
+	return rep
+}
+
+// locked runs f under the service's lock, after the duplicate-event check.
+func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *Report) error) error {
+	path := filepath.Join(r.Inventory.StateDir, "locks", r.Service.Name+".lock")
+	var l *lock.Lock
+	waited := false
+	err := r.step(rep, "lock", func() (string, error) {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		var err error
+		l, err = lock.Acquire(lctx, path)
+		cancel()
+		if err == nil {
+			return "", nil
+		}
+		// Another run holds it: wait for it to finish, then look at what it left.
+		waited = true
+		lctx, cancel = context.WithTimeout(ctx, r.LockWait)
+		defer cancel()
+		l, err = lock.Acquire(lctx, path)
+		if errors.Is(err, lock.ErrBusy) {
+			return "", end(ResultLostRace, "already in progress: another run of %s holds %s after %s", r.Service.Name, path, r.LockWait)
+		}
+		return "waited for a concurrent run", err
+	})
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+
+	st := loadState(r.Inventory.StateDir, r.Service.Name)
+	if r.Event != "" && st.Event == r.Event && st.Action == rep.Action && st.OK() && r.now().Sub(st.Finished) < r.DedupWindow {
+		rep.ServedFrom = st.ServedFrom
+		return end(ResultAlreadyDone, "event %s already handled at %s (%s)", r.Event, st.Finished.Format(time.RFC3339), st.ServedFrom)
+	}
+	if waited && st.Action == rep.Action && st.OK() && r.now().Sub(st.Finished) < r.DedupWindow {
+		rep.ServedFrom = st.ServedFrom
+		return end(ResultAlreadyDone, "already in progress: a concurrent run finished it (%s)", st.ServedFrom)
+	}
+	err = f(ctx, rep)
+	var o *outcome
+	if err == nil || (errors.As(err, &o) && (o.result == ResultAlreadyDone || o.result == ResultLostRace)) {
+		saveState(r.Inventory.StateDir, r.Service.Name, state{Event: r.Event, Action: rep.Action, Result: resultOf(err), ServedFrom: rep.ServedFrom, Finished: r.now()})
+	}
+	return err
+}
+
+func resultOf(err error) string {
+	var o *outcome
+	if errors.As(err, &o) {
+		return o.result
+	}
+	return ResultOK
+}
+
+func (r *Run) primary() (netip.Addr, error) {
+	return netip.ParseAddr(r.Service.PrimaryAddress)
+}
+
+func (r *Run) spec() container.Spec {
+	sb := r.Service.Standby
+	return container.Spec{Name: sb.Container, Backup: sb.Backup}
+}
+
+func (r *Run) where(ip netip.Addr) string {
+	return fmt.Sprintf("%s/%s %s", r.Service.Standby.Host, r.Service.Standby.Container, ip)
+}
+
+// recover is the failover path.
+func (r *Run) recover(ctx context.Context, rep *Report) error {
+	svc := r.Service
+	primary, err := r.primary()
+	if err != nil {
+		return end(ResultContainer, "primary address: %v", err)
+	}
+	// Where does the name point now? If it already points at our running container, a
+	// run before us did the job.
+	var current []netip.Addr
+	if err := r.step(rep, "dns-check", func() (string, error) {
+		current, err = r.DNS.Lookup(ctx, svc.DNSName)
+		if err != nil {
+			return "", end(ResultDNS, "%v", err)
+		}
+		return fmt.Sprintf("%s -> %v", svc.DNSName, current), nil
+	}); err != nil {
+		return err
+	}
+	if len(current) == 1 && current[0] != primary {
+		return r.alreadySwitched(ctx, rep, current[0])
+	}
+	if len(current) != 1 {
+		return end(ResultDNS, "%s has %d A records %v; expected exactly the primary %s", svc.DNSName, len(current), current, primary)
+	}
+
+	if err := r.step(rep, "fence", func() (string, error) {
+		v := r.Fence.Check(ctx, svc)
+		ev := strings.Join(v.Evidence, "; ")
+		switch {
+		case r.Force:
+			return "forced; " + ev, nil
+		case v.Maintenance:
+			return ev, end(ResultRefused, "refused: %s is in Zabbix maintenance (use -force to recover anyway)", svc.ZabbixHost)
+		case v.Serving:
+			return ev, end(ResultRefused, "refused: the primary still serves (%s)", ev)
+		case !v.Down:
+			return ev, end(ResultRefused, "refused: the primary is not confirmed down (%s)", ev)
+		}
+		return ev, nil
+	}); err != nil {
+		return err
+	}
+
+	ip, err := r.startContainer(ctx, rep)
+	if err != nil {
+		return err
+	}
+	if err := r.step(rep, "probe", func() (string, error) {
+		pctx, cancel := context.WithTimeout(ctx, svc.Probe.Timeout)
+		defer cancel()
+		if err := r.Probe(pctx, svc, ip); err != nil {
+			return "", end(ResultProbe, "%v", err)
+		}
+		return fmt.Sprintf("%s ports %v answer", ip, svc.Probe.Ports), nil
+	}); err != nil {
+		return err
+	}
+	return r.switchName(ctx, rep, primary, ip)
+}
+
+// startContainer ensures the container runs, runs the hooks and returns its address.
+func (r *Run) startContainer(ctx context.Context, rep *Report) (netip.Addr, error) {
+	svc := r.Service
+	if err := r.step(rep, "container", func() (string, error) {
+		out, err := r.Containers.Ensure(ctx, r.spec())
+		if err != nil {
+			return "", end(ResultContainer, "%v", err)
+		}
+		switch {
+		case out.Created:
+			return fmt.Sprintf("created %s from %s %s and started it", svc.Standby.Container, svc.Standby.Backup.Kind, svc.Standby.Backup.Source), nil
+		case out.Started:
+			return "started " + svc.Standby.Container, nil
+		}
+		return svc.Standby.Container + " was running", nil
+	}); err != nil {
+		return netip.Addr{}, err
+	}
+	for _, h := range svc.Hooks {
+		if err := r.step(rep, "hook:"+h.Name, func() (string, error) {
+			hctx, cancel := context.WithTimeout(ctx, h.Timeout)
+			defer cancel()
+			res, err := r.Containers.Exec(hctx, svc.Standby.Container, h.Command)
+			if err != nil {
+				return "", end(ResultContainer, "hook %s: %v", h.Name, err)
+			}
+			if res.ExitCode != 0 {
+				return res.Output, end(ResultContainer, "hook %s exited %d: %s", h.Name, res.ExitCode, strings.TrimSpace(res.Output))
+			}
+			return strings.TrimSpace(res.Output), nil
+		}); err != nil {
+			return netip.Addr{}, err
+		}
+	}
+	var ip netip.Addr
+	err := r.step(rep, "address", func() (string, error) {
+		actx, cancel := context.WithTimeout(ctx, svc.Probe.Timeout)
+		defer cancel()
+		var err error
+		ip, err = r.Containers.WaitIPv4(actx, svc.Standby.Container, r.Iface)
+		if err != nil {
+			return "", end(ResultContainer, "%v", err)
+		}
+		return ip.String(), nil
+	})
+	return ip, err
+}
+
+// switchName moves the name from -> to with the compare-and-set, then confirms it.
+func (r *Run) switchName(ctx context.Context, rep *Report, from, to netip.Addr) error {
+	name := r.Service.DNSName
+	var lost bool
+	if err := r.step(rep, "dns", func() (string, error) {
+		err := r.DNS.Switch(ctx, name, from, to)
+		switch {
+		case errors.Is(err, dnsupdate.ErrLostRace):
+			lost = true
+			return "the name had moved already", nil
+		case err != nil:
+			return "", end(ResultDNS, "%v", err)
+		}
+		return fmt.Sprintf("%s %s -> %s", name, from, to), nil
+	}); err != nil {
+		return err
+	}
+	var now []netip.Addr
+	if err := r.step(rep, "dns-confirm", func() (string, error) {
+		var err error
+		now, err = r.DNS.Lookup(ctx, name)
+		if err != nil {
+			return "", end(ResultDNS, "confirm: %v", err)
+		}
+		return fmt.Sprint(now), nil
+	}); err != nil {
+		return err
+	}
+	if len(now) == 1 && now[0] == to {
+		if rep.Action == "failback" {
+			rep.ServedFrom = "primary " + to.String()
+		} else {
+			rep.ServedFrom = r.where(to)
+		}
+		if lost {
+			return end(ResultAlreadyDone, "%s already pointed at %s", name, to)
+		}
+		return nil
+	}
+	if lost {
+		rep.ServedFrom = fmt.Sprint(now)
+		return end(ResultLostRace, "another recoverer switched %s first: it points at %v", name, now)
+	}
+	return end(ResultDNS, "confirm: %s points at %v after the update, want %s", name, now, to)
+}
+
+// alreadySwitched handles a name that no longer points at the primary.
+func (r *Run) alreadySwitched(ctx context.Context, rep *Report, at netip.Addr) error {
+	running, err := r.Containers.Running(ctx, r.Service.Standby.Container)
+	if err == nil && running {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		ip, err := r.Containers.WaitIPv4(actx, r.Service.Standby.Container, r.Iface)
+		cancel()
+		if err == nil && ip == at {
+			rep.ServedFrom = r.where(ip)
+			return end(ResultAlreadyDone, "%s already points at %s", r.Service.DNSName, r.where(ip))
+		}
+	}
+	rep.ServedFrom = at.String()
+	return end(ResultLostRace, "%s already points at %s, not at the primary %s: recovered elsewhere", r.Service.DNSName, at, r.Service.PrimaryAddress)
+}
+
+// failback returns the name to the repaired primary.
+func (r *Run) failback(ctx context.Context, rep *Report) error {
+	svc := r.Service
+	primary, err := r.primary()
+	if err != nil {
+		return end(ResultContainer, "primary address: %v", err)
+	}
+	var current []netip.Addr
+	if err := r.step(rep, "dns-check", func() (string, error) {
+		current, err = r.DNS.Lookup(ctx, svc.DNSName)
+		if err != nil {
+			return "", end(ResultDNS, "%v", err)
+		}
+		return fmt.Sprint(current), nil
+	}); err != nil {
+		return err
+	}
+	if len(current) == 1 && current[0] == primary {
+		rep.ServedFrom = "primary " + primary.String()
+		return end(ResultAlreadyDone, "%s already points at the primary %s", svc.DNSName, primary)
+	}
+	if len(current) != 1 {
+		return end(ResultDNS, "%s has %d A records %v; expected exactly one", svc.DNSName, len(current), current)
+	}
+	if err := r.step(rep, "primary-check", func() (string, error) {
+		v := r.Fence.Check(ctx, svc)
+		ev := strings.Join(v.Evidence, "; ")
+		if !v.Serving && !r.Force {
+			return ev, end(ResultRefused, "refused: the primary does not serve yet (%s)", ev)
+		}
+		return ev, nil
+	}); err != nil {
+		return err
+	}
+	if err := r.switchName(ctx, rep, current[0], primary); err != nil {
+		return err
+	}
+	if svc.Standby.Mode == config.ModeCold {
+		// A cold standby goes back to costing nothing; a warm one keeps running.
+		return r.step(rep, "container-stop", func() (string, error) {
+			if err := r.Containers.Stop(ctx, svc.Standby.Container); err != nil {
+				return "", end(ResultContainer, "%v", err)
+			}
+			return "stopped " + svc.Standby.Container, nil
+		})
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// ZabbixReporter sends a run's outcome as items of the standby VM's Zabbix host (the
+// "vcrcovery standby" template's vcr.recover.* prototypes) and acknowledges the event.
+type ZabbixReporter struct {
+	Sender *zabbix.Sender
+	API    *zabbix.API // nil: no acknowledgement
+	Host   string      // the standby VM's Zabbix host
+}
+
+// stepItems maps run steps onto the template's per-step items; several steps add up.
+var stepItems = map[string]string{
+	"lock": "lock", "fence": "fence", "primary-check": "fence",
+	"container": "container", "address": "container", "container-stop": "container",
+	"probe": "probe", "dns-check": "dns", "dns": "dns", "dns-confirm": "dns",
+}
+
+// Report implements Reporter.
+func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
+	svc := r.Service
+	key := func(k string) string { return k + "[" + svc + "]" }
+	vals := []zabbix.Value{
+		{Host: z.Host, Key: key("vcr.recover.result"), Value: r.Result},
+		{Host: z.Host, Key: key("vcr.recover.exit"), Value: strconv.Itoa(r.ExitCode)},
+		{Host: z.Host, Key: key("vcr.recover.duration"), Value: strconv.FormatFloat(r.Seconds, 'f', 6, 64)},
+	}
+	if r.ServedFrom != "" {
+		vals = append(vals, zabbix.Value{Host: z.Host, Key: key("vcr.service.served_from"), Value: r.ServedFrom})
+	}
+	sums := map[string]float64{}
+	for _, s := range r.Steps {
+		name := stepItems[s.Name]
+		if strings.HasPrefix(s.Name, "hook:") {
+			name = "hooks"
+		}
+		if name != "" {
+			sums[name] += s.Seconds
+		}
+	}
+	for name, sec := range sums {
+		vals = append(vals, zabbix.Value{Host: z.Host, Key: "vcr.recover.step[" + svc + "," + name + "]", Value: strconv.FormatFloat(sec, 'f', 6, 64)})
+	}
+	var errs []error
+	if _, err := z.Sender.Send(ctx, vals); err != nil {
+		errs = append(errs, err)
+	}
+	if z.API != nil && r.Event != "" {
+		msg := fmt.Sprintf("vcrcovery %s %s: %s in %.3f s (%s)", r.Action, svc, r.Result, r.Seconds, r.Message)
+		if r.ServedFrom != "" {
+			msg += "; served from " + r.ServedFrom
+		}
+		if len(msg) > 2048 { // event.acknowledge refuses longer messages
+			msg = msg[:2048]
+		}
+		// action 6 = acknowledge (2) + add message (4)
+		params := map[string]any{"eventids": r.Event, "action": 6, "message": msg}
+		if err := z.API.Call(ctx, "event.acknowledge", params, nil); err != nil {
+			errs = append(errs, fmt.Errorf("acknowledge event %s: %w", r.Event, err))
+		}
+	}
+	return errors.Join(errs...)
+}

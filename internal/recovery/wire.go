@@ -1,0 +1,83 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
+	"github.com/vcrcovery/vcrcovery/internal/fence"
+	"github.com/vcrcovery/vcrcovery/internal/probe"
+	"github.com/vcrcovery/vcrcovery/internal/secret"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// Wire builds a Run with the real dependencies for svc: its standby's LXD server, the
+// inventory's DNS server and key, the fencing sources and Zabbix. The Zabbix API is
+// optional (no api_url: no Zabbix evidence, no acknowledgement); if it cannot be
+// reached the run goes on without it and says so.
+func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *slog.Logger) (*Run, error) {
+	sb, ok := inv.Standby(svc.Standby.Host)
+	if !ok {
+		return nil, fmt.Errorf("service %s: no standby %q", svc.Name, svc.Standby.Host)
+	}
+	key, err := dnsupdate.ReadKeyFile(inv.DNS.TSIGKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	lxdServer, err := container.Connect(ctx, *sb)
+	if err != nil {
+		return nil, err
+	}
+	var api *zabbix.API
+	if inv.Zabbix.APIURL != "" {
+		api, err = connectAPI(ctx, inv)
+		if err != nil {
+			log.Warn("zabbix API unavailable: fencing without Zabbix evidence, no event acknowledgement", "err", err)
+			api = nil
+		}
+	}
+	return &Run{
+		Inventory:  inv,
+		Service:    svc,
+		Containers: lxdServer,
+		DNS: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key,
+			TTL: uint32(inv.DNS.TTL), Timeout: inv.DNS.Timeout},
+		Fence: &fence.Checker{Inventory: inv, API: api},
+		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
+			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
+			_, err := p.Wait(ctx, addr)
+			return err
+		},
+		Reporter: &ZabbixReporter{
+			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout},
+			API:    api,
+			Host:   sb.ZabbixHost,
+		},
+		Log: log,
+	}, nil
+}
+
+func connectAPI(ctx context.Context, inv *config.Inventory) (*zabbix.API, error) {
+	o := zabbix.APIOptions{URL: inv.Zabbix.APIURL, Timeout: inv.Zabbix.Timeout}
+	if inv.Zabbix.APITokenFile != "" {
+		t, err := secret.ReadFile(inv.Zabbix.APITokenFile)
+		if err != nil {
+			return nil, err
+		}
+		o.Token = t
+	} else {
+		p, err := secret.ReadFile(inv.Zabbix.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		o.Username, o.Password = inv.Zabbix.Username, p
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return zabbix.NewAPI(cctx, o)
+}
