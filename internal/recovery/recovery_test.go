@@ -1,0 +1,201 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
+	"github.com/vcrcovery/vcrcovery/internal/fence"
+)
+
+var (
+	primaryIP   = netip.MustParseAddr("10.0.0.5")
+	containerIP = netip.MustParseAddr("10.0.9.7")
+	otherIP     = netip.MustParseAddr("10.0.8.8")
+)
+
+// fakes record what a run changed, so a test can check that refusals change nothing.
+type fakeWorld struct {
+	dns       []netip.Addr
+	switchErr error
+	lookupErr error
+	verdict   fence.Verdict
+	running   bool
+	ensureErr error
+	ipErr     error
+	probeErr  error
+	hookExit  int
+	changes   []string
+	reports   int
+}
+
+func (w *fakeWorld) Ensure(ctx context.Context, spec container.Spec) (container.Outcome, error) {
+	if w.ensureErr != nil {
+		return container.Outcome{}, w.ensureErr
+	}
+	if w.running {
+		return container.Outcome{}, nil
+	}
+	w.running = true
+	w.changes = append(w.changes, "start "+spec.Name)
+	return container.Outcome{Started: true}, nil
+}
+func (w *fakeWorld) WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, error) {
+	return containerIP, w.ipErr
+}
+func (w *fakeWorld) Exec(ctx context.Context, name string, cmd []string) (container.ExecResult, error) {
+	w.changes = append(w.changes, "exec "+strings.Join(cmd, " "))
+	return container.ExecResult{ExitCode: w.hookExit, Output: "hook output"}, nil
+}
+func (w *fakeWorld) Running(ctx context.Context, name string) (bool, error) { return w.running, nil }
+func (w *fakeWorld) Stop(ctx context.Context, name string) error {
+	w.running = false
+	w.changes = append(w.changes, "stop "+name)
+	return nil
+}
+func (w *fakeWorld) Switch(ctx context.Context, name string, from, to netip.Addr) error {
+	if w.switchErr != nil {
+		return w.switchErr
+	}
+	if len(w.dns) != 1 || w.dns[0] != from {
+		return dnsupdate.ErrLostRace
+	}
+	w.dns = []netip.Addr{to}
+	w.changes = append(w.changes, fmt.Sprintf("dns %s->%s", from, to))
+	return nil
+}
+func (w *fakeWorld) Lookup(ctx context.Context, name string) ([]netip.Addr, error) {
+	return w.dns, w.lookupErr
+}
+func (w *fakeWorld) Check(ctx context.Context, svc *config.Service) fence.Verdict { return w.verdict }
+func (w *fakeWorld) Report(ctx context.Context, r *Report) error                  { w.reports++; return nil }
+
+func run(t *testing.T, w *fakeWorld, mutate func(*Run)) *Report {
+	t.Helper()
+	svc := &config.Service{
+		Name: "web1", DNSName: "web1.example.", PrimaryAddress: primaryIP.String(), ZabbixHost: "web1",
+		Probe:   config.Probe{Ports: []int{80}, Timeout: time.Second},
+		Standby: config.ServiceStandby{Host: "standby", Mode: config.ModeWarm, Container: "web1"},
+	}
+	inv := &config.Inventory{StateDir: t.TempDir(), Services: []config.Service{*svc}}
+	r := &Run{
+		Inventory: inv, Service: svc, Containers: w, DNS: w, Fence: w, Reporter: w,
+		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error { return w.probeErr },
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if mutate != nil {
+		mutate(r)
+	}
+	return r.Execute(context.Background())
+}
+
+func down() fence.Verdict {
+	return fence.Verdict{Down: true, Evidence: []string{"libvirt state over snmp: shutoff"}}
+}
+
+func TestRecoverOutcomes(t *testing.T) {
+	tests := []struct {
+		name        string
+		world       fakeWorld
+		mutate      func(*Run)
+		wantResult  string
+		wantExit    int
+		wantChanges []string
+		wantMsg     string
+	}{
+		{"recovers", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}, nil,
+			ResultOK, 0, []string{"start web1", "dns 10.0.0.5->10.0.9.7"}, "done"},
+		{"primary serves", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: fence.Verdict{Serving: true}}, nil,
+			ResultRefused, 3, nil, "the primary still serves"},
+		{"not confirmed down", fakeWorld{dns: []netip.Addr{primaryIP}}, nil,
+			ResultRefused, 3, nil, "not confirmed down"},
+		{"maintenance", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: fence.Verdict{Down: true, Maintenance: true}}, nil,
+			ResultRefused, 3, nil, "maintenance"},
+		{"force overrides fencing", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: fence.Verdict{Serving: true}}, func(r *Run) { r.Force = true },
+			ResultOK, 0, []string{"start web1", "dns 10.0.0.5->10.0.9.7"}, "done"},
+		{"container fails", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down(), ensureErr: errors.New("lxd down")}, nil,
+			ResultContainer, 4, nil, "lxd down"},
+		{"no address", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down(), ipErr: errors.New("no IPv4")}, nil,
+			ResultContainer, 4, []string{"start web1"}, "no IPv4"},
+		{"probe timeout", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down(), probeErr: errors.New("port silent")}, nil,
+			ResultProbe, 5, []string{"start web1"}, "port silent"},
+		{"dns refused", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down(), switchErr: dnsupdate.ErrRefused}, nil,
+			ResultDNS, 6, []string{"start web1"}, "refused"},
+		{"dns lookup fails", fakeWorld{verdict: down(), lookupErr: errors.New("timeout")}, nil,
+			ResultDNS, 6, nil, "timeout"},
+		{"two A records", fakeWorld{dns: []netip.Addr{primaryIP, otherIP}, verdict: down()}, nil,
+			ResultDNS, 6, nil, "has 2 A records"},
+		{"recovered elsewhere", fakeWorld{dns: []netip.Addr{otherIP}, verdict: down()}, nil,
+			ResultLostRace, 7, nil, "recovered elsewhere"},
+		{"already ours", fakeWorld{dns: []netip.Addr{containerIP}, running: true}, nil,
+			ResultAlreadyDone, 0, nil, "already points at standby/web1 10.0.9.7"},
+		{"hook runs", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}, func(r *Run) {
+			r.Service.Hooks = []config.Hook{{Name: "promote", Command: []string{"promote"}, Timeout: time.Second}}
+		}, ResultOK, 0, []string{"start web1", "exec promote", "dns 10.0.0.5->10.0.9.7"}, "done"},
+		{"hook fails", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down(), hookExit: 1}, func(r *Run) {
+			r.Service.Hooks = []config.Hook{{Name: "promote", Command: []string{"promote"}, Timeout: time.Second}}
+		}, ResultContainer, 4, []string{"start web1", "exec promote"}, "hook promote exited 1"},
+		{"dry run changes nothing", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}, func(r *Run) { r.DryRun = true },
+			ResultPlanned, 0, nil, "done"},
+		{"failback", fakeWorld{dns: []netip.Addr{containerIP}, running: true, verdict: fence.Verdict{Serving: true}}, func(r *Run) { r.Failback = true },
+			ResultOK, 0, []string{"dns 10.0.9.7->10.0.0.5"}, "done"},
+		{"failback cold stops", fakeWorld{dns: []netip.Addr{containerIP}, running: true, verdict: fence.Verdict{Serving: true}}, func(r *Run) {
+			r.Failback = true
+			r.Service.Standby.Mode = config.ModeCold
+		}, ResultOK, 0, []string{"dns 10.0.9.7->10.0.0.5", "stop web1"}, "done"},
+		{"failback refused while primary down", fakeWorld{dns: []netip.Addr{containerIP}, running: true}, func(r *Run) { r.Failback = true },
+			ResultRefused, 3, nil, "does not serve yet"},
+		{"failback already done", fakeWorld{dns: []netip.Addr{primaryIP}}, func(r *Run) { r.Failback = true },
+			ResultAlreadyDone, 0, nil, "already points at the primary"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := tt.world
+			rep := run(t, &w, tt.mutate)
+			if rep.Result != tt.wantResult || rep.ExitCode != tt.wantExit {
+				t.Fatalf("result %s exit %d (%s), want %s exit %d", rep.Result, rep.ExitCode, rep.Message, tt.wantResult, tt.wantExit)
+			}
+			if diff := cmp.Diff(tt.wantChanges, w.changes); diff != "" {
+				t.Errorf("changes (-want +got)\n%s", diff)
+			}
+			if !strings.Contains(rep.Message, tt.wantMsg) {
+				t.Errorf("message %q, want it to contain %q", rep.Message, tt.wantMsg)
+			}
+			wantReports := 1
+			if tt.mutate != nil && rep.DryRun {
+				wantReports = 0
+			}
+			if w.reports != wantReports {
+				t.Errorf("%d reports to Zabbix, want %d", w.reports, wantReports)
+			}
+		})
+	}
+}
+
+// TestDuplicateEvent: the same event handled successfully a moment ago is a no-op; after
+// the window it runs again.
+func TestDuplicateEvent(t *testing.T) {
+	w := &fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}
+	dir := t.TempDir()
+	now := time.Unix(1_700_000_000, 0)
+	setup := func(r *Run) { r.Inventory.StateDir, r.Event, r.Now = dir, "42", func() time.Time { return now } }
+	if rep := run(t, w, setup); rep.Result != ResultOK {
+		t.Fatalf("first: %+v", rep)
+	}
+	w.changes = nil
+	rep := run(t, w, setup)
+	if rep.Result != ResultAlreadyDone || !strings.Contains(rep.Message, "event 42 already handled") || len(w.changes) != 0 {
+		t.Fatalf("duplicate: %+v, changes %v", rep, w.changes)
+	}
+}
