@@ -235,6 +235,16 @@ func (inv *Inventory) Service(name string) (*Service, bool) {
 	return nil, false
 }
 
+// ServiceForVM returns the service whose primary VM has the (lower-case) UUID.
+func (inv *Inventory) ServiceForVM(uuid string) (*Service, bool) {
+	for i := range inv.Services {
+		if inv.Services[i].VMUUID == uuid {
+			return &inv.Services[i], true
+		}
+	}
+	return nil, false
+}
+
 // Standby returns the standby server named name.
 func (inv *Inventory) Standby(name string) (*Standby, bool) {
 	for i := range inv.Standbys {

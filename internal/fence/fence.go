@@ -187,7 +187,7 @@ func (c *Checker) zabbixState(ctx context.Context, svc *config.Service) (libvirt
 	params := map[string]any{
 		"output": []string{"lastvalue", "lastclock"},
 		"host":   h.ZabbixHost,
-		"filter": map[string]any{"key_": "vcr.guest.state[" + svc.VMUUID + "]"},
+		"filter": map[string]any{"key_": zabbix.KeyGuestState(svc.VMUUID)},
 	}
 	if err := c.API.Call(ctx, "item.get", params, &items); err != nil {
 		return 0, false, err

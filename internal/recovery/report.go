@@ -28,14 +28,13 @@ var stepItems = map[string]string{
 // Report implements Reporter.
 func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 	svc := r.Service
-	key := func(k string) string { return k + "[" + svc + "]" }
 	vals := []zabbix.Value{
-		{Host: z.Host, Key: key("vcr.recover.result"), Value: r.Result},
-		{Host: z.Host, Key: key("vcr.recover.exit"), Value: strconv.Itoa(r.ExitCode)},
-		{Host: z.Host, Key: key("vcr.recover.duration"), Value: strconv.FormatFloat(r.Seconds, 'f', 6, 64)},
+		{Host: z.Host, Key: zabbix.KeyRecoverResult(svc), Value: r.Result},
+		{Host: z.Host, Key: zabbix.KeyRecoverExit(svc), Value: strconv.Itoa(r.ExitCode)},
+		{Host: z.Host, Key: zabbix.KeyRecoverDuration(svc), Value: strconv.FormatFloat(r.Seconds, 'f', 6, 64)},
 	}
 	if r.ServedFrom != "" {
-		vals = append(vals, zabbix.Value{Host: z.Host, Key: key("vcr.service.served_from"), Value: r.ServedFrom})
+		vals = append(vals, zabbix.Value{Host: z.Host, Key: zabbix.KeyServedFrom(svc), Value: r.ServedFrom})
 	}
 	sums := map[string]float64{}
 	for _, s := range r.Steps {
@@ -48,7 +47,7 @@ func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 		}
 	}
 	for name, sec := range sums {
-		vals = append(vals, zabbix.Value{Host: z.Host, Key: "vcr.recover.step[" + svc + "," + name + "]", Value: strconv.FormatFloat(sec, 'f', 6, 64)})
+		vals = append(vals, zabbix.Value{Host: z.Host, Key: zabbix.KeyRecoverStep(svc, name), Value: strconv.FormatFloat(sec, 'f', 6, 64)})
 	}
 	var errs []error
 	if _, err := z.Sender.Send(ctx, vals); err != nil {

@@ -1,0 +1,71 @@
+package zabbix
+
+import (
+	"encoding/json"
+	"sort"
+)
+
+// Item keys of the vcrcovery templates (zabbix-templates/). trapd, sender, recover and
+// provisioning all take them from here.
+const (
+	// KeyGuestDiscovery is the hypervisor template's LLD rule (trapper).
+	KeyGuestDiscovery = "vcr.guest.discovery"
+	// KeyServiceDiscovery is the standby template's LLD rule (trapper).
+	KeyServiceDiscovery = "vcr.service.discovery"
+)
+
+// Per-guest item keys on the hypervisor's host, from the LLD prototypes.
+func KeyGuestState(uuid string) string     { return "vcr.guest.state[" + uuid + "]" }
+func KeyGuestStateText(uuid string) string { return "vcr.guest.state.text[" + uuid + "]" }
+func KeyGuestCPU(uuid string) string       { return "vcr.guest.cpu[" + uuid + "]" }
+func KeyGuestVCPUs(uuid string) string     { return "vcr.guest.vcpus[" + uuid + "]" }
+func KeyGuestMemory(uuid string) string    { return "vcr.guest.memory[" + uuid + "]" }
+
+// Per-service item keys on the standby VM's host.
+func KeyRecoverResult(service string) string   { return "vcr.recover.result[" + service + "]" }
+func KeyRecoverExit(service string) string     { return "vcr.recover.exit[" + service + "]" }
+func KeyRecoverDuration(service string) string { return "vcr.recover.duration[" + service + "]" }
+func KeyRecoverStep(service, step string) string {
+	return "vcr.recover.step[" + service + "," + step + "]"
+}
+func KeyServedFrom(service string) string { return "vcr.service.served_from[" + service + "]" }
+
+// KeyTrapd is a trapd health counter item, e.g. KeyTrapd("received").
+func KeyTrapd(counter string) string { return "vcr.trapd." + counter }
+
+// Guest is one row of the guest discovery.
+type Guest struct {
+	UUID    string // lower-case canonical
+	Name    string
+	Service string // the inventory service whose primary this VM is, or ""
+	Standby string // that service's standby host, or ""
+}
+
+// GuestDiscovery is the value for KeyGuestDiscovery. Zabbix LLD treats every guest
+// missing from a discovery value as lost (and deletes its items after the rule's
+// lifetime), so a sender must always send every guest it knows, never only new ones.
+// Rows are sorted by UUID so equal sets give equal values.
+func GuestDiscovery(guests []Guest) string {
+	rows := make([]map[string]string, 0, len(guests))
+	sorted := append([]Guest(nil), guests...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].UUID < sorted[j].UUID })
+	for _, g := range sorted {
+		rows = append(rows, map[string]string{
+			"{#VM.UUID}": g.UUID, "{#VM.NAME}": g.Name, "{#SERVICE}": g.Service, "{#STANDBY}": g.Standby,
+		})
+	}
+	b, _ := json.Marshal(rows) // maps of strings always marshal
+	return string(b)
+}
+
+// ServiceDiscovery is the value for KeyServiceDiscovery: the services a standby holds.
+func ServiceDiscovery(services []string) string {
+	rows := make([]map[string]string, 0, len(services))
+	sorted := append([]string(nil), services...)
+	sort.Strings(sorted)
+	for _, s := range sorted {
+		rows = append(rows, map[string]string{"{#SERVICE}": s})
+	}
+	b, _ := json.Marshal(rows)
+	return string(b)
+}
