@@ -23,6 +23,7 @@ var (
 	service, event              string
 	dryRun, asJSON, force, back bool
 	lockWait, deadline          time.Duration
+	fenceWait                   time.Duration
 )
 
 // eventRE: Zabbix event IDs are decimal numbers; anything else in that argument is a
@@ -46,6 +47,7 @@ of several recoverers exactly one switches the name. Reports to Zabbix.
 		fs.BoolVar(&force, "force", false, "recover even if fencing or maintenance refuses")
 		fs.BoolVar(&back, "failback", false, "switch the name back to the primary (it must serve), stop a cold container")
 		fs.DurationVar(&lockWait, "lock-wait", 60*time.Second, "how long to wait for a concurrent run of the same service")
+		fs.DurationVar(&fenceWait, "fence-wait", 6*time.Second, "how long to wait for evidence that the primary is down while its port is silent")
 		fs.DurationVar(&deadline, "timeout", 5*time.Minute, "deadline of the whole run")
 	},
 	Main: run,
@@ -81,7 +83,7 @@ func run(env cli.Env) int {
 		env.Log.Error("cannot prepare the run", "service", svc.Name, "err", err)
 		return cli.ExitContainer
 	}
-	r.Event, r.DryRun, r.Force, r.Failback, r.LockWait = event, dryRun, force, back, lockWait
+	r.Event, r.DryRun, r.Force, r.Failback, r.LockWait, r.FenceWait = event, dryRun, force, back, lockWait, fenceWait
 	rep := r.Execute(ctx)
 	switch {
 	case asJSON:

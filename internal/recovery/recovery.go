@@ -69,6 +69,11 @@ type Run struct {
 	DedupWindow time.Duration
 	// Iface is the container's interface that carries the service (default eth0).
 	Iface string
+	// FenceWait is how long fencing keeps asking while the primary's port is silent but
+	// no source says it is down yet (default 6s): the SNMP agent caches its table for up
+	// to 5 s and Zabbix shows trapd's state after its next history sync (1 s), so a run
+	// started by trapd's fast path can be ahead of both.
+	FenceWait time.Duration
 
 	Containers Containers
 	DNS        DNS
@@ -173,6 +178,9 @@ func (r *Run) Execute(ctx context.Context) *Report {
 	}
 	if r.DedupWindow <= 0 {
 		r.DedupWindow = 10 * time.Minute
+	}
+	if r.FenceWait == 0 {
+		r.FenceWait = 6 * time.Second
 	}
 	rep := &Report{Service: r.Service.Name, Event: r.Event, Action: "recover", DryRun: r.DryRun, Started: r.now()}
 	if r.Failback {
@@ -314,6 +322,15 @@ func (r *Run) recover(ctx context.Context, rep *Report) error {
 
 	if err := r.step(rep, "fence", func() (string, error) {
 		v := r.Fence.Check(ctx, svc)
+		deadline := r.now().Add(r.FenceWait)
+		for !r.Force && !v.Down && !v.Serving && !v.Maintenance && r.now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return "", end(ResultRefused, "refused: %v while fencing", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+			v = r.Fence.Check(ctx, svc)
+		}
 		ev := strings.Join(v.Evidence, "; ")
 		switch {
 		case r.Force:

@@ -93,6 +93,8 @@ func run(t *testing.T, w *fakeWorld, mutate func(*Run)) *Report {
 		Inventory: inv, Service: svc, Containers: w, DNS: w, Fence: w, Reporter: w,
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error { return w.probeErr },
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Refusals in these tests are meant; do not wait for evidence to change.
+		FenceWait: -1,
 	}
 	if mutate != nil {
 		mutate(r)
@@ -197,5 +199,36 @@ func TestDuplicateEvent(t *testing.T) {
 	rep := run(t, w, setup)
 	if rep.Result != ResultAlreadyDone || !strings.Contains(rep.Message, "event 42 already handled") || len(w.changes) != 0 {
 		t.Fatalf("duplicate: %+v, changes %v", rep, w.changes)
+	}
+}
+
+// slowEvidence says "not down" a few times, then "down": a run started by trapd's fast
+// path is ahead of the SNMP agent's cache and of Zabbix's history sync.
+type slowEvidence struct {
+	*fakeWorld
+	left int
+}
+
+func (s *slowEvidence) Check(ctx context.Context, svc *config.Service) fence.Verdict {
+	if s.left > 0 {
+		s.left--
+		return fence.Verdict{Evidence: []string{"libvirt state over snmp: running"}}
+	}
+	return down()
+}
+
+func TestFenceWaitsForEvidence(t *testing.T) {
+	w := &fakeWorld{dns: []netip.Addr{primaryIP}}
+	slow := &slowEvidence{fakeWorld: w, left: 3}
+	rep := run(t, w, func(r *Run) { r.Fence, r.FenceWait = slow, 5*time.Second })
+	if rep.Result != ResultOK || slow.left != 0 {
+		t.Fatalf("%+v (checks left %d)", rep, slow.left)
+	}
+	// Evidence that never comes: refused once the wait is over.
+	w = &fakeWorld{dns: []netip.Addr{primaryIP}}
+	slow = &slowEvidence{fakeWorld: w, left: 1 << 30}
+	rep = run(t, w, func(r *Run) { r.Fence, r.FenceWait = slow, 300*time.Millisecond })
+	if rep.Result != ResultRefused || len(w.changes) != 0 {
+		t.Fatalf("%+v, changes %v", rep, w.changes)
 	}
 }
