@@ -281,8 +281,22 @@ func resultOf(err error) string {
 	return ResultOK
 }
 
-func (r *Run) primary() (netip.Addr, error) {
-	return netip.ParseAddr(r.Service.PrimaryAddress)
+// dnsCheck is the first step of both directions: the primary's address and where the
+// name points now.
+func (r *Run) dnsCheck(ctx context.Context, rep *Report) (primary netip.Addr, current []netip.Addr, err error) {
+	primary, err = netip.ParseAddr(r.Service.PrimaryAddress)
+	if err != nil {
+		return primary, nil, end(ResultContainer, "primary address: %v", err)
+	}
+	err = r.step(rep, "dns-check", func() (string, error) {
+		var lerr error
+		current, lerr = r.DNS.Lookup(ctx, r.Service.DNSName)
+		if lerr != nil {
+			return "", end(ResultDNS, "%v", lerr)
+		}
+		return fmt.Sprintf("%s -> %v", r.Service.DNSName, current), nil
+	})
+	return primary, current, err
 }
 
 func (r *Run) spec() container.Spec {
@@ -297,20 +311,10 @@ func (r *Run) where(ip netip.Addr) string {
 // recover is the failover path.
 func (r *Run) recover(ctx context.Context, rep *Report) error {
 	svc := r.Service
-	primary, err := r.primary()
-	if err != nil {
-		return end(ResultContainer, "primary address: %v", err)
-	}
 	// Where does the name point now? If it already points at our running container, a
 	// run before us did the job.
-	var current []netip.Addr
-	if err := r.step(rep, "dns-check", func() (string, error) {
-		current, err = r.DNS.Lookup(ctx, svc.DNSName)
-		if err != nil {
-			return "", end(ResultDNS, "%v", err)
-		}
-		return fmt.Sprintf("%s -> %v", svc.DNSName, current), nil
-	}); err != nil {
+	primary, current, err := r.dnsCheck(ctx, rep)
+	if err != nil {
 		return err
 	}
 	if len(current) == 1 && current[0] != primary {
@@ -477,18 +481,8 @@ func (r *Run) alreadySwitched(ctx context.Context, rep *Report, at netip.Addr) e
 // failback returns the name to the repaired primary.
 func (r *Run) failback(ctx context.Context, rep *Report) error {
 	svc := r.Service
-	primary, err := r.primary()
+	primary, current, err := r.dnsCheck(ctx, rep)
 	if err != nil {
-		return end(ResultContainer, "primary address: %v", err)
-	}
-	var current []netip.Addr
-	if err := r.step(rep, "dns-check", func() (string, error) {
-		current, err = r.DNS.Lookup(ctx, svc.DNSName)
-		if err != nil {
-			return "", end(ResultDNS, "%v", err)
-		}
-		return fmt.Sprint(current), nil
-	}); err != nil {
 		return err
 	}
 	if len(current) == 1 && current[0] == primary {
