@@ -1,0 +1,163 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// script creates or updates the global script "vcrcovery recover". It may run on hosts
+// of group "vcrcovery standbys" only.
+func (r *runner) script(ctx context.Context) error {
+	want := r.plan.Script
+	want.GroupID = r.groupIDs[GroupStandbys]
+	have, err := r.api.ScriptsByName(ctx, want.Name)
+	if err != nil {
+		return fmt.Errorf("look up global script %s: %w", want.Name, err)
+	}
+	if len(have) == 0 {
+		if !r.opts.DryRun {
+			id, err := r.api.CreateScript(ctx, want)
+			if err != nil {
+				return fmt.Errorf("create global script %s: %w", want.Name, err)
+			}
+			r.scriptID = id
+		}
+		r.rep.add(Created, "script", want.Name, want.Command)
+		return nil
+	}
+	cur := have[0]
+	r.scriptID = cur.ScriptID
+	want.ScriptID = cur.ScriptID
+	var diffs []string
+	for _, d := range []struct {
+		field      string
+		have, want any
+	}{
+		{"command", cur.Command, want.Command},
+		{"description", cur.Description, want.Description},
+		{"type", cur.Type, want.Type},
+		{"scope", cur.Scope, want.Scope},
+		{"execute_on", cur.ExecuteOn, want.ExecuteOn},
+		{"host group", cur.GroupID, want.GroupID},
+	} {
+		if d.have != d.want {
+			diffs = append(diffs, fmt.Sprintf("%s %v -> %v", d.field, quoteIfString(d.have), quoteIfString(d.want)))
+		}
+	}
+	if len(diffs) == 0 {
+		r.rep.add(Unchanged, "script", want.Name, "")
+		return nil
+	}
+	if !r.opts.DryRun {
+		if err := r.api.UpdateScript(ctx, want); err != nil {
+			return fmt.Errorf("update global script %s (%s): %w", want.Name, strings.Join(diffs, "; "), err)
+		}
+	}
+	r.rep.add(Updated, "script", want.Name, strings.Join(diffs, "; "))
+	return nil
+}
+
+func quoteIfString(v any) any {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return v
+}
+
+// wantAction is the action that runs the recover script on spec's standby host for
+// problems tagged vcrcovery=recover and standby=<its name> that are not suppressed
+// (a host in maintenance suppresses its problems: no automatic recovery then).
+func (r *runner) wantAction(spec actionSpec) zabbix.Action {
+	return zabbix.Action{
+		Name:        spec.Name,
+		EventSource: zabbix.EventSourceTrigger,
+		Status:      zabbix.ActionEnabled,
+		Filter: zabbix.ActionFilter{
+			EvalType: zabbix.EvalAnd,
+			Conditions: []zabbix.Condition{
+				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "vcrcovery", Value: "recover"},
+				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "standby", Value: spec.Standby},
+				{ConditionType: zabbix.CondSuppressed, Operator: zabbix.CondOpNo},
+			},
+		},
+		Operations: []zabbix.Operation{{
+			OperationType: zabbix.OperationRemoteShell,
+			OpCommand:     zabbix.OpCommand{ScriptID: r.scriptID},
+			OpCommandHst:  []zabbix.OpHost{{HostID: r.hostIDs[spec.Host]}},
+		}},
+	}
+}
+
+// actionShape is what an action does, comparable across API answers.
+func actionShape(a zabbix.Action) string {
+	var conds []string
+	for _, c := range a.Filter.Conditions {
+		conds = append(conds, fmt.Sprintf("%d/%d/%q/%q", c.ConditionType, c.Operator, c.Value2, c.Value))
+	}
+	sort.Strings(conds)
+	var ops []string
+	for _, o := range a.Operations {
+		var hosts []string
+		for _, h := range o.OpCommandHst {
+			hosts = append(hosts, h.HostID)
+		}
+		sort.Strings(hosts)
+		ops = append(ops, fmt.Sprintf("%d/script %s/hosts %s", o.OperationType, o.OpCommand.ScriptID, strings.Join(hosts, ",")))
+	}
+	sort.Strings(ops)
+	return fmt.Sprintf("source %d; eval %d; conditions %s; operations %s",
+		a.EventSource, a.Filter.EvalType, strings.Join(conds, " "), strings.Join(ops, " "))
+}
+
+// actions creates or updates one recover action per standby.
+func (r *runner) actions(ctx context.Context) error {
+	for _, spec := range r.plan.Actions {
+		want := r.wantAction(spec)
+		have, err := r.api.ActionsByName(ctx, spec.Name)
+		if err != nil {
+			return fmt.Errorf("look up action %s: %w", spec.Name, err)
+		}
+		detail := fmt.Sprintf("runs %s on host %s for problems tagged vcrcovery=recover, standby=%s", ScriptName, spec.Host, spec.Standby)
+		if len(have) == 0 {
+			if !r.opts.DryRun {
+				if _, err := r.api.CreateAction(ctx, want); err != nil {
+					return fmt.Errorf("create action %s: %w", spec.Name, explainAction(err))
+				}
+			}
+			r.rep.add(Created, "action", spec.Name, detail)
+			continue
+		}
+		cur := have[0]
+		note := ""
+		if cur.Status == zabbix.ActionDisabled {
+			note = " (disabled in Zabbix: left disabled)"
+		}
+		if actionShape(cur) == actionShape(want) {
+			r.rep.add(Unchanged, "action", spec.Name, strings.TrimPrefix(note, " "))
+			continue
+		}
+		want.ActionID = cur.ActionID
+		if !r.opts.DryRun {
+			if err := r.api.UpdateAction(ctx, want); err != nil {
+				return fmt.Errorf("update action %s: %w", spec.Name, explainAction(err))
+			}
+		}
+		r.rep.add(Updated, "action", spec.Name, detail+note)
+	}
+	return nil
+}
+
+// explainAction adds a hint to the API's terse refusal of a remote command on a host
+// the script may not run on.
+func explainAction(err error) error {
+	var apiErr *zabbix.APIError
+	if errors.As(err, &apiErr) && strings.Contains(apiErr.Data, "host group") {
+		return fmt.Errorf("%w (the script may only run on hosts of group %s)", err, GroupStandbys)
+	}
+	return err
+}

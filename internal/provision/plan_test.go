@@ -1,0 +1,201 @@
+package provision
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// testInventory has two hypervisors, two services on two standbys.
+func testInventory() *config.Inventory {
+	return &config.Inventory{
+		Hypervisors: []config.Hypervisor{{Name: "kvm1", ZabbixHost: "kvm1"}, {Name: "kvm2", ZabbixHost: "zbx-kvm2"}},
+		Standbys:    []config.Standby{{Name: "standby", ZabbixHost: "standby"}, {Name: "big", ZabbixHost: "big-vm"}},
+		Services: []config.Service{
+			{Name: "web1", ZabbixHost: "web1", PrimaryAddress: "10.77.1.11", Standby: config.ServiceStandby{Host: "standby"}},
+			{Name: "db1", ZabbixHost: "db1-vm", PrimaryAddress: "10.77.1.12", Standby: config.ServiceStandby{Host: "standby"}},
+		},
+	}
+}
+
+// summary renders a host spec on one line for comparisons.
+func summary(h *hostSpec) string {
+	var tags []string
+	for _, t := range h.Tags {
+		tags = append(tags, t.Tag+"="+t.Value)
+	}
+	agent := "-"
+	if h.Agent != nil {
+		agent = fmt.Sprintf("%s useip=%d", addrOf(*h.Agent), h.Agent.UseIP)
+	}
+	if h.AgentGiven {
+		agent += " given"
+	}
+	return fmt.Sprintf("%s | %s | groups %s | templates %s | agent %s | tags %s | external %v",
+		h.Name, h.Role, strings.Join(h.Groups, ","), strings.Join(h.Templates, ","), agent, strings.Join(tags, ","), h.External)
+}
+
+func TestPlan(t *testing.T) {
+	p, err := newPlan(testInventory(), Options{StandbyAgents: map[string]string{"standby": "127.0.0.1:20050"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range p.Hosts {
+		got = append(got, summary(h))
+	}
+	want := []string{
+		"kvm1 | hypervisor kvm1 | groups vcrcovery hypervisors | templates vcrcovery hypervisor | agent - | tags vcr.role=hypervisor | external false",
+		"zbx-kvm2 | hypervisor kvm2 | groups vcrcovery hypervisors | templates vcrcovery hypervisor | agent - | tags vcr.role=hypervisor | external false",
+		"web1 | VM of service web1 | groups vcrcovery VMs | templates  | agent 10.77.1.11:10050 useip=1 | tags vcr.role=vm,vcr.service=web1 | external false",
+		"db1-vm | VM of service db1 | groups vcrcovery VMs | templates  | agent 10.77.1.12:10050 useip=1 | tags vcr.role=vm,vcr.service=db1 | external false",
+		"standby | standby standby and trapd host and group checks host | groups vcrcovery standbys | templates vcrcovery standby,vcrcovery trapd,vcrcovery cloud | agent 127.0.0.1:20050 useip=1 given | tags vcr.role=standby,vcr.standby=standby | external false",
+		"big-vm | standby big | groups vcrcovery standbys | templates vcrcovery standby | agent big-vm:10050 useip=0 | tags vcr.role=standby,vcr.standby=big | external false",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("hosts (-want +got)\n%s", diff)
+	}
+	wantActions := []actionSpec{
+		{Name: "vcrcovery recover on standby", Standby: "standby", Host: "standby"},
+		{Name: "vcrcovery recover on big", Standby: "big", Host: "big-vm"},
+	}
+	if diff := cmp.Diff(wantActions, p.Actions); diff != "" {
+		t.Errorf("actions (-want +got)\n%s", diff)
+	}
+	wantDisc := map[string][]string{"standby": {"web1", "db1"}, "big-vm": nil}
+	if diff := cmp.Diff(wantDisc, p.Discovery); diff != "" {
+		t.Errorf("discovery (-want +got)\n%s", diff)
+	}
+	if want := `'/usr/local/bin/vcr-zabbix-recover' '{EVENT.TAGS.service}' '{EVENT.ID}' '{TRIGGER.ID}'`; p.Script.Command != want {
+		t.Errorf("command = %s, want %s", p.Script.Command, want)
+	}
+	if p.Script.Scope != zabbix.ScriptScopeAction || p.Script.ExecuteOn != zabbix.ScriptOnAgent {
+		t.Errorf("script %+v: want scope action, executed on the agent", p.Script)
+	}
+	var names []string
+	for _, tpl := range p.Templates {
+		names = append(names, tpl.Name)
+	}
+	if diff := cmp.Diff([]string{"vcrcovery cloud", "vcrcovery hypervisor", "vcrcovery standby", "vcrcovery trapd"}, names); diff != "" {
+		t.Errorf("templates (-want +got)\n%s", diff)
+	}
+}
+
+func TestPlanExternalHosts(t *testing.T) {
+	p, err := newPlan(testInventory(), Options{TrapdHost: "monitor", CloudHost: "big-vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, h := range p.Hosts {
+		got[h.Name] = summary(h)
+	}
+	if want := "monitor | trapd host | groups  | templates vcrcovery trapd | agent - | tags  | external true"; got["monitor"] != want {
+		t.Errorf("trapd host:\n got %s\nwant %s", got["monitor"], want)
+	}
+	if !strings.Contains(got["big-vm"], "templates vcrcovery standby,vcrcovery cloud") || strings.Contains(got["big-vm"], "external true") {
+		t.Errorf("cloud host on a standby: %s", got["big-vm"])
+	}
+	if strings.Contains(got["standby"], "trapd") {
+		t.Errorf("standby got the trapd template although -trapd-host names another: %s", got["standby"])
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	noStandbys := testInventory()
+	noStandbys.Standbys, noStandbys.Services = nil, nil
+	clash := testInventory()
+	clash.Standbys[1].ZabbixHost = "standby"
+	tests := []struct {
+		name string
+		inv  *config.Inventory
+		opts Options
+		want string
+	}{
+		{"unknown standby", testInventory(), Options{StandbyAgents: map[string]string{"nope": "1.2.3.4:10050"}},
+			"-standby-agent nope: no standby of that name in the inventory (have: big, standby)"},
+		{"no port", testInventory(), Options{StandbyAgents: map[string]string{"big": "10.0.0.1"}},
+			`-standby-agent big: agent address "10.0.0.1": want host:port`},
+		{"bad port", testInventory(), Options{StandbyAgents: map[string]string{"big": "10.0.0.1:0"}},
+			`-standby-agent big: agent address "10.0.0.1:0": port must be 1-65535`},
+		{"bad host", testInventory(), Options{StandbyAgents: map[string]string{"big": "a b:10050"}},
+			`-standby-agent big: agent address "a b:10050": host must be an IP address or a DNS name`},
+		{"relative command", testInventory(), Options{RecoverCommand: "vcr-zabbix-recover"},
+			`-recover-command "vcr-zabbix-recover": want an absolute path`},
+		{"no standby for the trapd host", noStandbys, Options{},
+			"-trapd-host: the inventory has no standbys to default to: name a Zabbix host"},
+		{"one host, two agents", clash, Options{StandbyAgents: map[string]string{"standby": "127.0.0.1:20050"}},
+			"zabbix host standby is standby standby (agent 127.0.0.1:20050) and standby big (agent standby:10050): one host has one agent address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check(tt.inv, tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			if !errors.Is(err, ErrOptions) {
+				t.Errorf("err = %v, want ErrOptions", err)
+			}
+		})
+	}
+}
+
+func TestRecoverCommandQuoting(t *testing.T) {
+	got := recoverCommand("/opt/it's here/vcr-zabbix-recover")
+	want := `'/opt/it'\''s here/vcr-zabbix-recover' '{EVENT.TAGS.service}' '{EVENT.ID}' '{TRIGGER.ID}'`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestDescribeDiff uses a real configuration.importcompare answer (Zabbix 6.0.14) in
+// which the template and its discovery rule are listed as updated only because
+// children changed: 11 item prototypes (history) and 1 trigger prototype (tags).
+func TestDescribeDiff(t *testing.T) {
+	raw, err := os.ReadFile("testdata/importcompare.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := describeDiff(json.RawMessage(raw))
+	if want := "item prototypes: 11 updated; trigger prototypes: 1 updated"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := describeDiff(json.RawMessage(`{"templates":{"added":[{"after":{"template":"x"}}]}}`)); got != "templates: 1 added" {
+		t.Fatalf("added template: %q", got)
+	}
+}
+
+func TestReportWrite(t *testing.T) {
+	r := &Report{}
+	r.add(Unchanged, "template", "vcrcovery hypervisor", "")
+	r.add(Sent, "discovery", "vcr.service.discovery on standby", "services web1")
+	var b bytes.Buffer
+	r.Write(&b)
+	want := "unchanged template   vcrcovery hypervisor\n" +
+		"sent      discovery  vcr.service.discovery on standby: services web1\n" +
+		"nothing to change: 1 unchanged\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+
+	r = &Report{DryRun: true}
+	r.add(Created, "host", "web1", "VM of service web1")
+	r.add(Unchanged, "host", "web2", "")
+	b.Reset()
+	r.Write(&b)
+	want = "would be created host       web1: VM of service web1\n" +
+		"unchanged        host       web2\n" +
+		"1 would be created, 0 would be updated, 1 unchanged\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("dry run (-want +got)\n%s", diff)
+	}
+}

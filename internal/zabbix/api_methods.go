@@ -1,0 +1,471 @@
+package zabbix
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Typed helpers for the API methods vcrcovery calls (Zabbix 6.0 API reference,
+// https://www.zabbix.com/documentation/6.0/en/manual/api/reference). Each returns the
+// *APIError of Call unwrapped, so that callers add what they were doing.
+
+// Num is an integer field of an API object. Zabbix answers numbers as JSON strings
+// ("type": "1") and accepts either form; Num reads both and writes a number.
+type Num int
+
+// UnmarshalJSON accepts 1 and "1".
+func (n *Num) UnmarshalJSON(b []byte) error {
+	var s string
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	} else {
+		s = string(b)
+	}
+	if s == "" || s == "null" {
+		*n = 0
+		return nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("zabbix: number field holds %q", s)
+	}
+	*n = Num(v)
+	return nil
+}
+
+// Tag is a host, trigger or event tag.
+type Tag struct {
+	Tag   string `json:"tag"`
+	Value string `json:"value"`
+}
+
+// HostGroup is a host group (in 6.0 templates live in host groups too).
+type HostGroup struct {
+	GroupID string `json:"groupid,omitempty"`
+	Name    string `json:"name,omitempty"`
+}
+
+// TemplateRef names a template by ID (host.create's "templates", host.get's
+// "parentTemplates").
+type TemplateRef struct {
+	TemplateID string `json:"templateid"`
+	Host       string `json:"host,omitempty"`
+}
+
+// Interface types and flags (hostinterface object).
+const (
+	InterfaceAgent Num = 1
+)
+
+// Interface is a host interface. UseIP 1 connects to IP, 0 to DNS.
+type Interface struct {
+	InterfaceID string `json:"interfaceid,omitempty"`
+	HostID      string `json:"hostid,omitempty"`
+	Type        Num    `json:"type"`
+	Main        Num    `json:"main"`
+	UseIP       Num    `json:"useip"`
+	IP          string `json:"ip"`
+	DNS         string `json:"dns"`
+	Port        string `json:"port"`
+}
+
+// Host is a host as host.get returns it with its groups, templates, interfaces and tags.
+type Host struct {
+	HostID          string        `json:"hostid,omitempty"`
+	Host            string        `json:"host"`
+	Description     string        `json:"description,omitempty"`
+	Status          Num           `json:"status"`
+	Groups          []HostGroup   `json:"groups,omitempty"`
+	ParentTemplates []TemplateRef `json:"parentTemplates,omitempty"`
+	Interfaces      []Interface   `json:"interfaces,omitempty"`
+	Tags            []Tag         `json:"tags,omitempty"`
+}
+
+// Script scopes, types and targets (script object).
+const (
+	ScriptScopeAction  Num = 1 // runs only as an action operation
+	ScriptTypeCustom   Num = 0 // a shell command
+	ScriptOnAgent      Num = 0 // execute_on: the host's Zabbix agent
+	ScriptAllHostGroup     = "0"
+)
+
+// Script is a global script.
+type Script struct {
+	ScriptID    string `json:"scriptid,omitempty"`
+	Name        string `json:"name"`
+	Command     string `json:"command"`
+	Description string `json:"description"`
+	Type        Num    `json:"type"`
+	Scope       Num    `json:"scope"`
+	ExecuteOn   Num    `json:"execute_on"`
+	// GroupID limits the hosts the script may run on ("0": all).
+	GroupID string `json:"groupid"`
+}
+
+// Action constants (action object, Zabbix 6.0).
+const (
+	EventSourceTrigger   Num = 0
+	ActionEnabled        Num = 0
+	ActionDisabled       Num = 1
+	EvalAnd              Num = 1 // filter evaltype "and"
+	CondSuppressed       Num = 16
+	CondEventTagValue    Num = 26 // value = tag value, value2 = tag name
+	CondOpEqual          Num = 0
+	CondOpNo             Num = 11 // "is not" for CondSuppressed
+	OperationRemoteShell Num = 1
+)
+
+// Condition is an action filter condition.
+type Condition struct {
+	ConditionType Num    `json:"conditiontype"`
+	Operator      Num    `json:"operator"`
+	Value         string `json:"value,omitempty"`
+	Value2        string `json:"value2,omitempty"`
+}
+
+// ActionFilter is an action's filter.
+type ActionFilter struct {
+	EvalType   Num         `json:"evaltype"`
+	Conditions []Condition `json:"conditions"`
+}
+
+// OpCommand names the global script an operation runs.
+type OpCommand struct {
+	ScriptID string `json:"scriptid"`
+}
+
+// OpHost is a target host of a remote command ("0": the host of the event).
+type OpHost struct {
+	HostID string `json:"hostid"`
+}
+
+// Operation is an action operation.
+type Operation struct {
+	OperationType Num       `json:"operationtype"`
+	OpCommand     OpCommand `json:"opcommand"`
+	OpCommandHst  []OpHost  `json:"opcommand_hst"`
+}
+
+// Action is a trigger action with its filter and operations.
+type Action struct {
+	ActionID    string       `json:"actionid,omitempty"`
+	Name        string       `json:"name"`
+	EventSource Num          `json:"eventsource"`
+	Status      Num          `json:"status"`
+	EscPeriod   string       `json:"esc_period,omitempty"`
+	Filter      ActionFilter `json:"filter"`
+	Operations  []Operation  `json:"operations"`
+}
+
+// ImportRule says what configuration.import may do with one kind of object.
+type ImportRule struct {
+	CreateMissing  bool `json:"createMissing,omitempty"`
+	UpdateExisting bool `json:"updateExisting,omitempty"`
+	DeleteMissing  bool `json:"deleteMissing,omitempty"`
+}
+
+// ImportRules are configuration.import's rules for the kinds of object a template file
+// holds (6.0 names).
+type ImportRules struct {
+	Groups         ImportRule `json:"groups"`
+	Templates      ImportRule `json:"templates"`
+	Items          ImportRule `json:"items"`
+	Triggers       ImportRule `json:"triggers"`
+	DiscoveryRules ImportRule `json:"discoveryRules"`
+	ValueMaps      ImportRule `json:"valueMaps"`
+	Graphs         ImportRule `json:"graphs"`
+	TemplateLinks  ImportRule `json:"templateLinkage"`
+}
+
+// ImportCompare asks configuration.importcompare (6.0+) what importing source would
+// change. It returns nil when nothing would, else the server's description of the
+// differences (added, updated, removed objects).
+func (a *API) ImportCompare(ctx context.Context, format, source string, rules ImportRules) (json.RawMessage, error) {
+	var diff json.RawMessage
+	params := map[string]any{"format": format, "source": source, "rules": rules}
+	if err := a.Call(ctx, "configuration.importcompare", params, &diff); err != nil {
+		return nil, err
+	}
+	// No change is an empty array (PHP's empty array); changes are an object.
+	var empty []any
+	if json.Unmarshal(diff, &empty) == nil && len(empty) == 0 {
+		return nil, nil
+	}
+	return diff, nil
+}
+
+// Import runs configuration.import.
+func (a *API) Import(ctx context.Context, format, source string, rules ImportRules) error {
+	params := map[string]any{"format": format, "source": source, "rules": rules}
+	return a.Call(ctx, "configuration.import", params, nil)
+}
+
+// HostGroupsByName returns the host groups with these names (those that exist).
+func (a *API) HostGroupsByName(ctx context.Context, names ...string) ([]HostGroup, error) {
+	var gs []HostGroup
+	params := map[string]any{"output": []string{"groupid", "name"}, "filter": map[string]any{"name": names}}
+	if err := a.Call(ctx, "hostgroup.get", params, &gs); err != nil {
+		return nil, err
+	}
+	return gs, nil
+}
+
+// CreateHostGroup creates a host group and returns its ID.
+func (a *API) CreateHostGroup(ctx context.Context, name string) (string, error) {
+	var r struct {
+		GroupIDs []string `json:"groupids"`
+	}
+	if err := a.Call(ctx, "hostgroup.create", map[string]any{"name": name}, &r); err != nil {
+		return "", err
+	}
+	if len(r.GroupIDs) != 1 {
+		return "", fmt.Errorf("hostgroup.create %s: answer has %d IDs", name, len(r.GroupIDs))
+	}
+	return r.GroupIDs[0], nil
+}
+
+// TemplatesByName returns the templates with these technical names (those that exist).
+func (a *API) TemplatesByName(ctx context.Context, names ...string) ([]TemplateRef, error) {
+	var ts []TemplateRef
+	params := map[string]any{"output": []string{"templateid", "host"}, "filter": map[string]any{"host": names}}
+	if err := a.Call(ctx, "template.get", params, &ts); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// HostsByName returns the hosts with these technical names, with their groups, linked
+// templates, interfaces and tags.
+func (a *API) HostsByName(ctx context.Context, names ...string) ([]Host, error) {
+	var hs []Host
+	params := map[string]any{
+		"output":                []string{"hostid", "host", "description", "status"},
+		"filter":                map[string]any{"host": names},
+		"selectGroups":          []string{"groupid", "name"},
+		"selectParentTemplates": []string{"templateid", "host"},
+		"selectInterfaces":      []string{"interfaceid", "hostid", "type", "main", "useip", "ip", "dns", "port"},
+		"selectTags":            []string{"tag", "value"},
+	}
+	if err := a.Call(ctx, "host.get", params, &hs); err != nil {
+		return nil, err
+	}
+	return hs, nil
+}
+
+// CreateHost creates h (Groups by GroupID, ParentTemplates sent as its templates) and
+// returns its ID.
+func (a *API) CreateHost(ctx context.Context, h Host) (string, error) {
+	params := map[string]any{
+		"host":        h.Host,
+		"description": h.Description,
+		"status":      h.Status,
+		"groups":      groupIDs(h.Groups),
+		"templates":   templateIDs(h.ParentTemplates),
+		"interfaces":  h.Interfaces,
+		"tags":        h.Tags,
+	}
+	if h.Interfaces == nil {
+		params["interfaces"] = []Interface{}
+	}
+	if h.Tags == nil {
+		params["tags"] = []Tag{}
+	}
+	var r struct {
+		HostIDs []string `json:"hostids"`
+	}
+	if err := a.Call(ctx, "host.create", params, &r); err != nil {
+		return "", err
+	}
+	if len(r.HostIDs) != 1 {
+		return "", fmt.Errorf("host.create %s: answer has %d IDs", h.Host, len(r.HostIDs))
+	}
+	return r.HostIDs[0], nil
+}
+
+// UpdateHost sets the groups, linked templates and tags of host h.HostID to exactly
+// those of h (host.update replaces these lists; templates left out are unlinked but
+// keep their items). Interfaces are left alone: see CreateInterface and UpdateInterface.
+func (a *API) UpdateHost(ctx context.Context, h Host) error {
+	params := map[string]any{
+		"hostid":    h.HostID,
+		"groups":    groupIDs(h.Groups),
+		"templates": templateIDs(h.ParentTemplates),
+		"tags":      h.Tags,
+	}
+	if h.Tags == nil {
+		params["tags"] = []Tag{}
+	}
+	return a.Call(ctx, "host.update", params, nil)
+}
+
+// CreateInterface adds an interface to host i.HostID.
+func (a *API) CreateInterface(ctx context.Context, i Interface) error {
+	i.InterfaceID = ""
+	return a.Call(ctx, "hostinterface.create", i, nil)
+}
+
+// UpdateInterface changes interface i.InterfaceID to i.
+func (a *API) UpdateInterface(ctx context.Context, i Interface) error {
+	return a.Call(ctx, "hostinterface.update", i, nil)
+}
+
+// ScriptsByName returns the global scripts named name.
+func (a *API) ScriptsByName(ctx context.Context, name string) ([]Script, error) {
+	var ss []Script
+	params := map[string]any{
+		"output": []string{"scriptid", "name", "command", "description", "type", "scope", "execute_on", "groupid"},
+		"filter": map[string]any{"name": name},
+	}
+	if err := a.Call(ctx, "script.get", params, &ss); err != nil {
+		return nil, err
+	}
+	return ss, nil
+}
+
+// CreateScript creates a global script and returns its ID.
+func (a *API) CreateScript(ctx context.Context, s Script) (string, error) {
+	s.ScriptID = ""
+	var r struct {
+		ScriptIDs []string `json:"scriptids"`
+	}
+	if err := a.Call(ctx, "script.create", s, &r); err != nil {
+		return "", err
+	}
+	if len(r.ScriptIDs) != 1 {
+		return "", fmt.Errorf("script.create %s: answer has %d IDs", s.Name, len(r.ScriptIDs))
+	}
+	return r.ScriptIDs[0], nil
+}
+
+// UpdateScript sets every field of script s.ScriptID to those of s.
+func (a *API) UpdateScript(ctx context.Context, s Script) error {
+	return a.Call(ctx, "script.update", s, nil)
+}
+
+// ActionsByName returns the actions named name, with their filter and operations.
+func (a *API) ActionsByName(ctx context.Context, name string) ([]Action, error) {
+	var as []Action
+	params := map[string]any{
+		"output":           []string{"actionid", "name", "eventsource", "status", "esc_period"},
+		"filter":           map[string]any{"name": name},
+		"selectFilter":     "extend",
+		"selectOperations": "extend",
+	}
+	if err := a.Call(ctx, "action.get", params, &as); err != nil {
+		return nil, err
+	}
+	return as, nil
+}
+
+// CreateAction creates an action and returns its ID.
+func (a *API) CreateAction(ctx context.Context, act Action) (string, error) {
+	act.ActionID = ""
+	var r struct {
+		ActionIDs []string `json:"actionids"`
+	}
+	if err := a.Call(ctx, "action.create", act, &r); err != nil {
+		return "", err
+	}
+	if len(r.ActionIDs) != 1 {
+		return "", fmt.Errorf("action.create %s: answer has %d IDs", act.Name, len(r.ActionIDs))
+	}
+	return r.ActionIDs[0], nil
+}
+
+// UpdateAction replaces the name, filter and operations of action act.ActionID; its
+// status is left as it is (an operator may have disabled it on purpose).
+func (a *API) UpdateAction(ctx context.Context, act Action) error {
+	params := map[string]any{
+		"actionid":   act.ActionID,
+		"name":       act.Name,
+		"filter":     act.Filter,
+		"operations": act.Operations,
+	}
+	return a.Call(ctx, "action.update", params, nil)
+}
+
+// Item is an item as item.get returns it.
+type Item struct {
+	ItemID    string `json:"itemid"`
+	HostID    string `json:"hostid"`
+	Key       string `json:"key_"`
+	Name      string `json:"name"`
+	Type      Num    `json:"type"`
+	ValueType Num    `json:"value_type"`
+	// State 1 means not supported; Error says why.
+	State     Num    `json:"state"`
+	Error     string `json:"error"`
+	LastValue string `json:"lastvalue"`
+	LastClock Num    `json:"lastclock"`
+}
+
+// ItemsOfHost returns the items of host (technical name) whose key is one of keys, or
+// all of its items when keys is empty.
+func (a *API) ItemsOfHost(ctx context.Context, host string, keys ...string) ([]Item, error) {
+	params := map[string]any{
+		"output": []string{"itemid", "hostid", "key_", "name", "type", "value_type", "state", "error", "lastvalue", "lastclock"},
+		"host":   host,
+	}
+	if len(keys) > 0 {
+		params["filter"] = map[string]any{"key_": keys}
+	}
+	var items []Item
+	if err := a.Call(ctx, "item.get", params, &items); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// Problem is an open (or recently resolved) problem event.
+type Problem struct {
+	EventID  string `json:"eventid"`
+	ObjectID string `json:"objectid"` // the trigger
+	Name     string `json:"name"`
+	Clock    Num    `json:"clock"`
+	REventID string `json:"r_eventid"`
+	Tags     []Tag  `json:"tags"`
+}
+
+// ProblemsWithTags returns the problems whose tags include every one of tags (tag =
+// value, exact), oldest first. recent also returns problems resolved within the
+// server's "Display OK triggers" period.
+func (a *API) ProblemsWithTags(ctx context.Context, tags []Tag, recent bool) ([]Problem, error) {
+	var filter []map[string]any
+	for _, t := range tags {
+		filter = append(filter, map[string]any{"tag": t.Tag, "value": t.Value, "operator": 1}) // 1: equals
+	}
+	params := map[string]any{
+		"output":     []string{"eventid", "objectid", "name", "clock", "r_eventid"},
+		"selectTags": []string{"tag", "value"},
+		"tags":       filter,
+		"evaltype":   0, // and/or: every tag must match
+		"recent":     recent,
+		"sortfield":  []string{"eventid"},
+		"sortorder":  "ASC",
+	}
+	var ps []Problem
+	if err := a.Call(ctx, "problem.get", params, &ps); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+func groupIDs(gs []HostGroup) []map[string]string {
+	out := make([]map[string]string, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, map[string]string{"groupid": g.GroupID})
+	}
+	return out
+}
+
+func templateIDs(ts []TemplateRef) []map[string]string {
+	out := make([]map[string]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, map[string]string{"templateid": t.TemplateID})
+	}
+	return out
+}

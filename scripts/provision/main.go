@@ -1,0 +1,99 @@
+// Command provision makes a Zabbix 6.0 server ready for vcrcovery from the inventory:
+// templates, host groups, hosts, the recover script and one action per standby
+// (internal/provision; user documentation in zabbix-templates/README.md).
+//
+//	go run ./scripts/provision -config /etc/vcrcovery/vcrcovery.yaml [-dry-run]
+//
+// Idempotent: a second run changes nothing and says so.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/provision"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// exitFailed: Zabbix refused a change or could not be reached.
+const exitFailed = 1
+
+var (
+	opts        = provision.Options{StandbyAgents: map[string]string{}}
+	noDiscovery bool
+	timeout     time.Duration
+)
+
+var program = cli.Program{
+	Name:     "vcr-provision",
+	Synopsis: "vcr-provision [-config PATH] [-check] [-dry-run] [-standby-agent NAME=HOST:PORT]... [-recover-command PATH] [-trapd-host HOST] [-cloud-host HOST]",
+	About: `Makes a Zabbix 6.0 server ready for vcrcovery, from the inventory: imports the
+templates of zabbix-templates/, creates the host groups, the hosts of the hypervisors,
+protected VMs and standby VMs, the global script "vcrcovery recover" and one action
+"vcrcovery recover on STANDBY" per standby. It logs in with the inventory's Zabbix API
+credentials. A second run changes nothing; every run lists what it created, updated or
+left unchanged. New objects take effect at the server's next configuration cache reload.
+vcr-provision exits 0 when done, 1 when Zabbix refused a change or could not be
+reached (the message says what was being done), 2 on a usage or inventory error.`,
+	Flags: func(fs *flag.FlagSet) {
+		fs.StringVar(&opts.RecoverCommand, "recover-command", provision.DefaultRecoverCommand,
+			"absolute `path` of scripts/zabbix-recover on the standby VMs")
+		fs.Func("standby-agent", "Zabbix agent of a standby VM, as `NAME=HOST:PORT` (repeatable; default: the standby's zabbix_host, port 10050)",
+			func(s string) error {
+				name, addr, ok := strings.Cut(s, "=")
+				if !ok || name == "" || addr == "" {
+					return fmt.Errorf("want NAME=HOST:PORT, got %q", s)
+				}
+				if _, dup := opts.StandbyAgents[name]; dup {
+					return fmt.Errorf("standby %s given twice", name)
+				}
+				opts.StandbyAgents[name] = addr
+				return nil
+			})
+		fs.StringVar(&opts.TrapdHost, "trapd-host", "", "Zabbix `host` that gets template \"vcrcovery trapd\" (default: the first standby's)")
+		fs.StringVar(&opts.CloudHost, "cloud-host", "", "Zabbix `host` that gets template \"vcrcovery cloud\" (default: the first standby's)")
+		fs.BoolVar(&opts.DryRun, "dry-run", false, "print what would change, change nothing")
+		fs.BoolVar(&noDiscovery, "no-discovery", false, "do not send each standby host its list of services (vcr.service.discovery)")
+		fs.DurationVar(&timeout, "timeout", 2*time.Minute, "deadline of the whole run")
+	},
+	Main: run,
+}
+
+func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(env cli.Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	if err := provision.Check(env.Inventory, opts); err != nil {
+		fmt.Fprintf(env.Stderr, "vcr-provision: %v\n", err)
+		return cli.ExitUsage
+	}
+	api, err := provision.Connect(ctx, env.Inventory.Zabbix)
+	if err != nil {
+		env.Log.Error("cannot reach the Zabbix API", "err", err)
+		return exitFailed
+	}
+	defer api.Logout(context.Background())
+	if !noDiscovery {
+		opts.Sender = &zabbix.Sender{Addr: env.Inventory.Zabbix.Server, Timeout: env.Inventory.Zabbix.Timeout}
+	}
+	rep, err := provision.Run(ctx, api, env.Inventory, opts)
+	if len(rep.Changes) > 0 || err == nil {
+		rep.Write(env.Stdout)
+	}
+	if err != nil {
+		env.Log.Error("provisioning failed", "err", err)
+		return exitFailed
+	}
+	return cli.ExitOK
+}
