@@ -52,13 +52,17 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// Usage returns a flag.FlagSet Usage function: synopsis, description, flags, exit codes.
-func Usage(fs *flag.FlagSet, synopsis, description string) func() {
+// Usage returns a flag.FlagSet Usage function: synopsis, description, flags, exit codes
+// (exitCodes, or ExitCodesHelp when empty).
+func Usage(fs *flag.FlagSet, synopsis, description, exitCodes string) func() {
+	if exitCodes == "" {
+		exitCodes = ExitCodesHelp
+	}
 	return func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
 		fs.PrintDefaults()
-		fmt.Fprintf(w, "\n%s", ExitCodesHelp)
+		fmt.Fprintf(w, "\n%s", exitCodes)
 	}
 }
 
@@ -125,6 +129,9 @@ type Program struct {
 	Name     string // vcr-recover
 	Synopsis string // usage line
 	About    string // what it does, for --help
+	// ExitCodes is the exit-code table for --help; empty means ExitCodesHelp, the table
+	// of recover and migrate.
+	ExitCodes string
 	// Flags registers the binary's own flags (may be nil).
 	Flags func(fs *flag.FlagSet)
 	// Main does the work once the inventory is valid and returns the exit code.
@@ -149,7 +156,7 @@ func Run(p Program, args []string, stdout, stderr io.Writer) int {
 	if p.Flags != nil {
 		p.Flags(fs)
 	}
-	fs.Usage = Usage(fs, p.Synopsis, p.About)
+	fs.Usage = Usage(fs, p.Synopsis, p.About, p.ExitCodes)
 	if code, ok := Parse(fs, args); !ok {
 		return code
 	}

@@ -102,6 +102,10 @@ type Standby struct {
 	URL string `yaml:"url"`
 	// ZabbixHost is the standby VM's host in Zabbix (where recover reports).
 	ZabbixHost string `yaml:"zabbix_host"`
+	// ZabbixAgent is the host:port of the standby VM's Zabbix agent, which runs the
+	// recover command of the Zabbix action (port default 10050; default address: the
+	// zabbix_host name).
+	ZabbixAgent string `yaml:"zabbix_agent"`
 	// Capacity is how many running containers it takes before migrate moves some away.
 	Capacity int `yaml:"capacity"`
 	// ClientCertFile, ClientKeyFile and ServerCertFile authenticate an https URL.

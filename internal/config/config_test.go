@@ -83,6 +83,8 @@ func TestLoadValid(t *testing.T) {
 		{"hook timeout default", inv.Services[1].Hooks[0].Timeout, 30 * time.Second},
 		{"ipv6 listen kept", inv.SNMP.TrapListen[1], "[::1]:20163"},
 		{"state_dir", inv.StateDir, "/var/lib/vcrcovery"},
+		{"standby agent default port", inv.Standbys[0].ZabbixAgent, "127.0.0.1:10050"},
+		{"standby agent optional", inv.Standbys[1].ZabbixAgent, ""},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got); diff != "" {

@@ -267,6 +267,7 @@ func (v *validator) hypervisor(p string, h *Hypervisor, users map[string]bool) {
 }
 
 func (v *validator) standby(p string, s *Standby) {
+	v.hostPort(p+".zabbix_agent", &s.ZabbixAgent, 10050, false)
 	if s.Capacity < 0 {
 		v.add(p+".capacity", "must be 0 (no limit) or more, got %d", s.Capacity)
 	}

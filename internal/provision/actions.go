@@ -10,28 +10,42 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// script creates or updates the global script "vcrcovery recover". It may run on hosts
-// of group "vcrcovery standbys" only.
+// script creates or updates the global script "vcrcovery recover" and the fast-path
+// scripts. They may run on hosts of group "vcrcovery standbys" only.
 func (r *runner) script(ctx context.Context) error {
-	want := r.plan.Script
+	id, err := r.ensureScript(ctx, r.plan.Script)
+	if err != nil {
+		return err
+	}
+	r.scriptID = id
+	for _, s := range r.plan.FastPath {
+		if _, err := r.ensureScript(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureScript creates want, or updates the script of that name to match it, and
+// returns its ID ("" in a dry run that would create it).
+func (r *runner) ensureScript(ctx context.Context, want zabbix.Script) (string, error) {
 	want.GroupID = r.groupIDs[GroupStandbys]
 	have, err := r.api.ScriptsByName(ctx, want.Name)
 	if err != nil {
-		return fmt.Errorf("look up global script %s: %w", want.Name, err)
+		return "", fmt.Errorf("look up global script %s: %w", want.Name, err)
 	}
 	if len(have) == 0 {
+		var id string
 		if !r.opts.DryRun {
-			id, err := r.api.CreateScript(ctx, want)
+			id, err = r.api.CreateScript(ctx, want)
 			if err != nil {
-				return fmt.Errorf("create global script %s: %w", want.Name, err)
+				return "", fmt.Errorf("create global script %s: %w", want.Name, err)
 			}
-			r.scriptID = id
 		}
 		r.rep.add(Created, "script", want.Name, want.Command)
-		return nil
+		return id, nil
 	}
 	cur := have[0]
-	r.scriptID = cur.ScriptID
 	want.ScriptID = cur.ScriptID
 	var diffs []string
 	for _, d := range []struct {
@@ -51,15 +65,15 @@ func (r *runner) script(ctx context.Context) error {
 	}
 	if len(diffs) == 0 {
 		r.rep.add(Unchanged, "script", want.Name, "")
-		return nil
+		return cur.ScriptID, nil
 	}
 	if !r.opts.DryRun {
 		if err := r.api.UpdateScript(ctx, want); err != nil {
-			return fmt.Errorf("update global script %s (%s): %w", want.Name, strings.Join(diffs, "; "), err)
+			return "", fmt.Errorf("update global script %s (%s): %w", want.Name, strings.Join(diffs, "; "), err)
 		}
 	}
 	r.rep.add(Updated, "script", want.Name, strings.Join(diffs, "; "))
-	return nil
+	return cur.ScriptID, nil
 }
 
 func quoteIfString(v any) any {

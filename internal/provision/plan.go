@@ -59,7 +59,10 @@ type plan struct {
 	Groups    []string
 	Hosts     []*hostSpec
 	Script    zabbix.Script // GroupID is filled in at run time
-	Actions   []actionSpec
+	// FastPath are the manual host scripts "vcrcovery recover SERVICE" that trapd runs
+	// with script.execute (only scope-2 scripts can be executed through the API).
+	FastPath []zabbix.Script
+	Actions  []actionSpec
 	// Discovery maps each standby's Zabbix host to the services it protects.
 	Discovery map[string][]string
 	// DiscoveryOrder lists Discovery's hosts in inventory order.
@@ -144,7 +147,11 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 	}
 	for _, sb := range inv.Standbys {
 		addr, given := opts.StandbyAgents[sb.Name]
-		if !given {
+		switch {
+		case given:
+		case sb.ZabbixAgent != "":
+			addr, given = sb.ZabbixAgent, true
+		default:
 			addr = net.JoinHostPort(sb.ZabbixHost, agentPort)
 		}
 		agent, err := agentInterface(addr)
@@ -203,6 +210,18 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 			"tagged vcrcovery=recover, on the standby VM that the action names. Arguments: service tag, " +
 			"event ID, trigger ID. Managed by vcr-provision.",
 		Type: zabbix.ScriptTypeCustom, Scope: zabbix.ScriptScopeAction, ExecuteOn: zabbix.ScriptOnAgent,
+	}
+	for _, s := range inv.Services {
+		if !s.FastPath {
+			continue
+		}
+		p.FastPath = append(p.FastPath, zabbix.Script{
+			Name:    FastPathScriptPrefix + s.Name,
+			Command: shellQuote(cmdPath) + " " + shellQuote(s.Name) + " fast-path",
+			Description: "vcrcovery: runs vcr-recover for service " + s.Name + " at once when trapd receives a " +
+				"shutoff or crashed trap of its primary VM (fast path). Managed by vcr-provision.",
+			Type: zabbix.ScriptTypeCustom, Scope: zabbix.ScriptScopeHost, ExecuteOn: zabbix.ScriptOnAgent,
+		})
 	}
 	return p, nil
 }

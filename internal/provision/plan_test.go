@@ -199,3 +199,21 @@ func TestReportWrite(t *testing.T) {
 		t.Errorf("dry run (-want +got)\n%s", diff)
 	}
 }
+
+// TestPlanFastPathScripts: one manual host script per fast_path service, running the
+// wrapper with the service and the fast-path marker, each a quoted word.
+func TestPlanFastPathScripts(t *testing.T) {
+	inv := testInventory()
+	inv.Services[1].FastPath = true
+	p, err := newPlan(inv, Options{RecoverCommand: "/opt/vcr/zabbix-recover"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.FastPath) != 1 {
+		t.Fatalf("%d fast-path scripts, want 1", len(p.FastPath))
+	}
+	s := p.FastPath[0]
+	if s.Name != "vcrcovery recover db1" || s.Command != "'/opt/vcr/zabbix-recover' 'db1' fast-path" || s.Scope != zabbix.ScriptScopeHost {
+		t.Fatalf("%+v", s)
+	}
+}

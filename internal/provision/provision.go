@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
-	"github.com/vcrcovery/vcrcovery/internal/secret"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -34,6 +33,8 @@ const (
 	GroupVMs         = "vcrcovery VMs"
 	GroupStandbys    = "vcrcovery standbys"
 	ScriptName       = "vcrcovery recover"
+	// FastPathScriptPrefix + service names the manual script trapd's fast path runs.
+	FastPathScriptPrefix = "vcrcovery recover "
 	// ActionPrefix + a standbys[].name names that standby's action.
 	ActionPrefix = "vcrcovery recover on "
 )
@@ -146,28 +147,12 @@ func verbWidth(dryRun bool) int {
 	return len("unchanged")
 }
 
-// Connect logs in to the inventory's Zabbix API with its token file, or its username
-// and password file.
+// Connect logs in to the inventory's Zabbix API; provisioning cannot work without it.
 func Connect(ctx context.Context, z config.Zabbix) (*zabbix.API, error) {
 	if z.APIURL == "" {
 		return nil, fmt.Errorf("zabbix.api_url: provisioning needs the Zabbix API")
 	}
-	o := zabbix.APIOptions{URL: z.APIURL, Timeout: z.Timeout}
-	switch {
-	case z.APITokenFile != "":
-		tok, err := secret.ReadFile(z.APITokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("zabbix.api_token_file: %w", err)
-		}
-		o.Token = tok
-	default:
-		pw, err := secret.ReadFile(z.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("zabbix.password_file: %w", err)
-		}
-		o.Username, o.Password = z.Username, pw
-	}
-	return zabbix.NewAPI(ctx, o)
+	return zabbix.Login(ctx, z)
 }
 
 // ErrOptions marks an error in Options (or in how they fit the inventory): a usage

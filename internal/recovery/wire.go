@@ -12,7 +12,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/probe"
-	"github.com/vcrcovery/vcrcovery/internal/secret"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -63,21 +62,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 }
 
 func connectAPI(ctx context.Context, inv *config.Inventory) (*zabbix.API, error) {
-	o := zabbix.APIOptions{URL: inv.Zabbix.APIURL, Timeout: inv.Zabbix.Timeout}
-	if inv.Zabbix.APITokenFile != "" {
-		t, err := secret.ReadFile(inv.Zabbix.APITokenFile)
-		if err != nil {
-			return nil, err
-		}
-		o.Token = t
-	} else {
-		p, err := secret.ReadFile(inv.Zabbix.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		o.Username, o.Password = inv.Zabbix.Username, p
-	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return zabbix.NewAPI(cctx, o)
+	return zabbix.Login(cctx, inv.Zabbix)
 }

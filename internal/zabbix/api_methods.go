@@ -88,6 +88,7 @@ type Host struct {
 // Script scopes, types and targets (script object).
 const (
 	ScriptScopeAction  Num = 1 // runs only as an action operation
+	ScriptScopeHost    Num = 2 // manual host script: script.execute can run it
 	ScriptTypeCustom   Num = 0 // a shell command
 	ScriptOnAgent      Num = 0 // execute_on: the host's Zabbix agent
 	ScriptAllHostGroup     = "0"

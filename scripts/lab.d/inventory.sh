@@ -39,10 +39,13 @@ standbys:
   - name: standby
     url: unix://${VCR_LAB_LXD_STANDBY_SOCKET:-$LAB_DIR/lxd-standby/unix.socket}
     zabbix_host: ${VCR_LAB_ZABBIX_AGENT_HOST:-standby}
+    zabbix_agent: ${VCR_LAB_ZABBIX_AGENT:-127.0.0.1:$LAB_ZBX_AGENT_PORT}
     capacity: 4
   - name: big
     url: ${VCR_LAB_LXD_BIG_URL:-https://$LAB_LXD_BIG_ADDR}
     zabbix_host: big
+    # The lab has one agent; it stands in for the big VM's too.
+    zabbix_agent: ${VCR_LAB_ZABBIX_AGENT:-127.0.0.1:$LAB_ZBX_AGENT_PORT}
     capacity: 16
     client_cert_file: ${VCR_LAB_LXD_CLIENT_CERT:-$LAB_DIR/lxd-conf/client.crt}
     client_key_file: ${VCR_LAB_LXD_CLIENT_KEY:-$LAB_DIR/lxd-conf/client.key}

@@ -40,12 +40,18 @@ protected VMs and standby VMs, the global script "vcrcovery recover" and one act
 "vcrcovery recover on STANDBY" per standby. It logs in with the inventory's Zabbix API
 credentials. A second run changes nothing; every run lists what it created, updated or
 left unchanged. New objects take effect at the server's next configuration cache reload.
-vcr-provision exits 0 when done, 1 when Zabbix refused a change or could not be
-reached (the message says what was being done), 2 on a usage or inventory error.`,
+Each fast_path service also gets the manual script "vcrcovery recover SERVICE" that
+vcr-trapd runs through the API. A standby's agent address is, in order: -standby-agent,
+the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.`,
+	ExitCodes: `Exit codes:
+  0  done (or nothing to change)
+  1  Zabbix refused a change or could not be reached (the message says what was being done)
+  2  usage or inventory error
+`,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&opts.RecoverCommand, "recover-command", provision.DefaultRecoverCommand,
 			"absolute `path` of scripts/zabbix-recover on the standby VMs")
-		fs.Func("standby-agent", "Zabbix agent of a standby VM, as `NAME=HOST:PORT` (repeatable; default: the standby's zabbix_host, port 10050)",
+		fs.Func("standby-agent", "Zabbix agent of a standby VM, as `NAME=HOST:PORT` (repeatable; default: standbys[].zabbix_agent, else the standby's zabbix_host, port 10050)",
 			func(s string) error {
 				name, addr, ok := strings.Cut(s, "=")
 				if !ok || name == "" || addr == "" {
