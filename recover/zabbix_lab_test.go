@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// TestLabZabbixActionRecovers is the chain of issue 6 through Zabbix: the primary VM is
+// destroyed, its shutoff state reaches the hypervisor's item (sent here as trapd sends
+// it), the trigger opens a problem, the action runs the provisioned global script on the
+// lab agent, and the real vcr-recover switches the name to the warm container and reports
+// back to Zabbix.
+func TestLabZabbixActionRecovers(t *testing.T) {
+	e := labEnv(t)
+	svc, _ := e.inv.Service("web1")
+	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
+	// Provision with an action whose command runs this checkout's vcr-recover.
+	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
+	ctx := context.Background()
+	api, err := zabbix.Login(ctx, e.inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix-api", err)
+	}
+	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server}
+	var guests []zabbix.Guest
+	for _, s := range e.inv.Services {
+		guests = append(guests, zabbix.Guest{UUID: s.VMUUID, Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
+	}
+	send := func(key, value string) error {
+		_, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: key, Value: value}})
+		return err
+	}
+	if err := send(zabbix.KeyGuestDiscovery, zabbix.GuestDiscovery(guests)); err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	// LLD creates the per-guest items; the trapper sees them after a cache reload.
+	until(t, "state item of web1 exists", 60*time.Second, func() error {
+		lab.ReloadZabbixConfig(t)
+		return send(zabbix.KeyGuestState(svc.VMUUID), "1")
+	})
+	t.Cleanup(func() { send(zabbix.KeyGuestState(svc.VMUUID), "1") }) // resolves the problem
+
+	e.virsh(t, "destroy", svc.Name)
+	t.Cleanup(func() { e.restore(t, svc) })
+	start := time.Now()
+	if err := send(zabbix.KeyGuestState(svc.VMUUID), "5"); err != nil {
+		t.Fatal(err)
+	}
+	// The name moves once the action's recover has run (history sync 1 s, escalator 3 s).
+	until(t, "the action recovered "+svc.Name, 60*time.Second, func() error {
+		got := e.lookup(t, svc.DNSName)
+		if len(got) == 1 && got[0].String() != svc.PrimaryAddress {
+			return nil
+		}
+		return fmt.Errorf("%s -> %v", svc.DNSName, got)
+	})
+	t.Logf("destroy -> name switched through the Zabbix action: %.1f s", time.Since(start).Seconds())
+	e.checkServedByContainer(t, svc)
+
+	// recover reported to the standby host and acknowledged the event.
+	sb, _ := e.inv.Standby(svc.Standby.Host)
+	until(t, "recover's result in Zabbix", 30*time.Second, func() error {
+		var items []struct {
+			LastValue string `json:"lastvalue"`
+		}
+		err := api.Call(ctx, "item.get", map[string]any{"host": sb.ZabbixHost, "output": []string{"lastvalue"},
+			"filter": map[string]any{"key_": zabbix.KeyRecoverResult(svc.Name)}}, &items)
+		if err != nil || len(items) != 1 || items[0].LastValue != "ok" {
+			return fmt.Errorf("vcr.recover.result: %+v %v", items, err)
+		}
+		return nil
+	})
+	var events []struct {
+		Acknowledged string `json:"acknowledged"`
+		Acks         []struct {
+			Message string `json:"message"`
+		} `json:"acknowledges"`
+	}
+	err = api.Call(ctx, "event.get", map[string]any{"output": []string{"acknowledged"}, "select_acknowledges": "extend",
+		"tags": []any{map[string]any{"tag": "service", "value": svc.Name, "operator": 1}}, "sortfield": "eventid",
+		"sortorder": "DESC", "limit": 1, "time_from": start.Add(-time.Minute).Unix()}, &events)
+	if err != nil || len(events) != 1 || events[0].Acknowledged != "1" || len(events[0].Acks) == 0 ||
+		!strings.Contains(events[0].Acks[0].Message, "vcrcovery recover web1: ok") {
+		t.Fatalf("event not acknowledged by recover: %+v %v", events, err)
+	}
+}
