@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/atomicfile"
 )
 
 // state is what the last run of a service left, in StateDir/services/NAME.json: it lets
@@ -35,32 +37,11 @@ func loadState(dir, service string) state {
 	return s
 }
 
-// saveState writes atomically (temp file, fsync, rename) so that a crash never leaves a
-// half-written file.
+// saveState replaces the file atomically, so that a crash never leaves half of it.
 func saveState(dir, service string, s state) error {
-	p := statePath(dir, service)
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-		return err
-	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), "."+service+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
+	return atomicfile.Write(statePath(dir, service), b, 0o640)
 }
