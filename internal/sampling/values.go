@@ -13,21 +13,11 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// Items about the sampling itself, on each hypervisor's Zabbix host. They are not in
-// the hypervisor template (zabbix-templates/) nor in internal/zabbix/keys.go yet:
-// proposed there. Until the template has them, Zabbix refuses them; the sender says so
-// once and goes on (they travel in their own request, so the guests' values are not
-// affected).
+// Health items on each hypervisor's host (vcrcovery hypervisor template).
 const (
-	// KeySenderError (text) is empty after a round that sampled the hypervisor, else
-	// why it could not: timeout, wrong types, missing column, non-increasing OID...
-	// A trigger: length(last(/vcrcovery hypervisor/vcr.sender.error))>0.
-	KeySenderError = "vcr.sender.error"
-	// KeySenderGuests (unsigned) is the number of guests in the agent's table.
-	KeySenderGuests = "vcr.sender.guests"
-	// KeySenderDuration (float, seconds) is how long sampling the hypervisor took
-	// (wait for a fresh table, walk, send): close to the interval means too slow.
-	KeySenderDuration = "vcr.sender.duration"
+	KeySenderError    = zabbix.KeySenderError
+	KeySenderGuests   = zabbix.KeySenderGuests
+	KeySenderDuration = zabbix.KeySenderDuration
 )
 
 // guestValues returns the items of every guest: state (number and text), vCPUs and

@@ -30,6 +30,13 @@ func KeyRecoverStep(service, step string) string {
 }
 func KeyServedFrom(service string) string { return "vcr.service.served_from[" + service + "]" }
 
+// Sender health items on each hypervisor's host.
+const (
+	KeySenderError    = "vcr.sender.error"    // empty when the last round succeeded
+	KeySenderGuests   = "vcr.sender.guests"   // guests in the last round
+	KeySenderDuration = "vcr.sender.duration" // seconds the round took
+)
+
 // KeyTrapd is a trapd health counter item, e.g. KeyTrapd("received").
 func KeyTrapd(counter string) string { return "vcr.trapd." + counter }
 
