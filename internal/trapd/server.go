@@ -1,0 +1,370 @@
+// Package trapd is vcr-trapd's daemon: libvirt-snmp traps in (its own UDP listener,
+// internal/listen, or snmptrapd's log, internal/follow), VM state items out to Zabbix
+// in batches (with a disk spool, internal/spool, while the trapper is unreachable),
+// guest discovery when a new VM appears, the fast path to recovery, and its own health
+// counters. See trapd/README.md for the operator's view.
+package trapd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/follow"
+	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
+	"github.com/vcrcovery/vcrcovery/internal/listen"
+	"github.com/vcrcovery/vcrcovery/internal/ratelog"
+	"github.com/vcrcovery/vcrcovery/internal/secret"
+	"github.com/vcrcovery/vcrcovery/internal/spool"
+	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// Modes of trap intake.
+const (
+	ModeListen = "listen"
+	ModeFollow = "follow"
+)
+
+// Options configure a Server. Register sets the defaults and binds them to flags.
+type Options struct {
+	Inventory *config.Inventory
+	Log       *slog.Logger
+
+	// Mode is ModeListen (own UDP listener on snmp.trap_listen) or ModeFollow
+	// (snmptrapd's log, snmp.snmptrapd_log).
+	Mode string
+	// TrapdHost is the Zabbix host of trapd's own counters (and of forwarded traps
+	// from unknown sources). Default: the first standby's zabbix_host.
+	TrapdHost string
+	// StatsInterval is how often the counters go to Zabbix (0: never).
+	StatsInterval time.Duration
+	// ForwardKey, when set, is the item that receives traps that are not
+	// libvirtGuestNotif as text (on the sending hypervisor's host, else TrapdHost).
+	ForwardKey string
+	// SpoolDir holds the spool (default state_dir/trapd/spool); SpoolMax bounds it.
+	SpoolDir string
+	SpoolMax int64
+	// Batch is the most values per trapper request.
+	Batch int
+	// RejectRetry is how long values the server refuses are retried (LLD creates a
+	// new guest's items some time after its discovery value).
+	RejectRetry time.Duration
+	// FastPathMaxAge: older traps do not start the fast path.
+	FastPathMaxAge time.Duration
+	// DrainTimeout bounds sending what is queued at shutdown; the rest is spooled.
+	DrainTimeout time.Duration
+
+	// Listen mode.
+	RcvBuf    int
+	Queue     int
+	Workers   int
+	MaxPacket int
+
+	// Follow mode: LogPath overrides snmp.snmptrapd_log; FromStart reads an existing
+	// log from its start on the very first run; Location is snmptrapd's time zone.
+	LogPath   string
+	FromStart bool
+	Location  *time.Location
+}
+
+// Register sets o's defaults and binds them to flags in fs.
+func (o *Options) Register(fs *flag.FlagSet) {
+	fs.StringVar(&o.Mode, "mode", ModeListen, "trap intake: listen (own UDP listener on snmp.trap_listen) or follow (snmptrapd's log, snmp.snmptrapd_log)")
+	fs.StringVar(&o.TrapdHost, "zabbix-host", "", "Zabbix `host` of trapd's health counters (default: the first standby's zabbix_host)")
+	fs.DurationVar(&o.StatsInterval, "stats-interval", time.Minute, "how often the health counters are sent to Zabbix (0: never)")
+	fs.StringVar(&o.ForwardKey, "forward-key", "", "item `key` that receives traps that are not libvirtGuestNotif as text (empty: count them only)")
+	fs.StringVar(&o.SpoolDir, "spool-dir", "", "spool `folder` for values Zabbix cannot take (default: state_dir/trapd/spool)")
+	fs.Int64Var(&o.SpoolMax, "spool-max", 256<<20, "spool size limit in `bytes`; past it the oldest values are dropped (counted)")
+	fs.IntVar(&o.Batch, "batch", 1000, "most values per trapper request")
+	fs.DurationVar(&o.RejectRetry, "reject-retry", 3*time.Minute, "how long values the server refuses are retried (new items come from LLD)")
+	fs.DurationVar(&o.FastPathMaxAge, "fast-path-max-age", 30*time.Second, "traps older than this do not start the fast path")
+	fs.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "at shutdown, how long queued values may take to send before they are spooled")
+	fs.IntVar(&o.RcvBuf, "rcvbuf", 64<<20, "listen: socket receive buffer in `bytes`")
+	fs.IntVar(&o.Queue, "queue", 65536, "listen: datagrams queued between the socket and the decoders")
+	fs.IntVar(&o.Workers, "workers", 0, "listen: decoders (0: one per CPU)")
+	fs.IntVar(&o.MaxPacket, "max-packet", 8192, "listen: datagrams larger than this many `bytes` are counted malformed, not decoded")
+	fs.StringVar(&o.LogPath, "log-file", "", "follow: snmptrapd's log `file` (default: snmp.snmptrapd_log)")
+	fs.BoolVar(&o.FromStart, "from-start", false, "follow: with no saved position, read the existing log from its start (default: from its end)")
+}
+
+// Defaults returns Options with the flag defaults, for callers without flags (tests).
+func Defaults(inv *config.Inventory, log *slog.Logger) Options {
+	var o Options
+	o.Register(flag.NewFlagSet("defaults", flag.ContinueOnError))
+	o.Inventory, o.Log = inv, log
+	return o
+}
+
+// Server is the daemon.
+type Server struct {
+	o        Options
+	counters *trap.Counters
+	limiter  *ratelog.Limiter
+	sender   *zabbix.Sender
+	spool    *spool.Spool
+	pipe     *pipeline
+	deliver  *deliverer
+	fast     *fastPath
+	decoder  *trap.Decoder
+
+	listener *listen.Listener
+	follower *follow.Follower
+
+	closeOnce sync.Once
+}
+
+// New checks the options and prepares everything that needs no socket: secrets, SNMPv3
+// keys, the spool, the known guests, the hypervisors' addresses.
+func New(ctx context.Context, o Options) (*Server, error) {
+	inv := o.Inventory
+	if inv == nil || o.Log == nil {
+		return nil, errors.New("trapd: Inventory and Log are required")
+	}
+	if o.Mode != ModeListen && o.Mode != ModeFollow {
+		return nil, fmt.Errorf("-mode: want %s or %s, got %q", ModeListen, ModeFollow, o.Mode)
+	}
+	if inv.Zabbix.Server == "" {
+		return nil, errors.New("zabbix.server: required by trapd (the trapper address)")
+	}
+	if o.TrapdHost == "" && len(inv.Standbys) > 0 {
+		o.TrapdHost = inv.Standbys[0].ZabbixHost
+	}
+	if o.SpoolDir == "" {
+		o.SpoolDir = filepath.Join(inv.StateDir, "trapd", "spool")
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	s := &Server{o: o, counters: &trap.Counters{}, limiter: ratelog.New(o.Log, time.Minute)}
+	var err error
+	if o.Mode == ModeListen {
+		if len(inv.SNMP.TrapListen) == 0 {
+			return nil, errors.New("snmp.trap_listen: required in listen mode")
+		}
+		if s.decoder, err = newDecoder(inv, o.Log); err != nil {
+			return nil, err
+		}
+	} else if o.LogPath == "" {
+		if inv.SNMP.SnmptrapdLog == "" {
+			return nil, errors.New("snmp.snmptrapd_log: required in follow mode (or -log-file)")
+		}
+		s.o.LogPath = inv.SNMP.SnmptrapdLog
+	}
+	rt, err := newRouter(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	g, err := loadGuests(filepath.Join(inv.StateDir, "trapd", "guests.json"), inv)
+	if err != nil {
+		return nil, err
+	}
+	if s.spool, err = spool.Open(o.SpoolDir, spool.Options{MaxBytes: o.SpoolMax}); err != nil {
+		return nil, err
+	}
+	if n := s.spool.Values(); n > 0 {
+		o.Log.Info("spool holds values from before the restart: replaying them first", "values", n)
+	}
+	s.sender = &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout, BatchSize: o.Batch, Retries: 1, Backoff: 100 * time.Millisecond}
+	s.fast = newFastPath(inv, o.Log, s.counters)
+	for _, svc := range inv.Services {
+		if svc.FastPath && !s.fast.enabled() {
+			o.Log.Warn("services ask for the fast path but zabbix.api_url is not set: fast path off", "service", svc.Name)
+			break
+		}
+	}
+	in := make(chan item, 65536)
+	s.pipe = &pipeline{router: rt, guests: g, fast: s.fast, counters: s.counters, log: o.Log, limiter: s.limiter,
+		forwardKey: o.ForwardKey, trapdHost: o.TrapdHost, fastMaxAge: o.FastPathMaxAge, now: time.Now, in: in}
+	s.deliver = &deliverer{sender: s.sender, spool: s.spool, counters: s.counters, log: o.Log, limiter: s.limiter,
+		batch: o.Batch, rejectRetry: o.RejectRetry, retryEvery: min(5*time.Second, max(o.RejectRetry/10, 100*time.Millisecond)),
+		maxHeld: 100000, in: in, now: time.Now}
+	return s, nil
+}
+
+// newDecoder builds the listener's decoder from the inventory's communities and users.
+func newDecoder(inv *config.Inventory, log *slog.Logger) (*trap.Decoder, error) {
+	var o trap.DecoderOptions
+	if inv.SNMP.CommunitiesFile != "" {
+		cs, err := secret.ReadLines(inv.SNMP.CommunitiesFile)
+		if err != nil {
+			return nil, fmt.Errorf("snmp.communities_file: %w", err)
+		}
+		for _, c := range cs {
+			o.Communities = append(o.Communities, []byte(c.Reveal()))
+		}
+	}
+	if len(o.Communities) == 0 {
+		log.Warn("no snmp.communities_file: SNMPv1/v2c traps are refused")
+	}
+	for i := range inv.SNMP.Users {
+		u, _, err := hypervisor.USM(&inv.SNMP.Users[i])
+		if err != nil {
+			return nil, err
+		}
+		o.Users = append(o.Users, u)
+	}
+	d, err := trap.NewDecoder(o)
+	if err != nil {
+		return nil, fmt.Errorf("snmp.users: %w", err)
+	}
+	return d, nil
+}
+
+// Listen opens the intake: the UDP sockets, or the log and its saved position.
+func (s *Server) Listen() error {
+	o := s.o
+	if o.Mode == ModeListen {
+		l, err := listen.Listen(listen.Options{Addrs: o.Inventory.SNMP.TrapListen, RcvBuf: o.RcvBuf, Queue: o.Queue,
+			Workers: o.Workers, MaxPacket: o.MaxPacket, Decoder: s.decoder, Counters: s.counters, Log: o.Log,
+			Limiter: s.limiter, Handle: s.pipe.handle})
+		if err != nil {
+			return err
+		}
+		s.listener = l
+		return nil
+	}
+	f, err := follow.Open(follow.Options{Path: o.LogPath, StateFile: filepath.Join(o.Inventory.StateDir, "trapd", "follow.json"),
+		FromStart: o.FromStart, Location: o.Location, Counters: s.counters, Log: o.Log, Limiter: s.limiter, Handle: s.pipe.handle})
+	if err != nil {
+		return err
+	}
+	s.follower = f
+	o.Log.Info("following snmptrapd's log", "path", o.LogPath)
+	return nil
+}
+
+// LocalAddr returns the first address the listener is bound to (listen mode), e.g. to
+// learn the port of "127.0.0.1:0" in tests.
+func (s *Server) LocalAddr() net.Addr {
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addrs()[0]
+}
+
+// Counters returns the live counters.
+func (s *Server) Counters() *trap.Counters { return s.counters }
+
+// SpooledValues returns the number of values waiting in the spool.
+func (s *Server) SpooledValues() int { return s.spool.Values() }
+
+// Serve runs until ctx ends. Then it stops the intake, sends what is queued (for at
+// most DrainTimeout; the rest goes to the spool), saves the follow position, sends and
+// logs the counters, and returns nil.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.listener == nil && s.follower == nil {
+		return errors.New("trapd: Serve before Listen")
+	}
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelHard()
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		s.deliver.run(hard)
+	}()
+	if s.fast.enabled() {
+		go s.fast.warm(ctx)
+	}
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		s.stats(ctx)
+	}()
+
+	var err error
+	if s.listener != nil {
+		err = s.listener.Serve(ctx)
+	} else {
+		err = s.follower.Serve(ctx)
+	}
+	// The intake has stopped: nothing more enters the queue.
+	close(s.pipe.in)
+	timer := time.AfterFunc(s.o.DrainTimeout, cancelHard)
+	<-delivered
+	timer.Stop()
+	if s.follower != nil {
+		if cerr := s.follower.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("save follow position: %w", cerr)
+		}
+	}
+	<-statsDone
+	wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	s.fast.wait(wctx)
+	s.sendStats(wctx)
+	cancel()
+	args := []any{"spooled_values_left", s.spool.Values()}
+	for _, c := range s.counters.All() {
+		args = append(args, c.Name, c.Value)
+	}
+	s.o.Log.Info("trapd stopped", args...)
+	return err
+}
+
+// stats sends the health counters every StatsInterval until ctx ends.
+func (s *Server) stats(ctx context.Context) {
+	if s.o.StatsInterval <= 0 || s.o.TrapdHost == "" {
+		return
+	}
+	t := time.NewTicker(s.o.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sendStats(ctx)
+		}
+	}
+}
+
+// sendStats sends the eight template counters as zabbix.KeyTrapd items. They are
+// counters since start: a lost sample is made up by the next, so they are not spooled.
+func (s *Server) sendStats(ctx context.Context) {
+	if s.o.TrapdHost == "" {
+		return
+	}
+	now := time.Now()
+	var vs []zabbix.Value
+	for _, c := range s.counters.Health() {
+		vs = append(vs, zabbix.Value{Host: s.o.TrapdHost, Key: zabbix.KeyTrapd(c.Name), Value: fmt.Sprint(c.Value), Clock: now})
+	}
+	if _, err := s.sender.Send(ctx, vs); err != nil {
+		s.limiter.Log(slog.LevelWarn, "stats", "send health counters", "host", s.o.TrapdHost, "err", err)
+	}
+}
+
+// Close releases the sockets, the log and the spool. After Serve it only closes files.
+func (s *Server) Close() error {
+	var errs []string
+	s.closeOnce.Do(func() {
+		if s.listener != nil {
+			if err := s.listener.Close(); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		if s.follower != nil {
+			if err := s.follower.Close(); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		if err := s.spool.Close(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	})
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
