@@ -16,7 +16,10 @@ state_dir: $LAB_DIR/state
 zabbix:
   server: ${VCR_LAB_ZABBIX_TRAPPER:-127.0.0.1:$LAB_ZBX_SERVER_PORT}
   api_url: ${VCR_LAB_ZABBIX_API:-http://127.0.0.1:$LAB_ZBX_WEB_PORT/api_jsonrpc.php}
-  api_token_file: ${VCR_LAB_ZABBIX_TOKEN_FILE:-$LAB_DIR/secrets/zabbix-token}
+  # A user login, not the API token: Zabbix 6.0's script.execute (trapd's fast path)
+  # fails with HTTP 500 when called with an API token.
+  username: ${VCR_LAB_ZABBIX_USER:-Admin}
+  password_file: ${VCR_LAB_ZABBIX_PASSWORD_FILE:-$LAB_DIR/secrets/zabbix-password}
   timeout: 5s
 snmp:
   trap_listen: ["${VCR_LAB_TRAP_SINK:-127.0.0.1:$LAB_TRAP_SINK_PORT}"]
