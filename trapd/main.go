@@ -30,8 +30,12 @@ guest discovery when a new VM appears, and its health counters vcr.trapd.* every
 -stats-interval. listen mode receives traps itself (snmp.trap_listen, v2c communities
 from snmp.communities_file, SNMPv3 users from snmp.users); follow mode reads the log of
 snmptrapd (snmp.snmptrapd_log). While the Zabbix trapper is unreachable, values go to a
-disk spool and are replayed in order. SIGTERM or SIGINT: stop, flush, log the counters.
-Exit code 1: the daemon could not run (socket, log or spool unusable).`,
+disk spool and are replayed in order. SIGTERM or SIGINT: stop, flush, log the counters.`,
+	ExitCodes: `Exit codes:
+  0  stopped by SIGTERM or SIGINT after flushing
+  1  the daemon could not run (socket, log or spool unusable)
+  2  usage or configuration error
+`,
 	Flags: func(fs *flag.FlagSet) { opts.Register(fs) },
 	Main:  run,
 }
