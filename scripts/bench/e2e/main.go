@@ -6,10 +6,11 @@
 //	        vcr-recover on the lab agent (the seed papers' design);
 //	fast    vcr-trapd receives the libvirt trap and runs recover through script.execute.
 //
-// With -trapd the state reaches Zabbix through a running vcr-trapd (listening on the
-// lab's trap sink); without it this program sends the state value itself, as trapd
-// would, and says so. It prints figures; it asserts nothing.
-// Run: eval "$(scripts/lab env)"; scripts/lab provision; go run ./scripts/bench/e2e
+// With -trapd (the default) this program runs bin/vcr-trapd in listen mode on the lab's
+// trap sink, where the lab's libvirt-snmp agent sends its traps: fast_path off in its
+// inventory for the action path, on for the fast path. With -trapd=false it sends the
+// shutoff state itself, as trapd would, and says so. It prints figures; it asserts
+// nothing. Run: eval "$(scripts/lab env)"; scripts/lab provision; go run ./scripts/bench/e2e
 package main
 
 import (
@@ -36,8 +37,8 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 3, "rounds per path")
-	paths := flag.String("paths", "action", "comma-separated: action, fast (fast needs -trapd)")
-	trapdRunning := flag.Bool("trapd", false, "a vcr-trapd is running on the lab's trap sink and sends states (else this program sends them)")
+	paths := flag.String("paths", "action,fast", "comma-separated: action, fast (fast needs -trapd)")
+	trapdRunning := flag.Bool("trapd", true, "run bin/vcr-trapd on the lab's trap sink (else this program sends the states)")
 	flag.Parse()
 	if err := run(*rounds, strings.Split(*paths, ","), *trapdRunning); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
@@ -65,6 +66,15 @@ func run(rounds int, paths []string, trapdRunning bool) error {
 	}
 	fmt.Printf("%-7s %10s %10s %10s\n", "path", "median_s", "min_s", "max_s")
 	for _, path := range paths {
+		if trapdRunning {
+			stop, err := startTrapd(path == "fast")
+			if err != nil {
+				return err
+			}
+			defer stop()
+		} else if path == "fast" {
+			return fmt.Errorf("the fast path needs -trapd")
+		}
 		var took []float64
 		for i := 0; i < rounds; i++ {
 			if err := restore(ctx, d, svc); err != nil {
@@ -97,8 +107,50 @@ func run(rounds int, paths []string, trapdRunning bool) error {
 			cancel()
 		}
 		fmt.Printf("%-7s %10.2f %10.2f %10.2f\n", path, median(took), slices.Min(took), slices.Max(took))
+		if trapdRunning {
+			stopTrapd()
+		}
 	}
 	return restore(ctx, d, svc)
+}
+
+var trapdCmd *exec.Cmd
+
+// startTrapd runs bin/vcr-trapd on a copy of the lab inventory with web1's fast path on
+// or off.
+func startTrapd(fast bool) (func(), error) {
+	b, err := os.ReadFile(os.Getenv("VCR_LAB_INVENTORY"))
+	if err != nil {
+		return nil, err
+	}
+	text := string(b)
+	if !fast {
+		text = strings.ReplaceAll(text, "fast_path: true", "fast_path: false")
+	}
+	f, err := os.CreateTemp("", "bench-e2e-*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	f.WriteString(text)
+	f.Close()
+	if out, err := exec.Command("make", "-s", "bin/vcr-trapd").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build trapd: %v: %s", err, out)
+	}
+	trapdCmd = exec.Command("bin/vcr-trapd", "-config", f.Name(), "-mode", "listen", "-log-level", "warn")
+	trapdCmd.Stderr = os.Stderr
+	if err := trapdCmd.Start(); err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second)
+	return func() { stopTrapd(); os.Remove(f.Name()) }, nil
+}
+
+func stopTrapd() {
+	if trapdCmd != nil && trapdCmd.Process != nil {
+		trapdCmd.Process.Signal(os.Interrupt)
+		trapdCmd.Wait()
+		trapdCmd = nil
+	}
 }
 
 // client resolves and fetches until the page comes from a standby container.
