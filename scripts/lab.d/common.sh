@@ -59,10 +59,9 @@ lab_apt() {
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   fi
-  local lists=(/var/lib/apt/lists/*_Packages*)
-  if [ ! -e "${lists[0]}" ] || [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ]; then
-    apt-get update -q >"$LAB_LOG/apt.log" 2>&1 || lab_die "apt-get update failed: see $LAB_LOG/apt.log"
-  fi
+  # Always refresh the lists before installing: a machine's lists can be older than the
+  # mirror, and an install of a version the mirror no longer has fails.
+  apt-get update -q >"$LAB_LOG/apt.log" 2>&1 || lab_die "apt-get update failed: see $LAB_LOG/apt.log"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
     >>"$LAB_LOG/apt.log" 2>&1 || lab_die "apt-get install ${missing[*]} failed: see $LAB_LOG/apt.log"
 }
