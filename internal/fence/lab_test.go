@@ -1,0 +1,79 @@
+package fence
+
+import (
+	"context"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+func labChecker(t *testing.T) (*Checker, *config.Inventory) {
+	t.Helper()
+	inv, err := config.Load(lab.Need(t, "INVENTORY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	api, err := zabbix.Login(ctx, inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix-api", err)
+	}
+	return &Checker{Inventory: inv, API: api}, inv
+}
+
+// TestLabServingPrimaryIsNeverDown: a running primary that answers on its port.
+func TestLabServingPrimaryIsNeverDown(t *testing.T) {
+	c, inv := labChecker(t)
+	svc, _ := inv.Service("web1")
+	v := c.Check(context.Background(), svc)
+	ev := strings.Join(v.Evidence, "; ")
+	if v.Down || !v.Serving || v.Maintenance {
+		t.Fatalf("verdict %+v", v)
+	}
+	for _, want := range []string{"libvirt state over snmp: running", "primary port 10.77.1.11:8080 answers", "zabbix host web1:"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("evidence %q lacks %q", ev, want)
+		}
+	}
+}
+
+// TestLabDestroyedPrimaryIsDown: after `virsh destroy`, the agent's state (once its
+// 5 s cache expires) and the silent port make the verdict Down.
+func TestLabDestroyedPrimaryIsDown(t *testing.T) {
+	c, inv := labChecker(t)
+	svc, _ := inv.Service("web2")
+	uri := lab.Need(t, "LIBVIRT_URI")
+	lab.Run(t, time.Minute, "virsh", "-c", uri, "destroy", svc.Name)
+	t.Cleanup(func() {
+		exec.Command("virsh", "-c", uri, "start", svc.Name).Run()
+		hc := &http.Client{Timeout: time.Second}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if resp, err := hc.Get("http://" + svc.PrimaryAddress + ":8080/"); err == nil {
+				resp.Body.Close()
+				return
+			}
+		}
+		t.Errorf("%s does not serve again", svc.Name)
+	})
+	var v Verdict
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		v = c.Check(context.Background(), svc)
+		if v.Serving {
+			continue // the port may answer for a moment while the VM dies
+		}
+		if v.Down {
+			break
+		}
+	}
+	ev := strings.Join(v.Evidence, "; ")
+	if !v.Down || v.Serving || !strings.Contains(ev, "libvirt state over snmp: shutoff") || !strings.Contains(ev, "silent") {
+		t.Fatalf("verdict after destroy: %+v", v)
+	}
+}
