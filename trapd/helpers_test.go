@@ -83,35 +83,7 @@ func hostItems(uuids ...string) map[string]int {
 // the test ends, and makes the server's configuration cache see it.
 func testHost(t testing.TB, api *zabbix.API, items map[string]int) string {
 	t.Helper()
-	ctx := context.Background()
-	name := uniq("vcr-trapd-test")
-	var groups []struct {
-		GroupID string `json:"groupid"`
-	}
-	if err := api.Call(ctx, "hostgroup.get", map[string]any{"filter": map[string]any{"name": "Discovered hosts"}}, &groups); err != nil || len(groups) == 0 {
-		t.Fatalf("hostgroup.get: %v %v", groups, err)
-	}
-	var created struct {
-		HostIDs []string `json:"hostids"`
-	}
-	if err := api.Call(ctx, "host.create", map[string]any{"host": name, "groups": []any{map[string]any{"groupid": groups[0].GroupID}}}, &created); err != nil {
-		t.Fatalf("host.create: %v", err)
-	}
-	hostid := created.HostIDs[0]
-	t.Cleanup(func() { api.Call(context.Background(), "host.delete", []string{hostid}, nil) })
-	var list []map[string]any
-	for k, vt := range items {
-		// type 2: Zabbix trapper; history kept 1 day; no trends for numbers.
-		it := map[string]any{"hostid": hostid, "name": k, "key_": k, "type": 2, "value_type": vt, "history": "1d"}
-		if vt == typeUnsigned {
-			it["trends"] = "0"
-		}
-		list = append(list, it)
-	}
-	if err := api.Call(ctx, "item.create", list, nil); err != nil {
-		t.Fatalf("item.create: %v", err)
-	}
-	lab.ReloadZabbixConfig(t)
+	name, _ := lab.TrapperHost(t, api, uniq("vcr-trapd-test"), items)
 	return name
 }
 

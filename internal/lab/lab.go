@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,57 @@ func ReloadZabbixConfig(t testing.TB) {
 	// The runtime command returns when the request is queued; the reload itself takes
 	// tens of milliseconds more.
 	time.Sleep(500 * time.Millisecond)
+}
+
+// Caller is the Zabbix API as the lab helpers need it (zabbix.API satisfies it; the lab
+// package does not import zabbix, whose own tests use this package).
+type Caller interface {
+	Call(ctx context.Context, method string, params, result any) error
+}
+
+// Zabbix item value types (item.value_type).
+const (
+	ValueFloat    = 0
+	ValueChar     = 1
+	ValueUnsigned = 3
+	ValueText     = 4
+)
+
+// TrapperHost creates a Zabbix host named prefix-<unique> in group "Discovered hosts",
+// with a trapper item per key (key -> value type), deletes it when the test ends, and
+// makes the server's configuration cache see it. It returns the host name and ID.
+func TrapperHost(t testing.TB, api Caller, prefix string, items map[string]int) (name, hostid string) {
+	t.Helper()
+	ctx := context.Background()
+	name = prefix + "-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	var groups []struct {
+		GroupID string `json:"groupid"`
+	}
+	if err := api.Call(ctx, "hostgroup.get", map[string]any{"filter": map[string]any{"name": "Discovered hosts"}}, &groups); err != nil || len(groups) == 0 {
+		t.Fatalf("hostgroup.get: %v %v", groups, err)
+	}
+	var created struct {
+		HostIDs []string `json:"hostids"`
+	}
+	if err := api.Call(ctx, "host.create", map[string]any{"host": name, "groups": []any{map[string]any{"groupid": groups[0].GroupID}}}, &created); err != nil {
+		t.Fatalf("host.create %s: %v", name, err)
+	}
+	hostid = created.HostIDs[0]
+	t.Cleanup(func() { api.Call(context.Background(), "host.delete", []string{hostid}, nil) })
+	var list []map[string]any
+	for k, vt := range items {
+		// type 2: Zabbix trapper; history kept a day, no trends: test data.
+		it := map[string]any{"hostid": hostid, "name": k, "key_": k, "type": 2, "value_type": vt, "history": "1d"}
+		if vt == ValueFloat || vt == ValueUnsigned {
+			it["trends"] = "0"
+		}
+		list = append(list, it)
+	}
+	if len(list) > 0 {
+		if err := api.Call(ctx, "item.create", list, nil); err != nil {
+			t.Fatalf("item.create on %s: %v", name, err)
+		}
+	}
+	ReloadZabbixConfig(t)
+	return name, hostid
 }

@@ -223,43 +223,18 @@ func labZabbix(t *testing.T) (*zabbix.API, string) {
 	if err != nil {
 		lab.Missing(t, "zabbix-api", err)
 	}
-	var groups []struct {
-		GroupID string `json:"groupid"`
-	}
-	if err := api.Call(ctx, "hostgroup.get", map[string]any{"filter": map[string]any{"name": "Discovered hosts"}}, &groups); err != nil || len(groups) == 0 {
-		t.Fatalf("hostgroup.get: %v %v", groups, err)
-	}
-	host := fmt.Sprintf("vcr-sender-test-%d", time.Now().UnixNano())
-	var created struct {
-		HostIDs []string `json:"hostids"`
-	}
-	if err := api.Call(ctx, "host.create", map[string]any{"host": host, "groups": []any{map[string]any{"groupid": groups[0].GroupID}}}, &created); err != nil {
-		t.Fatalf("host.create: %v", err)
-	}
-	id := created.HostIDs[0]
-	t.Cleanup(func() { api.Call(context.Background(), "host.delete", []string{id}, nil) })
-	// value_type: 0 float, 1 character, 3 unsigned, 4 text.
-	items := []map[string]any{
-		{"key_": KeySenderError, "value_type": 1},
-		{"key_": KeySenderGuests, "value_type": 3},
-		{"key_": KeySenderDuration, "value_type": 0},
-	}
+	// value_type: 0 float, 1 character, 3 unsigned.
+	items := map[string]int{KeySenderError: lab.ValueChar, KeySenderGuests: lab.ValueUnsigned, KeySenderDuration: lab.ValueFloat}
 	for _, d := range []string{"web1", "web2"} {
 		u, _ := labDomain(t, d)
 		s := u.String()
-		items = append(items,
-			map[string]any{"key_": zabbix.KeyGuestCPU(s), "value_type": 0},
-			map[string]any{"key_": zabbix.KeyGuestState(s), "value_type": 3},
-			map[string]any{"key_": zabbix.KeyGuestStateText(s), "value_type": 1},
-			map[string]any{"key_": zabbix.KeyGuestVCPUs(s), "value_type": 3},
-			map[string]any{"key_": zabbix.KeyGuestMemory(s), "value_type": 3})
+		items[zabbix.KeyGuestCPU(s)] = lab.ValueFloat
+		items[zabbix.KeyGuestState(s)] = lab.ValueUnsigned
+		items[zabbix.KeyGuestStateText(s)] = lab.ValueChar
+		items[zabbix.KeyGuestVCPUs(s)] = lab.ValueUnsigned
+		items[zabbix.KeyGuestMemory(s)] = lab.ValueUnsigned
 	}
-	for _, it := range items {
-		it["hostid"], it["name"], it["type"] = id, it["key_"], 2 // 2: Zabbix trapper
-	}
-	if err := api.Call(ctx, "item.create", items, nil); err != nil {
-		t.Fatalf("item.create: %v", err)
-	}
+	host, id := lab.TrapperHost(t, api, "vcr-sender-test", items)
 	if err := api.Call(ctx, "discoveryrule.create", map[string]any{"hostid": id, "name": "guests", "key_": zabbix.KeyGuestDiscovery,
 		"type": 2, "lifetime": "1h"}, nil); err != nil {
 		t.Fatalf("discoveryrule.create: %v", err)

@@ -3,7 +3,6 @@ package zabbix
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,33 +27,14 @@ func labAPI(t *testing.T) *API {
 	return a
 }
 
-// labHost creates a host with trapper items (value type text) for keys, deleted at the
-// end of the test, and makes the server's configuration cache see them.
+// labHost creates a throwaway host with text trapper items for keys.
 func labHost(t *testing.T, a *API, keys ...string) string {
 	t.Helper()
-	ctx := context.Background()
-	name := fmt.Sprintf("vcr-test-%d", time.Now().UnixNano())
-	var groups []struct {
-		GroupID string `json:"groupid"`
-	}
-	if err := a.Call(ctx, "hostgroup.get", map[string]any{"filter": map[string]any{"name": "Discovered hosts"}}, &groups); err != nil || len(groups) == 0 {
-		t.Fatalf("hostgroup.get: %v %v", groups, err)
-	}
-	var created struct {
-		HostIDs []string `json:"hostids"`
-	}
-	if err := a.Call(ctx, "host.create", map[string]any{"host": name, "groups": []any{map[string]any{"groupid": groups[0].GroupID}}}, &created); err != nil {
-		t.Fatalf("host.create: %v", err)
-	}
-	hostid := created.HostIDs[0]
-	t.Cleanup(func() { a.Call(context.Background(), "host.delete", []string{hostid}, nil) })
+	items := map[string]int{}
 	for _, k := range keys {
-		// type 2 = Zabbix trapper, value_type 4 = text
-		if err := a.Call(ctx, "item.create", map[string]any{"hostid": hostid, "name": k, "key_": k, "type": 2, "value_type": 4}, nil); err != nil {
-			t.Fatalf("item.create %s: %v", k, err)
-		}
+		items[k] = lab.ValueText
 	}
-	lab.ReloadZabbixConfig(t)
+	name, _ := lab.TrapperHost(t, a, "vcr-test", items)
 	return name
 }
 
