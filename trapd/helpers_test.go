@@ -5,7 +5,6 @@ package main
 // the trapper that can go down and records what reaches Zabbix, and trap senders.
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -240,28 +239,10 @@ func freeUDP(t testing.TB) string {
 	return c.LocalAddr().String()
 }
 
-// syncBuffer is a log sink shared by trapd's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is a trapd Server run in-process.
 type running struct {
 	s      *trapd.Server
-	log    *syncBuffer
+	log    *lab.SyncBuffer
 	cancel context.CancelFunc
 	served chan error
 	once   sync.Once
@@ -271,7 +252,7 @@ type running struct {
 // flags' defaults, counters every second to the hypervisor test host).
 func startTrapd(t testing.TB, inv *config.Inventory, mode string, opt func(o *trapd.Options)) *running {
 	t.Helper()
-	r := &running{log: &syncBuffer{}, served: make(chan error, 1)}
+	r := &running{log: &lab.SyncBuffer{}, served: make(chan error, 1)}
 	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := trapd.Defaults(inv, logger)
 	o.Mode = mode

@@ -7,6 +7,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -133,4 +135,22 @@ func TrapperHost(t testing.TB, api Caller, prefix string, items map[string]int) 
 	}
 	ReloadZabbixConfig(t)
 	return name, hostid
+}
+
+// SyncBuffer is a log destination that a test reads while goroutines write to it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor/hypervisortest"
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/sample"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -77,24 +78,6 @@ func (r *recorder) find(host, key string) []string {
 	return out
 }
 
-// syncBuffer is a log destination that tests read while rounds run.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fakeFleet starts one fake agent per name and returns an inventory with them.
 func fakeFleet(t testing.TB, names ...string) (*config.Inventory, map[string]*hypervisortest.Agent) {
 	t.Helper()
@@ -138,7 +121,7 @@ func TestCronMatchesDaemon(t *testing.T) {
 				func() time.Duration { return clk.Now().Mono })
 		}
 		rec := &recorder{}
-		o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)), Clock: clk, Sink: rec,
+		o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
 			Policy: sample.Policy{Interval: 5 * time.Second}, AgentCache: 5 * time.Second, Concurrency: 1}
 		if cron {
 			state := filepath.Join(t.TempDir(), "state.json")
@@ -195,7 +178,7 @@ func TestFreshTable(t *testing.T) {
 		agents["kvm"].SetSource(func() []hypervisortest.Guest { return hypervisortest.Synthetic(n, clk.Now().Mono) }, agentTTL,
 			func() time.Duration { return clk.Now().Mono })
 		rec := &recorder{}
-		e, err := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)), Clock: clk, Sink: rec,
+		e, err := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
 			Policy: sample.Policy{Interval: 5 * time.Second, Slack: 100}, AgentCache: engineCache, Concurrency: 1}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -295,7 +278,7 @@ func TestBadAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &lab.SyncBuffer{}
 	rec := &recorder{}
 	e, err := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clk, Sink: rec,
 		Policy: sample.Policy{Interval: time.Second}, Concurrency: 2}, nil)
@@ -356,7 +339,7 @@ func TestDeadline(t *testing.T) {
 	agents["slow"].SetFault(hypervisortest.Silent)
 	clk, _ := sample.NewSystemClock()
 	rec := &recorder{}
-	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)), Clock: clk, Sink: rec,
+	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
 		Policy: sample.Policy{Interval: 500 * time.Millisecond}}, nil)
 	defer e.Close()
 	rep := e.Round(context.Background(), clk.Now())
@@ -386,7 +369,7 @@ func TestGuestsComeAndGo(t *testing.T) {
 		return slices.Clone(cur)
 	}, 0, nil)
 	rec := &recorder{}
-	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)), Clock: clk, Sink: rec,
+	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
 		Policy: sample.Policy{Interval: 5 * time.Second}, DiscoveryEvery: 30 * time.Second}, nil)
 	defer e.Close()
 	steps := []struct {
@@ -449,7 +432,7 @@ func TestOnceOverlap(t *testing.T) {
 	agents["kvm"].SetDelay(100 * time.Millisecond)
 	clk, _ := sample.NewSystemClock()
 	state := filepath.Join(t.TempDir(), "sender", "state.json")
-	o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)), Clock: clk, Sink: &recorder{},
+	o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: &recorder{},
 		Policy: sample.Policy{Interval: 2 * time.Second}}
 	var wg sync.WaitGroup
 	reps := make([]Report, 4)
@@ -493,7 +476,7 @@ func TestOnceBadStateFile(t *testing.T) {
 	if err := os.WriteFile(state, []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &lab.SyncBuffer{}
 	clk, _ := sample.NewSystemClock()
 	o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clk, Sink: &recorder{},
 		Policy: sample.Policy{Interval: time.Second}}
@@ -511,7 +494,7 @@ func TestOnceBadStateFile(t *testing.T) {
 func TestHealthItemsRejectedOnce(t *testing.T) {
 	inv, agents := fakeFleet(t, "kvm")
 	agents["kvm"].SetGuests(hypervisortest.Synthetic(2, 0))
-	logs := &syncBuffer{}
+	logs := &lab.SyncBuffer{}
 	clk := sample.NewFakeClock(t0)
 	rec := &recorder{reject: func(v zabbix.Value) bool { return strings.HasPrefix(v.Key, "vcr.sender.") }}
 	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clk, Sink: rec,

@@ -136,7 +136,7 @@ func TestLabRealAgent(t *testing.T) {
 	}
 	setSynthetic(t, 40)
 	rec := &recorder{}
-	logs := &syncBuffer{}
+	logs := &lab.SyncBuffer{}
 	e, err := New(labOptions(t, inv, rec, logs), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +301,7 @@ func TestLabBusyAndIdle(t *testing.T) {
 	}
 	burn(t)
 	time.Sleep(2 * time.Second) // the domain's loop looks for the file every second
-	logs := &syncBuffer{}
+	logs := &lab.SyncBuffer{}
 	e, err := New(labOptions(t, inv, labSender(t, inv), logs), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +354,7 @@ func TestLabDestroyStart(t *testing.T) {
 		}
 	})
 	burn(t) // a busy guest: after its restart its CpuTime grows as fast as it can
-	logs := &syncBuffer{}
+	logs := &lab.SyncBuffer{}
 	rec := &recorder{}
 	o := labOptions(t, inv, Tee{labSender(t, inv), rec}, logs)
 	e, err := New(o, nil)
