@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,26 +186,6 @@ func virsh(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// serves polls the domain's HTTP port until it answers.
-func serves(addr string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := client.Get("http://" + addr + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("GET http://%s/: %w", addr, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // web2 returns the lab domain web2's UUID and HTTP address, with web2 running now and
 // again when the test ends.
 func web2(t *testing.T) (uuid, addr string) {
@@ -223,7 +202,7 @@ func web2(t *testing.T) (uuid, addr string) {
 				return fmt.Errorf("virsh start web2: %v: %s", err, out)
 			}
 		}
-		return serves(addr, 30*time.Second)
+		return lab.WaitHTTP(addr, 30*time.Second)
 	}
 	if err := ensure(); err != nil {
 		t.Fatal(err)
@@ -325,7 +304,7 @@ func TestBothModesLibvirt(t *testing.T) {
 	for _, h := range []string{hostL, hostF} {
 		waitHistory(t, api, h, zabbix.KeyGuestState(uuid), typeUnsigned, 20*time.Second, func(v []string) bool { return len(v) > 0 && v[len(v)-1] == "1" })
 	}
-	if err := serves(addr, 30*time.Second); err != nil {
+	if err := lab.WaitHTTP(addr, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []*running{rl, rf} {

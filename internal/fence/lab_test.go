@@ -2,7 +2,6 @@ package fence
 
 import (
 	"context"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -53,14 +52,9 @@ func TestLabDestroyedPrimaryIsDown(t *testing.T) {
 	lab.Run(t, time.Minute, "virsh", "-c", uri, "destroy", svc.Name)
 	t.Cleanup(func() {
 		exec.Command("virsh", "-c", uri, "start", svc.Name).Run()
-		hc := &http.Client{Timeout: time.Second}
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if resp, err := hc.Get("http://" + svc.PrimaryAddress + ":8080/"); err == nil {
-				resp.Body.Close()
-				return
-			}
+		if err := lab.WaitHTTP(svc.PrimaryAddress+":8080", 30*time.Second); err != nil {
+			t.Errorf("%s does not serve again: %v", svc.Name, err)
 		}
-		t.Errorf("%s does not serve again", svc.Name)
 	})
 	var v Verdict
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {

@@ -9,6 +9,9 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,4 +156,52 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// PcapPayloads returns the UDP payloads of a classic little-endian pcap file of Ethernet
+// frames carrying IPv4/UDP, as tcpdump -i lo writes it (the real agent's traps in
+// testdata are such a file).
+func PcapPayloads(t testing.TB, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 || binary.LittleEndian.Uint32(b[20:]) != 1 {
+		t.Fatalf("%s: not a little-endian pcap of Ethernet frames", path)
+	}
+	var out [][]byte
+	for off := 24; off+16 <= len(b); {
+		n := int(binary.LittleEndian.Uint32(b[off+8:]))
+		frame := b[off+16 : off+16+n]
+		off += 16 + n
+		ip := frame[14:]
+		if binary.BigEndian.Uint16(frame[12:]) != 0x0800 || ip[9] != 17 {
+			t.Fatalf("%s: a frame that is not IPv4/UDP", path)
+		}
+		udp := ip[int(ip[0]&0x0f)*4:]
+		out = append(out, udp[8:binary.BigEndian.Uint16(udp[4:])])
+	}
+	return out
+}
+
+// WaitHTTP polls http://addr/ until it answers 200 or timeout passes: a lab domain or
+// container serving again after a restart.
+func WaitHTTP(addr string, timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GET http://%s/: %w", addr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,22 +90,10 @@ func ensureServing(t testing.TB, name, addr string) error {
 			return fmt.Errorf("virsh start %s: %v: %s", name, err, out)
 		}
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + addr + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s at %s does not serve: %w", name, addr, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := lab.WaitHTTP(addr, 30*time.Second); err != nil {
+		return fmt.Errorf("%s does not serve: %w", name, err)
 	}
+	return nil
 }
 
 // burn makes web2 keep one vCPU busy until the test ends.

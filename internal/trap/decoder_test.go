@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 )
 
 // testUsers are two authPriv users and one authNoPriv user.
@@ -107,7 +109,7 @@ func TestDecoderNoCommunities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range pcapPayloads(t, "testdata/libvirt-snmp-traps.pcap") {
+	for _, p := range lab.PcapPayloads(t, "testdata/libvirt-snmp-traps.pcap") {
 		if _, err := d.Decode(p, netip.Addr{}, time.Time{}); !errors.Is(err, ErrCommunity) {
 			t.Fatalf("Decode error %v, want ErrCommunity", err)
 		}

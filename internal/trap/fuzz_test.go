@@ -12,6 +12,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
 
@@ -19,7 +20,7 @@ import (
 // panic (gosnmp panics are recovered into ErrPanic) and every error must be one of the
 // documented kinds.
 func FuzzDecode(f *testing.F) {
-	for _, p := range pcapPayloads(f, "testdata/libvirt-snmp-traps.pcap") {
+	for _, p := range lab.PcapPayloads(f, "testdata/libvirt-snmp-traps.pcap") {
 		f.Add(p)
 		f.Add(p[:len(p)/2])
 	}

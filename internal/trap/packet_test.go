@@ -1,45 +1,18 @@
 package trap
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
-
-// PcapPayloads returns the UDP payloads of a classic little-endian pcap file of
-// Ethernet frames carrying IPv4/UDP, as tcpdump -i lo writes it.
-func pcapPayloads(t testing.TB, path string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 || binary.LittleEndian.Uint32(b[20:]) != 1 {
-		t.Fatalf("%s: not a little-endian pcap of Ethernet frames", path)
-	}
-	var out [][]byte
-	for off := 24; off+16 <= len(b); {
-		n := int(binary.LittleEndian.Uint32(b[off+8:]))
-		frame := b[off+16 : off+16+n]
-		off += 16 + n
-		ip := frame[14:]
-		if binary.BigEndian.Uint16(frame[12:]) != 0x0800 || ip[9] != 17 {
-			t.Fatalf("%s: a frame that is not IPv4/UDP", path)
-		}
-		udp := ip[int(ip[0]&0x0f)*4:]
-		out = append(out, udp[8:binary.BigEndian.Uint16(udp[4:])])
-	}
-	return out
-}
 
 // decodeV2c decodes a datagram the way the listener does for SNMPv1/v2c.
 func decodeV2c(t testing.TB, b []byte) *gosnmp.SnmpPacket {
@@ -67,7 +40,7 @@ func TestRealAgentTraps(t *testing.T) {
 		RowStatus libvirtmib.RowStatus
 	}
 	var got []row
-	for i, p := range pcapPayloads(t, "testdata/libvirt-snmp-traps.pcap") {
+	for i, p := range lab.PcapPayloads(t, "testdata/libvirt-snmp-traps.pcap") {
 		h, err := PeekHeader(p)
 		if err != nil {
 			t.Fatalf("packet %d: PeekHeader: %v", i, err)

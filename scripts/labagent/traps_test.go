@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/binary"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
 
@@ -72,40 +71,11 @@ func TestEventState(t *testing.T) {
 	}
 }
 
-// pcapPayloads returns the UDP payloads of a classic pcap file of Ethernet frames
-// carrying IPv4/UDP (what tcpdump -i lo writes).
-func pcapPayloads(t *testing.T, path string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
-		t.Fatalf("%s: not a little-endian classic pcap file", path)
-	}
-	if lt := binary.LittleEndian.Uint32(b[20:]); lt != 1 {
-		t.Fatalf("%s: link type %d, want 1 (Ethernet)", path, lt)
-	}
-	var out [][]byte
-	for off := 24; off+16 <= len(b); {
-		n := int(binary.LittleEndian.Uint32(b[off+8:]))
-		frame := b[off+16 : off+16+n]
-		off += 16 + n
-		ip := frame[14:]
-		if binary.BigEndian.Uint16(frame[12:]) != 0x0800 || ip[9] != 17 {
-			t.Fatalf("%s: a frame that is not IPv4/UDP", path)
-		}
-		udp := ip[int(ip[0]&0x0f)*4:]
-		out = append(out, udp[8:binary.BigEndian.Uint16(udp[4:])])
-	}
-	return out
-}
-
 // TestNotificationMatchesRealAgent compares our traps with the real libvirt-snmp agent's
 // (testdata/libvirt-snmp-traps.pcap): coldStart, guest traps for start, destroy, start,
 // suspend, resume, shutdown, start, then nsNotifyShutdown.
 func TestNotificationMatchesRealAgent(t *testing.T) {
-	payloads := pcapPayloads(t, "testdata/libvirt-snmp-traps.pcap")
+	payloads := lab.PcapPayloads(t, "testdata/libvirt-snmp-traps.pcap")
 	dec := &gosnmp.GoSNMP{Version: gosnmp.Version2c}
 	var states []libvirtmib.GuestState
 	for i, p := range payloads {
