@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +15,11 @@ import (
 )
 
 // TestLabZabbixActionRecovers is the chain of issue 6 through Zabbix: the primary VM is
-// destroyed, its shutoff state reaches the hypervisor's item (sent here as trapd sends
-// it), the trigger opens a problem, the action runs the provisioned global script on the
-// lab agent, and the real vcr-recover switches the name to the warm container and reports
-// back to Zabbix.
+// destroyed, the lab's libvirt-snmp agent sends the libvirtGuestNotif trap, a real
+// vcr-trapd (fast path off, so that the action path is what is proven) turns it into
+// the hypervisor's state item, the trigger opens a problem, the action runs the
+// provisioned global script on the lab agent, and the real vcr-recover switches the name
+// to the warm container and reports back to Zabbix.
 func TestLabZabbixActionRecovers(t *testing.T) {
 	e := labEnv(t)
 	svc, _ := e.inv.Service("web1")
@@ -46,12 +50,10 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	})
 	t.Cleanup(func() { send(zabbix.KeyGuestState(svc.VMUUID), "1") }) // resolves the problem
 
+	startTrapd(t)
 	e.virsh(t, "destroy", svc.Name)
 	t.Cleanup(func() { e.restore(t, svc) })
 	start := time.Now()
-	if err := send(zabbix.KeyGuestState(svc.VMUUID), "5"); err != nil {
-		t.Fatal(err)
-	}
 	// The name moves once the action's recover has run (history sync 1 s, escalator 3 s).
 	until(t, "the action recovered "+svc.Name, 60*time.Second, func() error {
 		got := e.lookup(t, svc.DNSName)
@@ -89,4 +91,51 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 		!strings.Contains(events[0].Acks[0].Message, "vcrcovery recover web1: ok") {
 		t.Fatalf("event not acknowledged by recover: %+v %v", events, err)
 	}
+}
+
+// startTrapd runs vcr-trapd in listen mode on the lab's trap sink, from a copy of the lab
+// inventory with every fast path off, until the test ends.
+func startTrapd(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(lab.Need(t, "INVENTORY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := filepath.Join(t.TempDir(), "trapd.yaml")
+	text := strings.ReplaceAll(string(b), "fast_path: true", "fast_path: false")
+	if err := os.WriteFile(inv, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "vcr-trapd")
+	build := exec.Command("go", "build", "-o", bin, "./trapd")
+	build.Dir = lab.Root(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build trapd: %v\n%s", err, out)
+	}
+	var logs lab.SyncBuffer
+	cmd := exec.Command(bin, "-config", inv, "-mode", "listen", "-stats-interval", "0")
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("vcr-trapd log:\n%s", logs.String())
+		}
+	})
+	// Listening within a moment; the first trap comes from the destroy that follows.
+	until(t, "trapd listens", 10*time.Second, func() error {
+		if strings.Contains(logs.String(), "level=ERROR") {
+			t.Fatalf("vcr-trapd: %s", logs.String())
+		}
+		if cmd.ProcessState != nil {
+			return fmt.Errorf("exited")
+		}
+		if !strings.Contains(logs.String(), "listen") {
+			return fmt.Errorf("not yet listening")
+		}
+		return nil
+	})
 }
