@@ -131,3 +131,21 @@ func ParseCell(oid string) (Column, UUID, error) {
 	}
 	return Column(c), u, nil
 }
+
+// ParseOID parses a dotted OID, with or without its leading dot, into sub-identifiers.
+func ParseOID(s string) ([]uint32, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), ".")
+	if s == "" {
+		return nil, fmt.Errorf("empty oid")
+	}
+	parts := strings.Split(s, ".")
+	oid := make([]uint32, len(parts))
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("oid %q: sub-identifier %q: %w", s, p, err)
+		}
+		oid[i] = uint32(n)
+	}
+	return oid, nil
+}

@@ -212,3 +212,30 @@ func TestRowStatusString(t *testing.T) {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
 }
+
+func TestParseOID(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []uint32
+		wantErr bool
+	}{
+		{".1.3.6.1.4.1.36957", []uint32{1, 3, 6, 1, 4, 1, 36957}, false},
+		{"1.3.6", []uint32{1, 3, 6}, false},
+		{" .1.3\n", []uint32{1, 3}, false},
+		{"", nil, true},
+		{".", nil, true},
+		{"1..3", nil, true},
+		{"1.x", nil, true},
+		{"1.4294967296", nil, true}, // beyond 32 bits
+	}
+	for _, tt := range tests {
+		got, err := ParseOID(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseOID(%q) error %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); !tt.wantErr && diff != "" {
+			t.Errorf("ParseOID(%q) (-want +got)\n%s", tt.in, diff)
+		}
+	}
+}

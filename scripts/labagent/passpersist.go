@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
 
 // passOptions configures the pass mode.
@@ -68,7 +70,7 @@ func servePassPersist(ctx context.Context, log *slog.Logger, tab func(context.Co
 			if err != nil {
 				return fmt.Errorf("read %s oid: %w", cmd, err)
 			}
-			oid, err := parseOID(arg)
+			oid, err := libvirtmib.ParseOID(arg)
 			if err != nil {
 				log.Warn("bad oid", "command", cmd, "err", err)
 				fmt.Fprint(w, "NONE\n")

@@ -90,7 +90,7 @@ func TestPassPersist(t *testing.T) {
 func TestPassPersistWalk(t *testing.T) {
 	tab := newTable(fakeGuests)
 	var got []string
-	oid, _ := parseOID(libvirtmib.GuestTable)
+	oid, _ := libvirtmib.ParseOID(libvirtmib.GuestTable)
 	for {
 		c, ok := tab.Next(oid)
 		if !ok {
@@ -139,7 +139,7 @@ func TestCachedTable(t *testing.T) {
 	now := time.Unix(1000, 0)
 	src := &countingSource{}
 	c := &cachedTable{Source: src, TTL: 5 * time.Second, Now: func() time.Time { return now }, Log: discard()}
-	oid, _ := parseOID(col + "7" + idxA)
+	oid, _ := libvirtmib.ParseOID(col + "7" + idxA)
 	read := func() string {
 		cl, _ := c.Table(context.Background()).Get(oid)
 		return cl.Value

@@ -31,7 +31,7 @@ func newTable(guests []Guest) *table {
 	rows := slices.Clone(guests)
 	slices.SortFunc(rows, func(a, b Guest) int { return slices.Compare(a.UUID[:], b.UUID[:]) })
 	rows = slices.CompactFunc(rows, func(a, b Guest) bool { return a.UUID == b.UUID })
-	base, err := parseOID(libvirtmib.GuestEntry)
+	base, err := libvirtmib.ParseOID(libvirtmib.GuestEntry)
 	if err != nil {
 		panic(err) // a constant
 	}
@@ -93,24 +93,6 @@ func (t *table) Next(oid []uint32) (cell, bool) {
 		return cell{}, false
 	}
 	return t.cells[i], true
-}
-
-// parseOID parses a dotted OID with or without a leading dot.
-func parseOID(s string) ([]uint32, error) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), ".")
-	if s == "" {
-		return nil, fmt.Errorf("empty oid")
-	}
-	parts := strings.Split(s, ".")
-	oid := make([]uint32, len(parts))
-	for i, p := range parts {
-		n, err := strconv.ParseUint(p, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("oid %q: sub-identifier %q: %w", s, p, err)
-		}
-		oid[i] = uint32(n)
-	}
-	return oid, nil
 }
 
 func formatOID(oid []uint32) string {

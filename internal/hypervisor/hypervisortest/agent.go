@@ -292,7 +292,7 @@ func answer(req *gosnmp.SnmpPacket, table []cell, fault Fault) ([]byte, error) {
 }
 
 func get(table []cell, name string, fault Fault) gosnmp.SnmpPDU {
-	oid, err := parseOID(name)
+	oid, err := libvirtmib.ParseOID(name)
 	if err == nil {
 		i, ok := slices.BinarySearchFunc(table, oid, func(c cell, o []uint32) int { return slices.Compare(c.oid, o) })
 		if ok {
@@ -306,7 +306,7 @@ func next(table []cell, name string, fault Fault) gosnmp.SnmpPDU {
 	if fault == NonIncreasing && len(table) > 0 {
 		return withFault(table[0], fault)
 	}
-	oid, err := parseOID(name)
+	oid, err := libvirtmib.ParseOID(name)
 	if err != nil {
 		return gosnmp.SnmpPDU{Name: name, Type: gosnmp.EndOfMibView}
 	}
@@ -342,25 +342,8 @@ func withFault(c cell, fault Fault) gosnmp.SnmpPDU {
 	return p
 }
 
-func parseOID(s string) ([]uint32, error) {
-	s = strings.TrimPrefix(s, ".")
-	if s == "" {
-		return nil, errors.New("empty oid")
-	}
-	parts := strings.Split(s, ".")
-	oid := make([]uint32, len(parts))
-	for i, p := range parts {
-		n, err := strconv.ParseUint(p, 10, 32)
-		if err != nil {
-			return nil, err
-		}
-		oid[i] = uint32(n)
-	}
-	return oid, nil
-}
-
 func mustOID(s string) []uint32 {
-	o, err := parseOID(s)
+	o, err := libvirtmib.ParseOID(s)
 	if err != nil {
 		panic(err)
 	}
