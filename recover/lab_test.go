@@ -355,3 +355,23 @@ func TestLabDNSFailure(t *testing.T) {
 	}
 	e.checkServedByContainer(t, svc)
 }
+
+// TestLabNoZabbixSessionLeft: a run that logs in as a user logs out again; otherwise
+// every recovery would leave a session in Zabbix's sessions table.
+func TestLabNoZabbixSessionLeft(t *testing.T) {
+	e := labEnv(t)
+	if e.inv.Zabbix.Username == "" {
+		t.Fatal("the lab inventory should log in as a user for this test")
+	}
+	pg := lab.Need(t, "PG")
+	active := func() string {
+		return strings.TrimSpace(lab.Run(t, 30*time.Second, "psql", pg, "-Atc", "select count(*) from sessions where status=0"))
+	}
+	before := active()
+	for i := 0; i < 3; i++ {
+		e.recover(t, "-service", "web1") // refused: the primary serves; it logs in all the same
+	}
+	if after := active(); after != before {
+		t.Fatalf("active Zabbix sessions %s before 3 runs, %s after", before, after)
+	}
+}

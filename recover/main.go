@@ -83,6 +83,7 @@ func run(env cli.Env) int {
 		env.Log.Error("cannot prepare the run", "service", svc.Name, "err", err)
 		return cli.ExitContainer
 	}
+	defer r.Close(context.Background())
 	r.Event, r.DryRun, r.Force, r.Failback, r.LockWait, r.FenceWait = event, dryRun, force, back, lockWait, fenceWait
 	rep := r.Execute(ctx)
 	switch {

@@ -22,6 +22,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/lock"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
 // Containers is what a run needs of the standby's LXD server.
@@ -82,6 +83,8 @@ type Run struct {
 	Reporter   Reporter // may be nil
 	Log        *slog.Logger
 	Now        func() time.Time
+
+	api *zabbix.API // set by Wire, logged out by Close
 }
 
 // Step is one timed step of a run.

@@ -58,7 +58,19 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 			Host:   sb.ZabbixHost,
 		},
 		Log: log,
+		api: api,
 	}, nil
+}
+
+// Close ends what Wire opened: the Zabbix API session of a username login (a session
+// left open per run would pile up in Zabbix's sessions table).
+func (r *Run) Close(ctx context.Context) {
+	if r.api == nil {
+		return
+	}
+	if err := r.api.Logout(ctx); err != nil {
+		r.Log.Warn("zabbix API logout failed", "err", err)
+	}
 }
 
 func connectAPI(ctx context.Context, inv *config.Inventory) (*zabbix.API, error) {
