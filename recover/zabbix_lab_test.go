@@ -78,19 +78,26 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 		}
 		return nil
 	})
-	var events []struct {
-		Acknowledged string `json:"acknowledged"`
-		Acks         []struct {
-			Message string `json:"message"`
-		} `json:"acknowledges"`
-	}
-	err = api.Call(ctx, "event.get", map[string]any{"output": []string{"acknowledged"}, "select_acknowledges": "extend",
-		"tags": []any{map[string]any{"tag": "service", "value": svc.Name, "operator": 1}}, "sortfield": "eventid",
-		"sortorder": "DESC", "limit": 1, "time_from": start.Add(-time.Minute).Unix()}, &events)
-	if err != nil || len(events) != 1 || events[0].Acknowledged != "1" || len(events[0].Acks) == 0 ||
-		!strings.Contains(events[0].Acks[0].Message, "vcrcovery recover web1: ok") {
-		t.Fatalf("event not acknowledged by recover: %+v %v", events, err)
-	}
+	// The acknowledgement comes last in the run (after the items, once the API login
+	// that runs beside the recovery is done): poll for it.
+	until(t, "recover acknowledged the event", 30*time.Second, func() error {
+		var events []struct {
+			Acknowledged string `json:"acknowledged"`
+			Acks         []struct {
+				Message string `json:"message"`
+			} `json:"acknowledges"`
+		}
+		err := api.Call(ctx, "event.get", map[string]any{"output": []string{"acknowledged"}, "select_acknowledges": "extend",
+			"value": 1, // the problem event, not the OK events of other triggers tagged with the service
+			"tags": []any{map[string]any{"tag": "service", "value": svc.Name, "operator": 1},
+				map[string]any{"tag": "vcrcovery", "value": "recover", "operator": 1}}, "sortfield": "eventid",
+			"sortorder": "DESC", "limit": 1, "time_from": start.Add(-time.Minute).Unix()}, &events)
+		if err != nil || len(events) != 1 || events[0].Acknowledged != "1" || len(events[0].Acks) == 0 ||
+			!strings.Contains(events[0].Acks[0].Message, "vcrcovery recover web1: ok") {
+			return fmt.Errorf("event not acknowledged by recover: %+v %v", events, err)
+		}
+		return nil
+	})
 }
 
 // startTrapd runs vcr-trapd in listen mode on the lab's trap sink, from a copy of the lab

@@ -41,8 +41,9 @@ type Verdict struct {
 // Checker gathers the evidence.
 type Checker struct {
 	Inventory *config.Inventory
-	// API is the Zabbix API; nil leaves out the Zabbix evidence.
-	API *zabbix.API
+	// API returns the Zabbix API, or nil while it is not available (a login still under
+	// way): that check then goes without the Zabbix evidence. A nil func: never.
+	API func() *zabbix.API
 	// Timeout bounds each source (default 500ms): fencing is on the recovery's clock.
 	Timeout time.Duration
 	// PortTimeout bounds the connect to the primary's port (default 50ms). A destroyed
@@ -109,9 +110,13 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 		v.Serving = true
 		mu.Unlock()
 	})
+	var api *zabbix.API
 	if c.API != nil {
+		api = c.API()
+	}
+	if api != nil {
 		run(func() {
-			st, ok, err := c.zabbixState(ctx, svc)
+			st, ok, err := c.zabbixState(ctx, api, svc)
 			switch {
 			case err != nil:
 				note("last state in zabbix: %v", err)
@@ -127,7 +132,7 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 			}
 		})
 		run(func() {
-			avail, maint, err := c.zabbixHost(ctx, svc)
+			avail, maint, err := c.zabbixHost(ctx, api, svc)
 			if err != nil {
 				note("zabbix host %s: %v", svc.ZabbixHost, err)
 				return
@@ -175,7 +180,7 @@ func (c *Checker) snmpState(ctx context.Context, svc *config.Service) (libvirtmi
 }
 
 // zabbixState reads the last value of vcr.guest.state[UUID] on the hypervisor's host.
-func (c *Checker) zabbixState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, bool, error) {
+func (c *Checker) zabbixState(ctx context.Context, api *zabbix.API, svc *config.Service) (libvirtmib.GuestState, bool, error) {
 	h, ok := c.Inventory.Hypervisor(svc.Hypervisor)
 	if !ok {
 		return 0, false, fmt.Errorf("no hypervisor %q", svc.Hypervisor)
@@ -189,7 +194,7 @@ func (c *Checker) zabbixState(ctx context.Context, svc *config.Service) (libvirt
 		"host":   h.ZabbixHost,
 		"filter": map[string]any{"key_": zabbix.KeyGuestState(svc.VMUUID)},
 	}
-	if err := c.API.Call(ctx, "item.get", params, &items); err != nil {
+	if err := api.Call(ctx, "item.get", params, &items); err != nil {
 		return 0, false, err
 	}
 	if len(items) == 0 || items[0].LastClock == "0" || items[0].LastClock == "" {
@@ -203,7 +208,7 @@ func (c *Checker) zabbixState(ctx context.Context, svc *config.Service) (libvirt
 }
 
 // zabbixHost reads the availability of the VM host's interfaces and its maintenance.
-func (c *Checker) zabbixHost(ctx context.Context, svc *config.Service) (availability string, maintenance bool, err error) {
+func (c *Checker) zabbixHost(ctx context.Context, api *zabbix.API, svc *config.Service) (availability string, maintenance bool, err error) {
 	var hosts []struct {
 		MaintenanceStatus string `json:"maintenance_status"`
 		Interfaces        []struct {
@@ -215,7 +220,7 @@ func (c *Checker) zabbixHost(ctx context.Context, svc *config.Service) (availabi
 		"selectInterfaces": []string{"available"},
 		"filter":           map[string]any{"host": svc.ZabbixHost},
 	}
-	if err := c.API.Call(ctx, "host.get", params, &hosts); err != nil {
+	if err := api.Call(ctx, "host.get", params, &hosts); err != nil {
 		return "", false, err
 	}
 	if len(hosts) == 0 {

@@ -24,7 +24,7 @@ func labChecker(t *testing.T) (*Checker, *config.Inventory) {
 	if err != nil {
 		lab.Missing(t, "zabbix-api", err)
 	}
-	return &Checker{Inventory: inv, API: api}, inv
+	return &Checker{Inventory: inv, API: func() *zabbix.API { return api }}, inv
 }
 
 // TestLabServingPrimaryIsNeverDown: a running primary that answers on its port.

@@ -84,7 +84,7 @@ type Run struct {
 	Log        *slog.Logger
 	Now        func() time.Time
 
-	api *zabbix.API // set by Wire, logged out by Close
+	api *zabbix.Pending // set by Wire, logged out by Close
 }
 
 // Step is one timed step of a run.

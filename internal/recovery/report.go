@@ -14,8 +14,8 @@ import (
 // "vcrcovery standby" template's vcr.recover.* prototypes) and acknowledges the event.
 type ZabbixReporter struct {
 	Sender *zabbix.Sender
-	API    *zabbix.API // nil: no acknowledgement
-	Host   string      // the standby VM's Zabbix host
+	API    *zabbix.Pending // nil: no acknowledgement
+	Host   string          // the standby VM's Zabbix host
 }
 
 // stepItems maps run steps onto the template's per-step items; several steps add up.
@@ -53,7 +53,14 @@ func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 	if _, err := z.Sender.Send(ctx, vals); err != nil {
 		errs = append(errs, err)
 	}
-	if z.API != nil && r.Event != "" {
+	if r.Event != "" {
+		api, err := z.API.Wait(ctx)
+		if api == nil {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("acknowledge event %s: no Zabbix API: %w", r.Event, err))
+			}
+			return errors.Join(errs...)
+		}
 		msg := fmt.Sprintf("vcrcovery %s %s: %s in %.3f s (%s)", r.Action, svc, r.Result, r.Seconds, r.Message)
 		if r.ServedFrom != "" {
 			msg += "; served from " + r.ServedFrom
@@ -63,7 +70,7 @@ func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 		}
 		// action 6 = acknowledge (2) + add message (4)
 		params := map[string]any{"eventids": r.Event, "action": 6, "message": msg}
-		if err := z.API.Call(ctx, "event.acknowledge", params, nil); err != nil {
+		if err := api.Call(ctx, "event.acknowledge", params, nil); err != nil {
 			errs = append(errs, fmt.Errorf("acknowledge event %s: %w", r.Event, err))
 		}
 	}

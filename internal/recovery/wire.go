@@ -32,13 +32,16 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 	if err != nil {
 		return nil, err
 	}
-	var api *zabbix.API
+	// The API login runs beside the recovery: it must not delay it.
+	var api *zabbix.Pending
 	if inv.Zabbix.APIURL != "" {
-		api, err = connectAPI(ctx, inv)
-		if err != nil {
-			log.Warn("zabbix API unavailable: fencing without Zabbix evidence, no event acknowledgement", "err", err)
-			api = nil
-		}
+		api = zabbix.LoginAsync(ctx, func(ctx context.Context) (*zabbix.API, error) {
+			a, err := connectAPI(ctx, inv)
+			if err != nil {
+				log.Warn("zabbix API unavailable: fencing without Zabbix evidence, no event acknowledgement", "err", err)
+			}
+			return a, err
+		})
 	}
 	return &Run{
 		Inventory:  inv,
@@ -46,7 +49,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Containers: lxdServer,
 		DNS: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key,
 			TTL: uint32(inv.DNS.TTL), Timeout: inv.DNS.Timeout},
-		Fence: &fence.Checker{Inventory: inv, API: api},
+		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
 			_, err := p.Wait(ctx, addr)
@@ -65,11 +68,8 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 // Close ends what Wire opened: the Zabbix API session of a username login (a session
 // left open per run would pile up in Zabbix's sessions table).
 func (r *Run) Close(ctx context.Context) {
-	if r.api == nil {
-		return
-	}
-	if err := r.api.Logout(ctx); err != nil {
-		r.Log.Warn("zabbix API logout failed", "err", err)
+	if r.api != nil {
+		r.api.Close(ctx, r.Log)
 	}
 }
 
