@@ -1,16 +1,12 @@
-# `make` builds the four binaries and vcr-provision into bin/; `make test` is the README's test command.
-BINS := trapd sender recover migrate
+# `make` builds the five binaries into bin/; `make test` is the README's test command.
+BINS := trapd sender recover migrate provision
 GO ?= go
 
 .PHONY: all test clean
-all: $(addprefix bin/vcr-,$(BINS)) bin/vcr-provision
+all: $(addprefix bin/vcr-,$(BINS))
 
 bin/vcr-%: FORCE
 	$(GO) build -trimpath -o $@ ./$*
-
-# Provisioning is a tool of the Zabbix side, kept under scripts/.
-bin/vcr-provision: FORCE
-	$(GO) build -trimpath -o $@ ./scripts/provision
 
 FORCE:
 

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
-	"github.com/vcrcovery/vcrcovery/internal/sampling"
+	"github.com/vcrcovery/vcrcovery/internal/sampler"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -76,21 +76,21 @@ func run(env cli.Env) int {
 		fmt.Fprintln(env.Stderr, "vcr-sender: -interval must be positive, and zabbix.server set (or -no-send)")
 		return cli.ExitUsage
 	}
-	clock, err := sample.NewSystemClock()
+	clock, err := cpuusage.NewSystemClock()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vcr-sender: %v\n", err)
 		return 1
 	}
-	var sinks sampling.Tee
+	var sinks sampler.Tee
 	if !noSend {
 		sinks = append(sinks, &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout, Compress: compress, Retries: 1})
 	}
 	if print {
-		sinks = append(sinks, sampling.NewPrintSink(env.Stdout))
+		sinks = append(sinks, sampler.NewPrintSink(env.Stdout))
 	}
-	o := sampling.Options{
+	o := sampler.Options{
 		Inventory: inv, Log: env.Log, Clock: clock, Sink: sinks,
-		Policy:      sample.Policy{Interval: interval, MaxGap: maxGap},
+		Policy:      cpuusage.Policy{Interval: interval, MaxGap: maxGap},
 		Walk:        hypervisor.WalkOptions{MaxRepetitions: maxRepetitions},
 		Concurrency: concurrency, AgentCache: agentCache, FreshWait: fresh,
 		DiscoveryEvery: discoveryEvery, SummaryLevel: slog.LevelDebug,
@@ -99,7 +99,7 @@ func run(env cli.Env) int {
 	defer stop()
 
 	if !once {
-		e, err := sampling.New(o, nil)
+		e, err := sampler.New(o, nil)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "vcr-sender: %v\n", err)
 			return cli.ExitUsage
@@ -116,9 +116,9 @@ func run(env cli.Env) int {
 		statePath = filepath.Join(inv.StateDir, "sender", "state.json")
 	}
 	o.SummaryLevel = slog.LevelInfo
-	rep, err := sampling.Once(ctx, o, sampling.OnceOptions{StatePath: statePath, Align: align, LockWait: lockWait})
+	rep, err := sampler.Once(ctx, o, sampler.OnceOptions{StatePath: statePath, Align: align, LockWait: lockWait})
 	if err != nil {
-		env.Log.Error("sample not taken", "err", err, "locked", errors.Is(err, sampling.ErrLocked))
+		env.Log.Error("sample not taken", "err", err, "locked", errors.Is(err, sampler.ErrLocked))
 		return 1
 	}
 	if failed, notSent := rep.Failed(); failed+notSent > 0 {

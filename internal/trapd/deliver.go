@@ -8,7 +8,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
 	"github.com/vcrcovery/vcrcovery/internal/spool"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -39,7 +39,7 @@ type sender interface {
 type deliverer struct {
 	sender      sender
 	spool       *spool.Spool
-	counters    *trap.Counters
+	counters    *health.Counters
 	log         *slog.Logger
 	limiter     *ratelog.Limiter
 	batch       int

@@ -14,7 +14,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
 	"github.com/vcrcovery/vcrcovery/internal/spool"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -77,7 +77,7 @@ func (f *fakeSender) got() []string {
 type deliverHarness struct {
 	d        *deliverer
 	s        *fakeSender
-	counters *trap.Counters
+	counters *health.Counters
 	sp       *spool.Spool
 	acked    sync.WaitGroup
 	cancel   context.CancelFunc
@@ -91,7 +91,7 @@ func newDeliver(t *testing.T, dir string, s *fakeSender) *deliverHarness {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := &deliverHarness{s: s, counters: &trap.Counters{}, sp: sp, done: make(chan struct{})}
+	h := &deliverHarness{s: s, counters: &health.Counters{}, sp: sp, done: make(chan struct{})}
 	h.d = &deliverer{sender: s, spool: sp, counters: h.counters, log: log, limiter: ratelog.New(log, time.Minute),
 		batch: 100, rejectRetry: time.Minute, retryEvery: 20 * time.Millisecond, maxHeld: 1000,
 		in: make(chan item, 1000), now: time.Now}

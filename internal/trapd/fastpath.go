@@ -12,7 +12,8 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/secret"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -31,7 +32,7 @@ const scriptScopeManualHost = 2
 type fastPath struct {
 	inv      *config.Inventory
 	log      *slog.Logger
-	counters *trap.Counters
+	counters *health.Counters
 	timeout  time.Duration
 
 	mu       sync.Mutex
@@ -42,7 +43,7 @@ type fastPath struct {
 	wg       sync.WaitGroup
 }
 
-func newFastPath(inv *config.Inventory, log *slog.Logger, c *trap.Counters) *fastPath {
+func newFastPath(inv *config.Inventory, log *slog.Logger, c *health.Counters) *fastPath {
 	return &fastPath{inv: inv, log: log, counters: c, timeout: inv.Zabbix.Timeout,
 		hostIDs: map[string]string{}, scripts: map[string]string{}, inFlight: map[string]bool{}}
 }

@@ -8,7 +8,8 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -18,7 +19,7 @@ type pipeline struct {
 	router     *router
 	guests     *guests
 	fast       *fastPath
-	counters   *trap.Counters
+	counters   *health.Counters
 	log        *slog.Logger
 	limiter    *ratelog.Limiter
 	forwardKey string

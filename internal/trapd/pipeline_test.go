@@ -15,7 +15,8 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -36,7 +37,7 @@ func testInventory() *config.Inventory {
 	}
 }
 
-func testPipeline(t *testing.T, dir, forward string) (*pipeline, *trap.Counters) {
+func testPipeline(t *testing.T, dir, forward string) (*pipeline, *health.Counters) {
 	t.Helper()
 	inv := testInventory()
 	rt, err := newRouter(context.Background(), inv)
@@ -47,7 +48,7 @@ func testPipeline(t *testing.T, dir, forward string) (*pipeline, *trap.Counters)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &trap.Counters{}
+	c := &health.Counters{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &pipeline{router: rt, guests: g, counters: c, log: log, limiter: ratelog.New(log, time.Minute),
 		forwardKey: forward, trapdHost: "standby", fastMaxAge: time.Minute, now: time.Now}, c

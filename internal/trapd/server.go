@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
-	"github.com/vcrcovery/vcrcovery/internal/follow"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
-	"github.com/vcrcovery/vcrcovery/internal/listen"
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
 	"github.com/vcrcovery/vcrcovery/internal/secret"
 	"github.com/vcrcovery/vcrcovery/internal/spool"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/follow"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/listen"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -107,7 +108,7 @@ func Defaults(inv *config.Inventory, log *slog.Logger) Options {
 // Server is the daemon.
 type Server struct {
 	o        Options
-	counters *trap.Counters
+	counters *health.Counters
 	limiter  *ratelog.Limiter
 	sender   *zabbix.Sender
 	spool    *spool.Spool
@@ -147,7 +148,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Batch <= 0 {
 		o.Batch = 1000
 	}
-	s := &Server{o: o, counters: &trap.Counters{}, limiter: ratelog.New(o.Log, time.Minute)}
+	s := &Server{o: o, counters: &health.Counters{}, limiter: ratelog.New(o.Log, time.Minute)}
 	var err error
 	if o.Mode == ModeListen {
 		if len(inv.SNMP.TrapListen) == 0 {
@@ -255,7 +256,7 @@ func (s *Server) LocalAddr() net.Addr {
 }
 
 // Counters returns the live counters.
-func (s *Server) Counters() *trap.Counters { return s.counters }
+func (s *Server) Counters() *health.Counters { return s.counters }
 
 // SpooledValues returns the number of values waiting in the spool.
 func (s *Server) SpooledValues() int { return s.spool.Values() }

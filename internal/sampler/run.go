@@ -1,4 +1,4 @@
-package sampling
+package sampler
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/atomicfile"
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/lock"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
 )
 
 // Run is the daemon: a round on every tick (multiples of the interval since the Unix
@@ -22,7 +22,7 @@ func (e *Engine) Run(ctx context.Context, rounds int) error {
 	var prevTick time.Time
 	for n := 0; rounds == 0 || n < rounds; n++ {
 		now := clk.Now()
-		next := sample.NextTick(now.Wall, iv)
+		next := cpuusage.NextTick(now.Wall, iv)
 		if err := clk.Sleep(ctx, next.Sub(now.Wall)); err != nil {
 			return nil
 		}
@@ -63,14 +63,14 @@ var ErrLocked = errors.New("state file locked by another run")
 // than half an interval after it). A missing or unreadable file starts a new sample:
 // the first run gives no CPU % yet, only state, vCPUs and memory.
 //
-// Readings of CLOCK_BOOTTIME (sample.SystemClock) are the same in every process of
+// Readings of CLOCK_BOOTTIME (cpuusage.SystemClock) are the same in every process of
 // one boot, so the elapsed time between two runs is monotonic; the state file records
 // the boot id, and a sample of another boot is not compared with.
 func Once(ctx context.Context, o Options, oo OnceOptions) (Report, error) {
 	clk, iv := o.Clock, o.Policy.Interval
 	if oo.Align {
 		now := clk.Now()
-		if err := clk.Sleep(ctx, sample.NextTick(now.Wall, iv).Sub(now.Wall)); err != nil {
+		if err := clk.Sleep(ctx, cpuusage.NextTick(now.Wall, iv).Sub(now.Wall)); err != nil {
 			return Report{}, err
 		}
 	}

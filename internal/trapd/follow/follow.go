@@ -43,7 +43,8 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/atomicfile"
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 )
 
 // Options configure a Follower.
@@ -60,7 +61,7 @@ type Options struct {
 	Location *time.Location
 	// Poll is the fallback re-check interval. Default 1s.
 	Poll     time.Duration
-	Counters *trap.Counters
+	Counters *health.Counters
 	Log      *slog.Logger
 	Limiter  *ratelog.Limiter
 	// Handle receives every notification in log order, from one goroutine. done must

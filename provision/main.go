@@ -2,7 +2,7 @@
 // templates, host groups, hosts, the recover script and one action per standby
 // (internal/provision; user documentation in zabbix-templates/README.md).
 //
-//	go run ./scripts/provision -config /etc/vcrcovery/vcrcovery.yaml [-dry-run]
+//	go run ./provision -config /etc/vcrcovery/vcrcovery.yaml [-dry-run]
 //
 // Idempotent: a second run changes nothing and says so.
 package main

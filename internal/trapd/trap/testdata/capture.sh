@@ -1,7 +1,7 @@
 #!/bin/bash
 # Regenerates the snmptrapd-*.log golden inputs of log_test.go with the real snmptrapd
 # (net-snmp 5.9.3, Debian 12): one log per output form, each holding the same traps.
-# Usage: internal/trap/testdata/capture.sh [PORT]   (needs snmptrapd and snmptrap)
+# Usage: internal/trapd/trap/testdata/capture.sh [PORT]   (needs snmptrapd and snmptrap)
 set -euo pipefail
 cd "$(dirname "$0")"
 port=${1:-29999}

@@ -15,7 +15,8 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 )
 
 var (
@@ -28,7 +29,7 @@ var (
 // harness runs a Listener on 127.0.0.1:0 and records what it hands on.
 type harness struct {
 	l        *Listener
-	counters *trap.Counters
+	counters *health.Counters
 	mu       sync.Mutex
 	got      []trap.Trap
 	cancel   context.CancelFunc
@@ -41,7 +42,7 @@ func start(t *testing.T, o Options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{counters: &trap.Counters{}, served: make(chan error, 1)}
+	h := &harness{counters: &health.Counters{}, served: make(chan error, 1)}
 	o.Addrs = []string{"127.0.0.1:0"}
 	o.Decoder, o.Counters = d, h.counters
 	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -321,7 +322,7 @@ func TestIPv6(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan trap.Trap, 1)
-	l, err := Listen(Options{Addrs: []string{"[::1]:0"}, Decoder: d, Counters: &trap.Counters{},
+	l, err := Listen(Options{Addrs: []string{"[::1]:0"}, Decoder: d, Counters: &health.Counters{},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Handle: func(tr trap.Trap, done func()) { got <- tr; done() }})
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)

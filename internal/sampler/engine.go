@@ -8,7 +8,7 @@
 // or a non-increasing OID is reported (KeySenderError on its Zabbix host, and one log
 // line) and the others are sampled on time: each hypervisor has its own deadline, and
 // the ones that failed last time are polled last.
-package sampling
+package sampler
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -36,10 +36,10 @@ type Sink interface {
 type Options struct {
 	Inventory *config.Inventory
 	Log       *slog.Logger
-	Clock     sample.Clock
+	Clock     cpuusage.Clock
 	Sink      Sink
 	// Policy holds the CPU % thresholds; Policy.Interval is the sampling interval.
-	Policy sample.Policy
+	Policy cpuusage.Policy
 	Walk   hypervisor.WalkOptions
 	// Concurrency is how many hypervisors are polled at once (default 16).
 	Concurrency int
@@ -135,7 +135,7 @@ func (e *Engine) Close() {
 
 // Report says what a round did.
 type Report struct {
-	Tick        sample.Reading
+	Tick        cpuusage.Reading
 	Hypervisors []HypervisorReport
 	// Duration is from the tick to the end of the round.
 	Duration time.Duration
@@ -165,8 +165,8 @@ type HypervisorReport struct {
 	// cached table could not be fresh in time).
 	Skipped string
 	// At is the sample's time; Kind and Counts what package sample made of it.
-	At      sample.Reading
-	Kind    sample.Kind
+	At      cpuusage.Reading
+	Kind    cpuusage.Kind
 	Elapsed time.Duration
 	Counts  map[string]int
 	Guests  int
@@ -185,7 +185,7 @@ type HypervisorReport struct {
 
 // Round samples every hypervisor once. tick is when the round is due; each hypervisor
 // must be done one interval later.
-func (e *Engine) Round(ctx context.Context, tick sample.Reading) Report {
+func (e *Engine) Round(ctx context.Context, tick cpuusage.Reading) Report {
 	order := slices.Clone(e.hvs)
 	// Those that failed last time go last, so dead agents do not hold up the pool.
 	slices.SortStableFunc(order, func(a, b *hvRun) int {
@@ -230,7 +230,7 @@ func (e *Engine) Round(ctx context.Context, tick sample.Reading) Report {
 }
 
 // poll samples one hypervisor and sends its values.
-func (e *Engine) poll(ctx context.Context, h *hvRun, tick sample.Reading) (rep HypervisorReport) {
+func (e *Engine) poll(ctx context.Context, h *hvRun, tick cpuusage.Reading) (rep HypervisorReport) {
 	rep.Name = h.cfg.Name
 	log := e.o.Log.With("hypervisor", h.cfg.Name)
 	// Phases are timed with the real clock: they are figures for people, while
@@ -275,12 +275,12 @@ func (e *Engine) poll(ctx context.Context, h *hvRun, tick sample.Reading) (rep H
 		rep.Err = err
 		return rep
 	}
-	counters := make([]sample.Counter, len(walk.Guests))
+	counters := make([]cpuusage.Counter, len(walk.Guests))
 	for i, g := range walk.Guests {
-		counters[i] = sample.Counter{UUID: g.UUID, VCPUs: g.VCPUs, CPUTime: g.CPUTime, Running: g.State == libvirtmib.StateRunning}
+		counters[i] = cpuusage.Counter{UUID: g.UUID, VCPUs: g.VCPUs, CPUTime: g.CPUTime, Running: g.State == libvirtmib.StateRunning}
 	}
 	round := e.o.Policy.Compare(snap, at, counters)
-	if round.Kind == sample.TooSoon {
+	if round.Kind == cpuusage.TooSoon {
 		rep.Skipped = "too_soon"
 		return rep
 	}
@@ -291,7 +291,7 @@ func (e *Engine) poll(ctx context.Context, h *hvRun, tick sample.Reading) (rep H
 	rep.Counts = map[string]int{}
 	for o, n := range round.Counts {
 		if n > 0 {
-			rep.Counts[sample.Outcome(o).String()] = n
+			rep.Counts[cpuusage.Outcome(o).String()] = n
 		}
 	}
 	e.logSample(log, &rep, snap)
@@ -348,7 +348,7 @@ const cacheMargin = 2 * time.Millisecond
 // waits a whole AgentCache first, so that its time is known too. When a fresh table cannot come
 // before FreshWait, the hypervisor skips this tick (skip "agent_cache"): one missing
 // sample, whose time the next one's delta covers, instead of a false 0 %.
-func (e *Engine) fresh(ctx context.Context, a *hypervisor.Agent, snap *sample.Snapshot, tick sample.Reading) (at, asked sample.Reading, skip string, err error) {
+func (e *Engine) fresh(ctx context.Context, a *hypervisor.Agent, snap *cpuusage.Snapshot, tick cpuusage.Reading) (at, asked cpuusage.Reading, skip string, err error) {
 	clk := e.o.Clock
 	if e.o.AgentCache <= 0 {
 		now := clk.Now()
@@ -356,7 +356,7 @@ func (e *Engine) fresh(ctx context.Context, a *hypervisor.Agent, snap *sample.Sn
 	}
 	// touch makes an agent with an expired cache read libvirt, and returns the time
 	// of its answer: the agent answers once it has read the values.
-	touch := func() (sample.Reading, sample.Reading, string, error) {
+	touch := func() (cpuusage.Reading, cpuusage.Reading, string, error) {
 		asked := clk.Now()
 		err := a.Touch(ctx)
 		return clk.Now(), asked, "", err
@@ -378,7 +378,7 @@ func (e *Engine) fresh(ctx context.Context, a *hypervisor.Agent, snap *sample.Sn
 		from = snap.At
 	}
 	expiry := from.Mono + e.o.AgentCache + cacheMargin
-	waitExpiry := func(now sample.Reading) (string, error) {
+	waitExpiry := func(now cpuusage.Reading) (string, error) {
 		if expiry <= now.Mono {
 			return "", nil
 		}
@@ -427,7 +427,7 @@ func (e *Engine) fresh(ctx context.Context, a *hypervisor.Agent, snap *sample.Sn
 
 // anchored reports whether snap can tell when the agent's cache expires: it is a
 // sample of this boot, recent enough to be compared with.
-func (e *Engine) anchored(snap *sample.Snapshot, now sample.Reading) bool {
+func (e *Engine) anchored(snap *cpuusage.Snapshot, now cpuusage.Reading) bool {
 	if snap == nil {
 		return false
 	}
@@ -437,12 +437,12 @@ func (e *Engine) anchored(snap *sample.Snapshot, now sample.Reading) bool {
 
 // logSample logs what is worth an operator's attention in one hypervisor's sample:
 // a gap, and guests whose sample restarted.
-func (e *Engine) logSample(log *slog.Logger, rep *HypervisorReport, prev *sample.Snapshot) {
+func (e *Engine) logSample(log *slog.Logger, rep *HypervisorReport, prev *cpuusage.Snapshot) {
 	switch rep.Kind {
-	case sample.Late:
+	case cpuusage.Late:
 		log.Warn("sample gap: values averaged over the gap", "elapsed_seconds", rep.Elapsed.Seconds(),
 			"interval_seconds", e.o.Policy.Interval.Seconds())
-	case sample.Restart:
+	case cpuusage.Restart:
 		args := []any{"elapsed_seconds", rep.Elapsed.Seconds(), "interval_seconds", e.o.Policy.Interval.Seconds()}
 		if prev != nil && prev.At.Boot != rep.At.Boot {
 			args = append(args, "reason", "sender host rebooted")

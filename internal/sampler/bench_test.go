@@ -1,4 +1,4 @@
-package sampling
+package sampler
 
 import (
 	"bufio"
@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor/hypervisortest"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -150,10 +150,10 @@ func BenchmarkRound(b *testing.B) {
 				}
 				inv := &config.Inventory{Hypervisors: []config.Hypervisor{{Name: "kvm", ZabbixHost: "kvm", Address: addr,
 					Version: "2c", CommunityFile: cf, Timeout: 5 * time.Second}}}
-				clk := sample.NewFakeClock(t0)
+				clk := cpuusage.NewFakeClock(t0)
 				sender := &zabbix.Sender{Addr: fakeTrapper(b), Compress: true, Timeout: 10 * time.Second}
 				e, err := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clk, Sink: sender,
-					Policy: sample.Policy{Interval: 5 * time.Second}, Walk: hypervisor.WalkOptions{MaxRepetitions: reps}}, nil)
+					Policy: cpuusage.Policy{Interval: 5 * time.Second}, Walk: hypervisor.WalkOptions{MaxRepetitions: reps}}, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

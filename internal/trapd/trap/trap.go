@@ -3,8 +3,6 @@
 // file that net-snmp's snmptrapd writes (trapd's follow mode, both snmptrapd's default
 // format and the one-line format documented in trapd/README.md). Both give a Trap, and
 // Trap.Guest checks a libvirtGuestNotif against LIBVIRT-MIB (mibs/LIBVIRT-MIB.txt).
-//
-// It also holds the health counters that trapd's intake and delivery share.
 package trap
 
 import (

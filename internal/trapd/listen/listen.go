@@ -30,7 +30,8 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 )
 
 // Options configure a Listener.
@@ -51,7 +52,7 @@ type Options struct {
 	// Decoder checks and decodes datagrams.
 	Decoder *trap.Decoder
 	// Counters are incremented for received, malformed, rejected and dropped datagrams.
-	Counters *trap.Counters
+	Counters *health.Counters
 	Log      *slog.Logger
 	// Limiter rate-limits the log lines about refused and malformed datagrams.
 	Limiter *ratelog.Limiter

@@ -15,7 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/trap"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
+	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 )
 
 // record is one trap as snmptrapd logs it (default format, -On), the guest named n.
@@ -52,7 +53,7 @@ func seq(from, to int) []string {
 // acknowledged (nil: all are).
 type run struct {
 	f        *Follower
-	counters *trap.Counters
+	counters *health.Counters
 	mu       sync.Mutex
 	got      []string
 	cancel   context.CancelFunc
@@ -61,7 +62,7 @@ type run struct {
 
 func follow(t *testing.T, dir string, o Options, ack func(name string) bool) *run {
 	t.Helper()
-	r := &run{counters: &trap.Counters{}, done: make(chan struct{})}
+	r := &run{counters: &health.Counters{}, done: make(chan struct{})}
 	if o.Path == "" {
 		o.Path = filepath.Join(dir, "snmptrapd.log")
 	}

@@ -8,7 +8,7 @@
 // It also decides what a delta that cannot be trusted means: a counter that went back
 // (the guest restarted), a vCPU count that changed, a guest seen for the first time, a
 // gap between samples. No value is ever invented for a missed sample.
-package sample
+package cpuusage
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package sampling
+package sampler
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor/hypervisortest"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
 	"github.com/vcrcovery/vcrcovery/internal/secret"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
@@ -40,12 +40,12 @@ func labInventory(t testing.TB) *config.Inventory {
 
 func labOptions(t testing.TB, inv *config.Inventory, sink Sink, logs io.Writer) Options {
 	t.Helper()
-	clk, err := sample.NewSystemClock()
+	clk, err := cpuusage.NewSystemClock()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clk, Sink: sink,
-		Policy: sample.Policy{Interval: 5 * time.Second}, AgentCache: 5 * time.Second, SummaryLevel: slog.LevelInfo}
+		Policy: cpuusage.Policy{Interval: 5 * time.Second}, AgentCache: 5 * time.Second, SummaryLevel: slog.LevelInfo}
 }
 
 // setSynthetic makes the lab agent add n generated guests (read at its next table
@@ -135,7 +135,7 @@ func TestLabRealAgent(t *testing.T) {
 	var reps []Report
 	for range 4 {
 		now := e.o.Clock.Now()
-		if err := e.o.Clock.Sleep(context.Background(), sample.NextTick(now.Wall, 5*time.Second).Sub(now.Wall)); err != nil {
+		if err := e.o.Clock.Sleep(context.Background(), cpuusage.NextTick(now.Wall, 5*time.Second).Sub(now.Wall)); err != nil {
 			t.Fatal(err)
 		}
 		reps = append(reps, e.Round(context.Background(), e.o.Clock.Now()))

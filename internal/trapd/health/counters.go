@@ -1,4 +1,6 @@
-package trap
+// Package health holds vcr-trapd's health counters, which its intake (listen, follow)
+// and its delivery share, and which it reports to the "vcrcovery trapd" template's items.
+package health
 
 import "sync/atomic"
 

@@ -1,4 +1,4 @@
-package sampling
+package sampler
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -22,7 +22,7 @@ const (
 
 // guestValues returns the items of every guest: state (number and text), vCPUs and
 // memory always, CPU % when the sample gave one. All carry the sample's time.
-func guestValues(host string, at sample.Reading, guests []hypervisor.Guest, results []sample.GuestResult) []zabbix.Value {
+func guestValues(host string, at cpuusage.Reading, guests []hypervisor.Guest, results []cpuusage.GuestResult) []zabbix.Value {
 	out := make([]zabbix.Value, 0, 5*len(guests))
 	for i, g := range guests {
 		u := g.UUID.String()
@@ -53,7 +53,7 @@ func FormatCPU(v float64) string {
 // discoveryValue returns the hypervisor's discovery value: every guest of the table,
 // each with the service whose primary it is and that service's standby (Zabbix LLD marks
 // a guest that is missing from the value as lost, so it always holds the full set).
-func (e *Engine) discoveryValue(h *hvRun, guests []hypervisor.Guest, at sample.Reading) zabbix.Value {
+func (e *Engine) discoveryValue(h *hvRun, guests []hypervisor.Guest, at cpuusage.Reading) zabbix.Value {
 	rows := make([]zabbix.Guest, len(guests))
 	for i, g := range guests {
 		rows[i] = e.discoveryRow(g)
@@ -88,7 +88,7 @@ func (e *Engine) discoveryHash(guests []hypervisor.Guest) uint64 {
 
 // discoveryDue reports whether the discovery must be sent: the guests (or their names,
 // services, standbys) changed, or DiscoveryEvery passed since it was last sent.
-func (e *Engine) discoveryDue(h *hvRun, hash uint64, at sample.Reading) bool {
+func (e *Engine) discoveryDue(h *hvRun, hash uint64, at cpuusage.Reading) bool {
 	if h.st.DiscoveryHash != hash {
 		return true
 	}

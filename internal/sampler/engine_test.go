@@ -1,4 +1,4 @@
-package sampling
+package sampler
 
 import (
 	"bytes"
@@ -17,10 +17,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor/hypervisortest"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -100,7 +100,7 @@ func fakeFleet(t testing.TB, names ...string) (*config.Inventory, map[string]*hy
 	return inv, agents
 }
 
-var t0 = sample.Reading{Wall: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), Mono: 1000 * time.Second, Boot: "boot-1"}
+var t0 = cpuusage.Reading{Wall: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), Mono: 1000 * time.Second, Boot: "boot-1"}
 
 // syntheticCPU is the CPU % of hypervisortest.Synthetic's guest i.
 func syntheticCPU(i int) string { return FormatCPU(float64(i%100+1) / float64(1+i%4)) }
@@ -114,7 +114,7 @@ func TestCronMatchesDaemon(t *testing.T) {
 	const n = 40
 	run := func(t *testing.T, cron bool) []string {
 		inv, agents := fakeFleet(t, "kvm1", "kvm2")
-		clk := sample.NewFakeClock(t0)
+		clk := cpuusage.NewFakeClock(t0)
 		for name, a := range agents {
 			off := time.Duration(len(name)) * time.Hour // the two tables differ
 			a.SetSource(func() []hypervisortest.Guest { return hypervisortest.Synthetic(n, clk.Now().Mono+off) }, 5*time.Second,
@@ -122,7 +122,7 @@ func TestCronMatchesDaemon(t *testing.T) {
 		}
 		rec := &recorder{}
 		o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
-			Policy: sample.Policy{Interval: 5 * time.Second}, AgentCache: 5 * time.Second, Concurrency: 1}
+			Policy: cpuusage.Policy{Interval: 5 * time.Second}, AgentCache: 5 * time.Second, Concurrency: 1}
 		if cron {
 			state := filepath.Join(t.TempDir(), "state.json")
 			for range 3 {
@@ -174,12 +174,12 @@ func TestFreshTable(t *testing.T) {
 	const n = 12
 	run := func(t *testing.T, agentTTL, engineCache time.Duration, rounds int) (*recorder, []Report) {
 		inv, agents := fakeFleet(t, "kvm")
-		clk := sample.NewFakeClock(t0)
+		clk := cpuusage.NewFakeClock(t0)
 		agents["kvm"].SetSource(func() []hypervisortest.Guest { return hypervisortest.Synthetic(n, clk.Now().Mono) }, agentTTL,
 			func() time.Duration { return clk.Now().Mono })
 		rec := &recorder{}
 		e, err := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
-			Policy: sample.Policy{Interval: 5 * time.Second, Slack: 100}, AgentCache: engineCache, Concurrency: 1}, nil)
+			Policy: cpuusage.Policy{Interval: 5 * time.Second, Slack: 100}, AgentCache: engineCache, Concurrency: 1}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestFreshTable(t *testing.T) {
 		var reps []Report
 		for range rounds {
 			now := clk.Now()
-			clk.Advance(sample.NextTick(now.Wall, 5*time.Second).Sub(now.Wall))
+			clk.Advance(cpuusage.NextTick(now.Wall, 5*time.Second).Sub(now.Wall))
 			reps = append(reps, e.Round(context.Background(), clk.Now()))
 		}
 		return rec, reps
@@ -274,14 +274,14 @@ func TestBadAgents(t *testing.T) {
 			a.SetSource(func() []hypervisortest.Guest { return hypervisortest.Synthetic(5, time.Since(start)) }, 0, nil)
 		}
 	}
-	clk, err := sample.NewSystemClock()
+	clk, err := cpuusage.NewSystemClock()
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &lab.SyncBuffer{}
 	rec := &recorder{}
 	e, err := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clk, Sink: rec,
-		Policy: sample.Policy{Interval: time.Second}, Concurrency: 2}, nil)
+		Policy: cpuusage.Policy{Interval: time.Second}, Concurrency: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,10 +337,10 @@ func TestDeadline(t *testing.T) {
 	inv, agents := fakeFleet(t, "slow")
 	inv.Hypervisors[0].Timeout, inv.Hypervisors[0].Retries = 10*time.Second, 3
 	agents["slow"].SetFault(hypervisortest.Silent)
-	clk, _ := sample.NewSystemClock()
+	clk, _ := cpuusage.NewSystemClock()
 	rec := &recorder{}
 	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
-		Policy: sample.Policy{Interval: 500 * time.Millisecond}}, nil)
+		Policy: cpuusage.Policy{Interval: 500 * time.Millisecond}}, nil)
 	defer e.Close()
 	rep := e.Round(context.Background(), clk.Now())
 	if h := rep.Hypervisors[0]; h.Err == nil || !strings.Contains(h.Err.Error(), "deadline") {
@@ -360,7 +360,7 @@ func TestGuestsComeAndGo(t *testing.T) {
 	inv, agents := fakeFleet(t, "kvm")
 	gs := hypervisortest.Synthetic(3, 0)
 	inv.Services = []config.Service{{Name: "shop", VMUUID: gs[1].UUID.String(), Standby: config.ServiceStandby{Host: "standby"}}}
-	clk := sample.NewFakeClock(t0)
+	clk := cpuusage.NewFakeClock(t0)
 	var mu sync.Mutex
 	var cur []hypervisortest.Guest
 	agents["kvm"].SetSource(func() []hypervisortest.Guest {
@@ -370,7 +370,7 @@ func TestGuestsComeAndGo(t *testing.T) {
 	}, 0, nil)
 	rec := &recorder{}
 	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: rec,
-		Policy: sample.Policy{Interval: 5 * time.Second}, DiscoveryEvery: 30 * time.Second}, nil)
+		Policy: cpuusage.Policy{Interval: 5 * time.Second}, DiscoveryEvery: 30 * time.Second}, nil)
 	defer e.Close()
 	steps := []struct {
 		guests    []hypervisortest.Guest
@@ -430,10 +430,10 @@ func TestOnceOverlap(t *testing.T) {
 	start := time.Now()
 	agents["kvm"].SetSource(func() []hypervisortest.Guest { return hypervisortest.Synthetic(50, time.Since(start)) }, 0, nil)
 	agents["kvm"].SetDelay(100 * time.Millisecond)
-	clk, _ := sample.NewSystemClock()
+	clk, _ := cpuusage.NewSystemClock()
 	state := filepath.Join(t.TempDir(), "sender", "state.json")
 	o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(&lab.SyncBuffer{}, nil)), Clock: clk, Sink: &recorder{},
-		Policy: sample.Policy{Interval: 2 * time.Second}}
+		Policy: cpuusage.Policy{Interval: 2 * time.Second}}
 	var wg sync.WaitGroup
 	reps := make([]Report, 4)
 	errs := make([]error, 4)
@@ -477,9 +477,9 @@ func TestOnceBadStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &lab.SyncBuffer{}
-	clk, _ := sample.NewSystemClock()
+	clk, _ := cpuusage.NewSystemClock()
 	o := Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clk, Sink: &recorder{},
-		Policy: sample.Policy{Interval: time.Second}}
+		Policy: cpuusage.Policy{Interval: time.Second}}
 	if _, err := Once(context.Background(), o, OnceOptions{StatePath: state}); err != nil {
 		t.Fatal(err)
 	}
@@ -495,10 +495,10 @@ func TestHealthItemsRejectedOnce(t *testing.T) {
 	inv, agents := fakeFleet(t, "kvm")
 	agents["kvm"].SetGuests(hypervisortest.Synthetic(2, 0))
 	logs := &lab.SyncBuffer{}
-	clk := sample.NewFakeClock(t0)
+	clk := cpuusage.NewFakeClock(t0)
 	rec := &recorder{reject: func(v zabbix.Value) bool { return strings.HasPrefix(v.Key, "vcr.sender.") }}
 	e, _ := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clk, Sink: rec,
-		Policy: sample.Policy{Interval: 5 * time.Second}}, nil)
+		Policy: cpuusage.Policy{Interval: 5 * time.Second}}, nil)
 	defer e.Close()
 	for range 3 {
 		rep := e.Round(context.Background(), clk.Now())
@@ -542,7 +542,7 @@ func TestStateRoundTrip(t *testing.T) {
 	st := NewState()
 	u := hypervisortest.Synthetic(2, 0)
 	st.Hypervisors["kvm"] = &HypervisorState{
-		Snapshot: &sample.Snapshot{At: t0, Asked: sample.Reading{Mono: t0.Mono - time.Millisecond, Boot: "boot-1"}, Guests: map[libvirtmib.UUID]sample.Base{
+		Snapshot: &cpuusage.Snapshot{At: t0, Asked: cpuusage.Reading{Mono: t0.Mono - time.Millisecond, Boot: "boot-1"}, Guests: map[libvirtmib.UUID]cpuusage.Base{
 			u[0].UUID: {CPUTime: 1 << 63, VCPUs: 4}, u[1].UUID: {CPUTime: 0, VCPUs: 1}}, Sentinels: []libvirtmib.UUID{u[0].UUID}},
 		DiscoveryHash: 0xdeadbeef, DiscoveryAt: t0, Failed: true}
 	st.Hypervisors["empty"] = &HypervisorState{}

@@ -1,4 +1,4 @@
-package sampling
+package sampler
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/sample"
 )
 
 // State is what the sender keeps between rounds: in memory in daemon mode, in the
@@ -21,10 +21,10 @@ type State struct {
 // HypervisorState is one hypervisor's part of the State.
 type HypervisorState struct {
 	// Snapshot is the previous sample, nil before the first.
-	Snapshot *sample.Snapshot
+	Snapshot *cpuusage.Snapshot
 	// DiscoveryHash identifies the last discovery value sent; DiscoveryAt is when.
 	DiscoveryHash uint64
-	DiscoveryAt   sample.Reading
+	DiscoveryAt   cpuusage.Reading
 	// Failed: the last round failed; the hypervisor is polled after the others.
 	Failed bool
 }
@@ -58,18 +58,18 @@ type hvFile struct {
 	Failed        bool                 `json:"failed,omitempty"`
 }
 
-func toFile(r sample.Reading) *readingFile {
+func toFile(r cpuusage.Reading) *readingFile {
 	return &readingFile{Wall: r.Wall, MonoNS: int64(r.Mono), Boot: r.Boot}
 }
 
-func fromFile(r *readingFile) (sample.Reading, error) {
+func fromFile(r *readingFile) (cpuusage.Reading, error) {
 	if r == nil {
-		return sample.Reading{}, nil
+		return cpuusage.Reading{}, nil
 	}
 	if r.MonoNS < 0 {
-		return sample.Reading{}, fmt.Errorf("negative monotonic time %d", r.MonoNS)
+		return cpuusage.Reading{}, fmt.Errorf("negative monotonic time %d", r.MonoNS)
 	}
-	return sample.Reading{Wall: r.Wall, Mono: time.Duration(r.MonoNS), Boot: r.Boot}, nil
+	return cpuusage.Reading{Wall: r.Wall, Mono: time.Duration(r.MonoNS), Boot: r.Boot}, nil
 }
 
 // Encode returns the state file's content (JSON).
@@ -83,7 +83,7 @@ func (s *State) Encode() ([]byte, error) {
 		}
 		if sn := h.Snapshot; sn != nil {
 			hf.At = toFile(sn.At)
-			if sn.Asked != (sample.Reading{}) {
+			if sn.Asked != (cpuusage.Reading{}) {
 				hf.Asked = toFile(sn.Asked)
 			}
 			hf.Guests = make(map[string][2]uint64, len(sn.Guests))
@@ -144,7 +144,7 @@ func DecodeState(b []byte) (*State, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decode state: hypervisor %s: asked: %w", name, err)
 			}
-			sn := &sample.Snapshot{At: at, Asked: asked, Guests: make(map[libvirtmib.UUID]sample.Base, len(hf.Guests))}
+			sn := &cpuusage.Snapshot{At: at, Asked: asked, Guests: make(map[libvirtmib.UUID]cpuusage.Base, len(hf.Guests))}
 			for us, v := range hf.Guests {
 				u, err := libvirtmib.ParseUUID(us)
 				if err != nil {
@@ -153,7 +153,7 @@ func DecodeState(b []byte) (*State, error) {
 				if v[1] > math.MaxUint32 {
 					return nil, fmt.Errorf("decode state: hypervisor %s: guest %s: %d vCPUs", name, us, v[1])
 				}
-				sn.Guests[u] = sample.Base{CPUTime: v[0], VCPUs: uint32(v[1])}
+				sn.Guests[u] = cpuusage.Base{CPUTime: v[0], VCPUs: uint32(v[1])}
 			}
 			for _, us := range hf.Sentinels {
 				u, err := libvirtmib.ParseUUID(us)

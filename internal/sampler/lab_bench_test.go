@@ -1,4 +1,4 @@
-package sampling
+package sampler
 
 import (
 	"context"
