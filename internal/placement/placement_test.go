@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -166,7 +167,7 @@ func TestPlace(t *testing.T) {
 func TestPinLandsOnHost(t *testing.T) {
 	var hosts []Host
 	for i := range 50 {
-		hosts = append(hosts, Host{Name: "host-" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)), Weight: 1 + i%3})
+		hosts = append(hosts, Host{Name: fmt.Sprintf("host-%02d", i), Weight: 1 + i%3})
 	}
 	r, err := New(hosts, Options{})
 	if err != nil {
