@@ -17,8 +17,9 @@
 //     broken below). Positions grow clockwise and wrap from 2^64-1 to 0.
 //   - A host of weight w has w*VNodesPerWeight virtual nodes: vnode 0 sits at SHA-1 of
 //     the host's name (the paper's host position), vnode i >= 1 at SHA-1 of name + "#" +
-//     decimal i. Raising a host's weight only adds vnodes, so it only pulls services
-//     towards that host.
+//     decimal i (inventory names cannot hold '#', so no two hosts hash the same key).
+//     Raising a host's weight only adds vnodes, so it only pulls services towards
+//     that host.
 //   - Vnodes are ordered by (position, host name, vnode index): equal positions, however
 //     unlikely, still have one order on every node.
 //   - A service's point is SHA-1 of its name, ordered before every vnode at the same
