@@ -17,9 +17,9 @@ import (
 
 // fakeGuests are three rows in UUID order, shaped like the lab's.
 var fakeGuests = []hypervisortest.Guest{
-	{UUID: uuid(1), Name: "web1", State: libvirtmib.StateRunning, VCPUs: 1, MemoryMiB: 40, MaxMiB: 64, CPUTime: 24_497_501},
-	{UUID: uuid(2), Name: "web2", State: libvirtmib.StateShutoff, VCPUs: 2, MemoryMiB: 0, MaxMiB: 64, CPUTime: 0},
-	{UUID: uuid(3), Name: "db", State: libvirtmib.StatePaused, VCPUs: 4, MemoryMiB: 1024, MaxMiB: 2048, CPUTime: 1 << 62},
+	{UUID: uuid(1), Name: "web1", State: libvirtmib.StateRunning, CPUs: 1, MemoryMiB: 40, MemoryMaxMiB: 64, CPUTimeNanos: 24_497_501},
+	{UUID: uuid(2), Name: "web2", State: libvirtmib.StateShutoff, CPUs: 2, MemoryMiB: 0, MemoryMaxMiB: 64, CPUTimeNanos: 0},
+	{UUID: uuid(3), Name: "db", State: libvirtmib.StatePaused, CPUs: 4, MemoryMiB: 1024, MemoryMaxMiB: 2048, CPUTimeNanos: 1 << 62},
 }
 
 func uuid(n byte) libvirtmib.UUID {
@@ -29,7 +29,7 @@ func uuid(n byte) libvirtmib.UUID {
 func wantGuests(gs []hypervisortest.Guest) []Guest {
 	var out []Guest
 	for _, g := range gs {
-		out = append(out, Guest{UUID: g.UUID, Name: g.Name, State: g.State, VCPUs: g.VCPUs, MemoryMiB: g.MemoryMiB, CPUTime: g.CPUTime})
+		out = append(out, Guest{UUID: g.UUID, Name: g.Name, State: g.State, VCPUs: g.CPUs, MemoryMiB: g.MemoryMiB, CPUTime: g.CPUTimeNanos})
 	}
 	return out
 }

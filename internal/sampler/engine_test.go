@@ -395,7 +395,7 @@ func TestGuestsComeAndGo(t *testing.T) {
 		mu.Lock()
 		cur = slices.Clone(st.guests)
 		for j := range cur {
-			cur[j].CPUTime = uint64(i) * 1e9
+			cur[j].CPUTimeNanos = uint64(i) * 1e9
 		}
 		mu.Unlock()
 		before := len(rec.find("kvm", zabbix.KeyGuestDiscovery))

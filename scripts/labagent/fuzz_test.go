@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib/guesttable"
 )
 
 // FuzzPassPersist feeds arbitrary commands to the protocol: it must answer without
@@ -12,10 +14,10 @@ func FuzzPassPersist(f *testing.F) {
 	f.Add("PING\nget\n" + col + "2" + idxA + "\n")
 	f.Add("getnext\n.1.3.6.1.4.1.36957.1.1\nset\n.1\ninteger 1\n")
 	f.Add("getnext\n.4294967296\n")
-	tab := newTable(fakeGuests)
+	tab := guesttable.New(fakeGuests)
 	f.Fuzz(func(t *testing.T, in string) {
 		var out strings.Builder
-		err := servePassPersist(context.Background(), discard(), func(context.Context) *table { return tab },
+		err := servePassPersist(context.Background(), discard(), func(context.Context) *guesttable.Table { return tab },
 			strings.NewReader(in), &out)
 		if err != nil {
 			return

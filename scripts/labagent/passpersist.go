@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib/guesttable"
 )
 
 // passOptions configures the pass mode.
@@ -25,9 +27,41 @@ func runPass(ctx context.Context, log *slog.Logger, v virsh, o passOptions, in i
 	if o.Synthetic > 0 || o.SyntheticFile != "" {
 		src = append(src, synthetic{N: o.Synthetic, File: o.SyntheticFile, Start: time.Now(), Now: time.Now})
 	}
-	tab := &cachedTable{Source: src, TTL: o.CacheTTL, Now: time.Now, Log: log}
+	cache := &guesttable.Cache{Load: loadLogged(log, src), TTL: o.CacheTTL}
 	log.Info("serving libvirtGuestTable", "uri", v.URI, "synthetic", o.Synthetic, "cache_seconds", o.CacheTTL.Seconds())
-	return servePassPersist(ctx, log, tab.Table, in, out)
+	return servePassPersist(ctx, log, func(ctx context.Context) *guesttable.Table {
+		t, err := cache.Table(ctx)
+		if err != nil {
+			log.Error("read guests", "err", err)
+		}
+		return t
+	}, in, out)
+}
+
+// loadLogged reads the guests of src and logs how long that took.
+func loadLogged(log *slog.Logger, src source) func(context.Context) ([]guesttable.Guest, error) {
+	return func(ctx context.Context) ([]guesttable.Guest, error) {
+		start := time.Now()
+		guests, err := src.Guests(ctx)
+		log.Debug("table refreshed", "guests", len(guests), "duration_seconds", time.Since(start).Seconds())
+		return guests, err
+	}
+}
+
+// passType returns a cell's type and value in the pass_persist protocol (snmpd.conf(5)).
+// A value is one line: a name's line breaks become spaces.
+func passType(c guesttable.Cell) (typ, value string) {
+	switch v := c.Value.(type) {
+	case string:
+		return "string", strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
+	case int:
+		return "integer", strconv.Itoa(v)
+	case uint32:
+		return "gauge", strconv.FormatUint(uint64(v), 10)
+	case uint64:
+		return "counter64", strconv.FormatUint(v, 10)
+	}
+	panic(fmt.Sprintf("cell %s: no pass_persist type for %s %T", c.Name, c.Syntax, c.Value))
 }
 
 // servePassPersist speaks snmpd's pass_persist protocol (snmpd.conf(5)) on in and out
@@ -39,7 +73,7 @@ func runPass(ctx context.Context, log *slog.Logger, v virsh, o passOptions, in i
 //	set / OID / TYPE VALUE        -> not-writable
 //
 // Every answer is flushed at once: snmpd waits for it.
-func servePassPersist(ctx context.Context, log *slog.Logger, tab func(context.Context) *table, in io.Reader, out io.Writer) error {
+func servePassPersist(ctx context.Context, log *slog.Logger, tab func(context.Context) *guesttable.Table, in io.Reader, out io.Writer) error {
 	r := bufio.NewReader(in)
 	w := bufio.NewWriter(out)
 	readLine := func() (string, error) {
@@ -76,7 +110,7 @@ func servePassPersist(ctx context.Context, log *slog.Logger, tab func(context.Co
 				fmt.Fprint(w, "NONE\n")
 				break
 			}
-			var c cell
+			var c guesttable.Cell
 			var ok bool
 			if strings.EqualFold(cmd, "get") {
 				c, ok = tab(ctx).Get(oid)
@@ -87,7 +121,8 @@ func servePassPersist(ctx context.Context, log *slog.Logger, tab func(context.Co
 				fmt.Fprint(w, "NONE\n")
 				break
 			}
-			fmt.Fprintf(w, "%s\n%s\n%s\n", formatOID(c.OID), c.Type, c.Value)
+			typ, val := passType(c)
+			fmt.Fprintf(w, "%s\n%s\n%s\n", c.Name, typ, val)
 		case "set":
 			// The OID line and the "TYPE VALUE" line.
 			for range 2 {

@@ -11,13 +11,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib/guesttable"
 )
 
 var (
 	uuidA = libvirtmib.UUID{0x6f, 0x1c, 0x8a, 0x52, 0x3e, 0x0b, 0x4d, 0x5e, 0x9a, 0x77, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x01}
 	uuidB = libvirtmib.UUID{0x6f, 0x1c, 0x8a, 0x52, 0x3e, 0x0b, 0x4d, 0x5e, 0x9a, 0x77, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x02}
 	// Listed out of order on purpose: rows are ordered by UUID.
-	fakeGuests = []Guest{
+	fakeGuests = []guesttable.Guest{
 		{UUID: uuidB, Name: "web2", State: libvirtmib.StateShutoff, CPUs: 1, MemoryMiB: 64, MemoryMaxMiB: 64},
 		{UUID: uuidA, Name: "web1", State: libvirtmib.StateRunning, CPUs: 2, MemoryMiB: 3, MemoryMaxMiB: 64, CPUTimeNanos: 18446744073709551615},
 	}
@@ -32,11 +33,11 @@ const (
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // converse runs the protocol on the input lines and returns the output lines.
-func converse(t *testing.T, guests []Guest, in ...string) []string {
+func converse(t *testing.T, guests []guesttable.Guest, in ...string) []string {
 	t.Helper()
-	tab := newTable(guests)
+	tab := guesttable.New(guests)
 	var out strings.Builder
-	err := servePassPersist(context.Background(), discard(), func(context.Context) *table { return tab },
+	err := servePassPersist(context.Background(), discard(), func(context.Context) *guesttable.Table { return tab },
 		strings.NewReader(strings.Join(in, "\n")+"\n"), &out)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestPassPersist(t *testing.T) {
 
 // TestPassPersistWalk walks the whole table with getnext, as snmpwalk makes snmpd do.
 func TestPassPersistWalk(t *testing.T) {
-	tab := newTable(fakeGuests)
+	tab := guesttable.New(fakeGuests)
 	var got []string
 	oid, _ := libvirtmib.ParseOID(libvirtmib.GuestTable)
 	for {
@@ -96,7 +97,8 @@ func TestPassPersistWalk(t *testing.T) {
 		if !ok {
 			break
 		}
-		got = append(got, formatOID(c.OID)+" "+c.Type+" "+c.Value)
+		typ, val := passType(c)
+		got = append(got, c.Name+" "+typ+" "+val)
 		oid = c.OID
 	}
 	want := []string{
@@ -121,7 +123,7 @@ func TestPassPersistEmptyTable(t *testing.T) {
 }
 
 func TestNameOnOneLine(t *testing.T) {
-	got := converse(t, []Guest{{UUID: uuidA, Name: "a\nb"}}, "get", col+"2"+idxA)
+	got := converse(t, []guesttable.Guest{{UUID: uuidA, Name: "a\nb"}}, "get", col+"2"+idxA)
 	if diff := cmp.Diff([]string{col + "2" + idxA, "string", "a b"}, got); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
@@ -130,19 +132,24 @@ func TestNameOnOneLine(t *testing.T) {
 // countingSource returns its guests with CpuTime = number of reads.
 type countingSource struct{ reads int }
 
-func (s *countingSource) Guests(context.Context) ([]Guest, error) {
+func (s *countingSource) Guests(context.Context) ([]guesttable.Guest, error) {
 	s.reads++
-	return []Guest{{UUID: uuidA, Name: "web1", CPUTimeNanos: uint64(s.reads)}}, nil
+	return []guesttable.Guest{{UUID: uuidA, Name: "web1", CPUTimeNanos: uint64(s.reads)}}, nil
 }
 
 func TestCachedTable(t *testing.T) {
 	now := time.Unix(1000, 0)
 	src := &countingSource{}
-	c := &cachedTable{Source: src, TTL: 5 * time.Second, Now: func() time.Time { return now }, Log: discard()}
+	c := &guesttable.Cache{Load: loadLogged(discard(), src), TTL: 5 * time.Second, Now: func() time.Time { return now }}
 	oid, _ := libvirtmib.ParseOID(col + "7" + idxA)
 	read := func() string {
-		cl, _ := c.Table(context.Background()).Get(oid)
-		return cl.Value
+		tab, err := c.Table(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, _ := tab.Get(oid)
+		_, val := passType(cl)
+		return val
 	}
 	var got []string
 	for _, step := range []time.Duration{0, time.Second, 3999 * time.Millisecond, time.Millisecond, 4 * time.Second, 2 * time.Second} {

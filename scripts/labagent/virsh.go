@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib/guesttable"
 )
 
 // virsh reads libvirt through the virsh client: the lab has no Go libvirt binding (the
@@ -43,7 +44,7 @@ func (v virsh) run(ctx context.Context, args ...string) (string, error) {
 
 // Guests lists every defined domain with the values libvirt-snmp reads with
 // virDomainGetInfo: state, vCPUs, memory in MiB and CPU time in ns.
-func (v virsh) Guests(ctx context.Context) ([]Guest, error) {
+func (v virsh) Guests(ctx context.Context) ([]guesttable.Guest, error) {
 	out, err := v.run(ctx, "list", "--all", "--uuid", "--name")
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func (v virsh) Guests(ctx context.Context) ([]Guest, error) {
 	if err != nil {
 		return nil, err
 	}
-	guests := make([]Guest, 0, len(listed))
+	guests := make([]guesttable.Guest, 0, len(listed))
 	for _, l := range listed {
 		out, err := v.run(ctx, "dominfo", l.UUID.String())
 		if err != nil {
@@ -63,7 +64,7 @@ func (v virsh) Guests(ctx context.Context) ([]Guest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("domain %s: %w", l.Name, err)
 		}
-		g := Guest{UUID: l.UUID, Name: l.Name, State: info.State, CPUs: info.CPUs,
+		g := guesttable.Guest{UUID: l.UUID, Name: l.Name, State: info.State, CPUs: info.CPUs,
 			MemoryMiB: uint32(info.MemoryKiB / 1024), MemoryMaxMiB: uint32(info.MaxMemoryKiB / 1024)}
 		if info.ID != "" {
 			if g.CPUTimeNanos, err = v.cpuTime(ctx, info.ID, l.Name); err != nil {

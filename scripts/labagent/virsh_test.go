@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib/guesttable"
 )
 
 func TestParseList(t *testing.T) {
@@ -185,8 +186,8 @@ func TestSynthetic(t *testing.T) {
 	if err != nil || len(g) != 1000 {
 		t.Errorf("file says 1000: %d guests, err %v", len(g), err)
 	}
-	if len(newTable(g).cells) != 7000 {
-		t.Errorf("table of 1000 guests has %d cells, want 7000", len(newTable(g).cells))
+	if guesttable.New(g).Len() != 7000 {
+		t.Errorf("table of 1000 guests has %d cells, want 7000", guesttable.New(g).Len())
 	}
 	os.WriteFile(f, []byte("many\n"), 0o644)
 	if _, err := s.Guests(context.Background()); err == nil {

@@ -5,6 +5,7 @@
 package hypervisortest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -13,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib/guesttable"
 )
 
 // Fault is a way for the agent to misbehave.
@@ -49,15 +50,7 @@ const (
 )
 
 // Guest is one row the agent serves.
-type Guest struct {
-	UUID      libvirtmib.UUID
-	Name      string
-	State     libvirtmib.GuestState
-	VCPUs     uint32
-	MemoryMiB uint32
-	MaxMiB    uint32
-	CPUTime   uint64
-}
+type Guest = guesttable.Guest
 
 // Agent is a running fake agent. Its methods are safe for concurrent use.
 type Agent struct {
@@ -66,22 +59,12 @@ type Agent struct {
 
 	conn     *net.UDPConn
 	mu       sync.Mutex
-	table    []cell
+	table    *guesttable.Table
+	cache    *guesttable.Cache // set by SetSource
 	fault    Fault
 	delay    time.Duration
-	source   func() []Guest
-	ttl      time.Duration
-	now      func() time.Duration
-	loaded   time.Duration
-	isLoaded bool
 	requests atomic.Int64
 	done     chan struct{}
-}
-
-type cell struct {
-	oid  []uint32
-	name string
-	pdu  gosnmp.SnmpPDU
 }
 
 // Start starts an agent on 127.0.0.1 (a free port) serving guests; Close stops it.
@@ -140,69 +123,44 @@ func (a *Agent) SetDelay(d time.Duration) {
 // libvirt: on the first request after the table is ttl old (by now), and otherwise
 // serve the cached one. ttl 0 reads source on every request.
 func (a *Agent) SetSource(source func() []Guest, ttl time.Duration, now func() time.Duration) {
+	c := &guesttable.Cache{Load: func(context.Context) ([]Guest, error) { return source(), nil }, TTL: ttl}
+	if now == nil {
+		c.TTL = 0
+	} else {
+		c.Now = func() time.Time { return time.Time{}.Add(now()) }
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.source, a.ttl, a.now, a.isLoaded = source, ttl, now, false
+	a.cache = c
 }
 
 // SetGuests replaces the table.
 func (a *Agent) SetGuests(guests []Guest) {
-	t := buildTable(guests)
+	t := guesttable.New(guests)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.table = t
 }
 
 // current returns the table to serve, refreshing it from the source when due.
-func (a *Agent) current() []cell {
-	if a.source == nil {
+func (a *Agent) current() *guesttable.Table {
+	if a.cache == nil {
 		return a.table
 	}
-	if a.ttl <= 0 || a.now == nil {
-		a.table = buildTable(a.source())
-		return a.table
-	}
-	if now := a.now(); !a.isLoaded || now-a.loaded >= a.ttl {
-		a.table, a.loaded, a.isLoaded = buildTable(a.source()), now, true
-	}
-	return a.table
-}
-
-func buildTable(guests []Guest) []cell {
-	rows := slices.Clone(guests)
-	slices.SortFunc(rows, func(x, y Guest) int { return slices.Compare(x.UUID[:], y.UUID[:]) })
-	base := mustOID(libvirtmib.GuestEntry)
-	var t []cell
-	for _, col := range libvirtmib.Columns {
-		for _, g := range rows {
-			oid := append(slices.Clone(base), uint32(col))
-			for _, b := range g.UUID {
-				oid = append(oid, uint32(b))
-			}
-			t = append(t, cell{oid: oid, name: formatOID(oid), pdu: value(col, g)})
-		}
-	}
+	t, _ := a.cache.Table(context.Background()) // the source cannot fail
 	return t
 }
 
-// value returns a cell's type and value as libvirt-snmp sends them.
-func value(col libvirtmib.Column, g Guest) gosnmp.SnmpPDU {
-	switch col {
-	case libvirtmib.ColumnName:
-		return gosnmp.SnmpPDU{Type: gosnmp.OctetString, Value: []byte(g.Name)}
-	case libvirtmib.ColumnState:
-		return gosnmp.SnmpPDU{Type: gosnmp.Integer, Value: int(g.State)}
-	case libvirtmib.ColumnCPUCount:
-		return gosnmp.SnmpPDU{Type: gosnmp.Gauge32, Value: uint(g.VCPUs)}
-	case libvirtmib.ColumnMemoryCurrent:
-		return gosnmp.SnmpPDU{Type: gosnmp.Gauge32, Value: uint(g.MemoryMiB)}
-	case libvirtmib.ColumnMemoryLimit:
-		return gosnmp.SnmpPDU{Type: gosnmp.Gauge32, Value: uint(g.MaxMiB)}
-	case libvirtmib.ColumnCPUTime:
-		return gosnmp.SnmpPDU{Type: gosnmp.Counter64, Value: g.CPUTime}
-	default: // RowStatus
-		return gosnmp.SnmpPDU{Type: gosnmp.Integer, Value: int(libvirtmib.RowActive)}
-	}
+// pdu is a cell as gosnmp sends it.
+func pdu(c guesttable.Cell) gosnmp.SnmpPDU {
+	return gosnmp.SnmpPDU{Name: c.Name, Type: asn1[c.Syntax], Value: c.Value}
+}
+
+var asn1 = map[guesttable.Syntax]gosnmp.Asn1BER{
+	guesttable.OctetString: gosnmp.OctetString,
+	guesttable.Integer:     gosnmp.Integer,
+	guesttable.Gauge32:     gosnmp.Gauge32,
+	guesttable.Counter64:   gosnmp.Counter64,
 }
 
 func (a *Agent) serve() {
@@ -246,7 +204,7 @@ func (a *Agent) serve() {
 // GETBULK answer to its maximum message size (RFC 3416 section 4.2.3).
 const maxVarbinds = 1000
 
-func answer(req *gosnmp.SnmpPacket, table []cell, fault Fault) ([]byte, error) {
+func answer(req *gosnmp.SnmpPacket, table *guesttable.Table, fault Fault) ([]byte, error) {
 	if fault == Garbage {
 		return []byte("\x30\x82\xff\xffthis is not an SNMP message"), nil
 	}
@@ -258,9 +216,7 @@ func answer(req *gosnmp.SnmpPacket, table []cell, fault Fault) ([]byte, error) {
 		return resp.MarshalMsg()
 	}
 	if fault == MissingColumn {
-		table = slices.DeleteFunc(slices.Clone(table), func(c cell) bool {
-			return c.oid[len(c.oid)-17] == uint32(libvirtmib.ColumnCPUTime)
-		})
+		table = table.Without(libvirtmib.ColumnCPUTime)
 	}
 	switch req.PDUType {
 	case gosnmp.GetRequest:
@@ -291,32 +247,30 @@ func answer(req *gosnmp.SnmpPacket, table []cell, fault Fault) ([]byte, error) {
 	return resp.MarshalMsg()
 }
 
-func get(table []cell, name string, fault Fault) gosnmp.SnmpPDU {
-	oid, err := libvirtmib.ParseOID(name)
-	if err == nil {
-		i, ok := slices.BinarySearchFunc(table, oid, func(c cell, o []uint32) int { return slices.Compare(c.oid, o) })
-		if ok {
-			return withFault(table[i], fault)
+func get(table *guesttable.Table, name string, fault Fault) gosnmp.SnmpPDU {
+	if oid, err := libvirtmib.ParseOID(name); err == nil {
+		if c, ok := table.Get(oid); ok {
+			return withFault(c, fault)
 		}
 	}
 	return gosnmp.SnmpPDU{Name: name, Type: gosnmp.NoSuchInstance}
 }
 
-func next(table []cell, name string, fault Fault) gosnmp.SnmpPDU {
-	if fault == NonIncreasing && len(table) > 0 {
-		return withFault(table[0], fault)
+// cpuTimeColumn is the OID of libvirtGuestCpuTime, the column Endless extends.
+var cpuTimeColumn = mustOID(libvirtmib.ColumnCPUTime.OID())
+
+func next(table *guesttable.Table, name string, fault Fault) gosnmp.SnmpPDU {
+	if fault == NonIncreasing && table.Len() > 0 {
+		return withFault(table.Cells()[0], fault)
 	}
 	oid, err := libvirtmib.ParseOID(name)
 	if err != nil {
 		return gosnmp.SnmpPDU{Name: name, Type: gosnmp.EndOfMibView}
 	}
-	i, ok := slices.BinarySearchFunc(table, oid, func(c cell, o []uint32) int { return slices.Compare(c.oid, o) })
-	if ok {
-		i++
-	}
-	cpuTime := append(mustOID(libvirtmib.GuestEntry), uint32(libvirtmib.ColumnCPUTime))
+	c, ok := table.Next(oid)
+	cpuTime := cpuTimeColumn
 	if fault == Endless && len(oid) == len(cpuTime)+16 && slices.Equal(oid[:len(cpuTime)], cpuTime) &&
-		(i >= len(table) || !slices.Equal(table[i].oid[:len(cpuTime)], cpuTime)) {
+		(!ok || c.Column != libvirtmib.ColumnCPUTime) {
 		// Past the last CpuTime row: invent the row after the one asked for.
 		o := slices.Clone(oid)
 		for j := len(o) - 1; j >= len(cpuTime); j-- {
@@ -325,18 +279,17 @@ func next(table []cell, name string, fault Fault) gosnmp.SnmpPDU {
 			}
 			o[j] = 0
 		}
-		return gosnmp.SnmpPDU{Name: formatOID(o), Type: gosnmp.Counter64, Value: uint64(1)}
+		return gosnmp.SnmpPDU{Name: guesttable.FormatOID(o), Type: gosnmp.Counter64, Value: uint64(1)}
 	}
-	if i < len(table) {
-		return withFault(table[i], fault)
+	if ok {
+		return withFault(c, fault)
 	}
 	return gosnmp.SnmpPDU{Name: name, Type: gosnmp.EndOfMibView}
 }
 
-func withFault(c cell, fault Fault) gosnmp.SnmpPDU {
-	p := c.pdu
-	p.Name = c.name
-	if fault == WrongType && c.oid[len(c.oid)-17] == uint32(libvirtmib.ColumnCPUTime) {
+func withFault(c guesttable.Cell, fault Fault) gosnmp.SnmpPDU {
+	p := pdu(c)
+	if fault == WrongType && c.Column == libvirtmib.ColumnCPUTime {
 		p.Type, p.Value = gosnmp.OctetString, []byte(strconv.FormatUint(p.Value.(uint64), 10))
 	}
 	return p
@@ -350,31 +303,7 @@ func mustOID(s string) []uint32 {
 	return o
 }
 
-func formatOID(oid []uint32) string {
-	var sb strings.Builder
-	for _, n := range oid {
-		sb.WriteByte('.')
-		sb.WriteString(strconv.FormatUint(uint64(n), 10))
-	}
-	return sb.String()
-}
-
-// Synthetic returns n generated guests like the lab agent's (scripts/labagent): guest i
-// has 1-4 vCPUs and keeps (i%100+1) % of one vCPU busy, so after t of running its
-// CpuTime is i s + t*(i%100+1)/100.
-func Synthetic(n int, t time.Duration) []Guest {
-	gs := make([]Guest, n)
-	for i := range gs {
-		var u libvirtmib.UUID
-		copy(u[:], []byte{0xc0, 0xff, 0xee, 0x00, 0x5e, 0x17, 0x40, 0x00, 0x80, 0x00})
-		for j := 0; j < 6; j++ {
-			u[15-j] = byte(uint64(i) >> (8 * j))
-		}
-		load := uint64(i%100 + 1)
-		mem := uint32(256 * (1 + i%4))
-		gs[i] = Guest{UUID: u, Name: fmt.Sprintf("synth%05d", i), State: libvirtmib.StateRunning,
-			VCPUs: uint32(1 + i%4), MemoryMiB: mem * 3 / 4, MaxMiB: mem,
-			CPUTime: uint64(i)*1e9 + uint64(t)*load/100}
-	}
-	return gs
-}
+// Synthetic returns n generated guests like the lab agent's (guesttable.Synthetic):
+// guest i has 1-4 vCPUs and keeps (i%100+1) % of one vCPU busy, so after t of running
+// its CpuTime is i s + t*(i%100+1)/100.
+func Synthetic(n int, t time.Duration) []Guest { return guesttable.SyntheticGuests(n, t) }
