@@ -73,14 +73,33 @@ lab_apt() {
     >>"$LAB_LOG/apt.log" 2>&1 || lab_die "apt-get install ${missing[*]} failed: see $LAB_LOG/apt.log"
 }
 
-# lab_pid NAME: the PID of a process the lab started, if it still runs.
+# lab_alive PID [EXE] [MATCH]: whether PID is a live process, not a zombie, running the
+# executable EXE and with MATCH in its command line (each when given). This is the one
+# identity check before the lab signals a PID: PID files outlive their process (CI reuses
+# a machine's $LAB_RUN right after a session's processes were ended), a reused PID must
+# never be killed, and a zombie answers kill -0 (PID 1 here reaps orphans only about once
+# a second).
+lab_alive() {
+  local pid=$1 exe=${2:-} match=${3:-} stat
+  case $pid in '' | *[!0-9]*) return 1 ;; esac
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  # The state follows "(comm) ", and comm may hold spaces and parentheses.
+  stat=${stat##*) }
+  case ${stat%% *} in Z | X | x) return 1 ;; esac
+  if [ -n "$exe" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$exe" ]; then return 1; fi
+  if [ -n "$match" ]; then
+    case $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) in *"$match"*) ;; *) return 1 ;; esac
+  fi
+  return 0
+}
+
+# lab_pid NAME [EXE] [MATCH]: the PID of a process the lab started, if it still runs (and
+# is what we started: lab_alive).
 lab_pid() {
   local f=$LAB_RUN/$1.pid pid
   [ -r "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  # A zombie answers kill -0 but is gone for every purpose.
-  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
+  pid=$(cat "$f" 2>/dev/null) || return 1
+  lab_alive "$pid" "${2:-}" "${3:-}" || return 1
   echo "$pid"
 }
 
@@ -96,13 +115,37 @@ lab_start() {
   echo $! >"$LAB_RUN/$name.pid"
 }
 
-# lab_stop NAME: TERM the process group started by lab_start, KILL it after 10 s.
+# LAB_STOP_GRACE: seconds between the stop signal and the KILL.
+LAB_STOP_GRACE=${LAB_STOP_GRACE:-10}
+
+# lab_kill PID SIGNAL [EXE] [MATCH]: stop PID if lab_alive says it is ours: SIGNAL to its
+# process group (lab_start makes each daemon a session leader) or to PID alone when it
+# leads none, KILL after LAB_STOP_GRACE seconds, then KILL whatever is left of its group
+# (a child stuck in a retry loop). A zombie counts as stopped. It never fails, so a
+# caller under `set -e` goes on when the process ends between the check and a signal.
+lab_kill() {
+  local pid=$1 sig=$2 exe=${3:-} match=${4:-} i
+  lab_alive "$pid" "$exe" "$match" || return 0
+  kill -s "$sig" -- "-$pid" 2>/dev/null || kill -s "$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < LAB_STOP_GRACE * 10; i++)); do
+    lab_alive "$pid" "$exe" "$match" || break
+    sleep 0.1
+  done
+  if lab_alive "$pid" "$exe" "$match"; then
+    lab_log "PID $pid ignored SIG$sig for $LAB_STOP_GRACE s: killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  # A process group's ID is not reused while a member lives: this reaches only its own.
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  return 0
+}
+
+# lab_stop NAME [EXE] [MATCH] [SIGNAL]: stop the process lab_start started as NAME
+# (lab_kill, SIGNAL default TERM) and remove its PID file; a PID file naming a process
+# that is gone or not ours is only removed. Safe under `set -e`: it always returns 0.
 lab_stop() {
-  local name=$1 pid i
-  pid=$(lab_pid "$name") || { rm -f "$LAB_RUN/$name.pid"; return 0; }
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  local name=$1 exe=${2:-} match=${3:-} sig=${4:-TERM} pid
+  if pid=$(lab_pid "$name" "$exe" "$match"); then lab_kill "$pid" "$sig" "$exe" "$match"; fi
   rm -f "$LAB_RUN/$name.pid"
   return 0
 }

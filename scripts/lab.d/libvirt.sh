@@ -28,8 +28,7 @@ libvirt_up() {
   local d=$LAB_LIBVIRT_DIR dom
   libvirt_adopt
   if ! libvirt_ready; then
-    # `|| true`: lab_stop fails under `set -e` when the process ended before its KILL.
-    lab_stop libvirtd || true
+    lab_stop libvirtd
     libvirt_cleanup
     libvirt_bridge
     libvirt_prepare
@@ -71,7 +70,7 @@ libvirt_adopt() {
   local pid
   lab_pid libvirtd >/dev/null && return 0
   pid=$(cat "$LAB_LIBVIRT_DIR/run/libvirtd.pid" 2>/dev/null) || return 0
-  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] || return 0
+  lab_alive "$pid" "$(readlink -f "$(command -v libvirtd)")" || return 0
   echo "$pid" >"$LAB_RUN/libvirtd.pid"
 }
 
@@ -85,9 +84,7 @@ libvirt_cleanup() {
     f=$d/run/lxc/$dom.pid
     if [ -r "$f" ]; then
       pid=$(cat "$f" 2>/dev/null || true)
-      if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "libvirt_lxc .*--name $dom "; then
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
+      if lab_alive "$pid" /usr/lib/libvirt/libvirt_lxc "--name $dom "; then kill -KILL "$pid" 2>/dev/null || true; fi
     fi
     # The cgroups libvirt made for the domain (cgroup v1 per controller, or v2).
     for cg in /sys/fs/cgroup/*/machine/lxc-*-"$dom".libvirt-lxc /sys/fs/cgroup/machine/lxc-*-"$dom".libvirt-lxc; do
@@ -194,7 +191,7 @@ libvirt_down() {
   if libvirt_ready; then
     for dom in $LAB_DOMAINS; do libvirt_virsh destroy "$dom" >/dev/null 2>&1 || true; done
   fi
-  lab_stop libvirtd || true
+  lab_stop libvirtd
   libvirt_cleanup
   if [ -r "$LAB_LIBVIRT_DIR/created-mountpoints" ]; then
     while read -r m; do rmdir "$m" 2>/dev/null || true; done <"$LAB_LIBVIRT_DIR/created-mountpoints"

@@ -47,23 +47,17 @@ _lxd_cli() {
   LXD_DIR=$(_lxd_dir "$n") LXD_CONF=$_LXD_CONF timeout 60 lxc "$@"
 }
 
-# _lxd_forget_stale standby|big: drop a PID file whose PID now names another process.
-# CI starts right after a session whose processes were ended, so the PID of an old
-# daemon may be reused by anything; lab_stop would signal that process's whole group.
-_lxd_forget_stale() {
-  local f=$LAB_RUN/lxd-$1.pid pid
-  [ -r "$f" ] || return 0
-  pid=$(cat "$f")
-  case $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") in
-    *"lxd --group root --logfile $LAB_LOG/lxd-$1.daemon.log"*) ;;
-    *) rm -f "$f" ;;
-  esac
-}
+# _lxd_pid standby|big: the PID of the daemon the lab started, checked by its executable
+# and its own log file in its command line (lab_alive): CI starts right after a session
+# whose processes were ended, so the PID of an old daemon may be reused by anything, even
+# by the other daemon, and lab_stop would signal that process's whole group.
+_lxd_pid() { lab_pid "lxd-$1" "$(_lxd_exe)" "$(_lxd_match "$1")"; }
+_lxd_exe() { readlink -f "$(command -v lxd)"; }
+_lxd_match() { echo "lxd --group root --logfile $LAB_LOG/lxd-$1.daemon.log"; }
 
 # _lxd_answers standby|big: the daemon the lab started still runs and answers its socket.
 _lxd_answers() {
-  _lxd_forget_stale "$1"
-  lab_pid "lxd-$1" >/dev/null || return 1
+  _lxd_pid "$1" >/dev/null || return 1
   LXD_DIR=$(_lxd_dir "$1") LXD_CONF=$_LXD_CONF timeout 10 lxc info >/dev/null 2>&1
 }
 
@@ -110,7 +104,7 @@ _lxd_clean() {
   # each init. Then TERM (lab_stop): with no container left it exits in about 1 s, where
   # `lxd shutdown` takes about 2 s and can hang on a stuck operation.
   _lxd_answers "$n" && { _lxd_cli "$n" stop --all --force >/dev/null 2>&1 || true; }
-  lab_stop "lxd-$n"
+  lab_stop "lxd-$n" "$(_lxd_exe)" "$(_lxd_match "$n")"
   _lxd_kill_strays "$dir"
   _lxd_rm_cgroups "$dir"
   lab_umount_under "$dir"

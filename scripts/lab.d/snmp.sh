@@ -37,8 +37,7 @@ snmp_up() {
   # holding it would block the next `scripts/lab up|down` of this component.
   # snmptrapd first, so it logs snmpd's coldStart.
   if $changed || ! lab_pid snmptrapd >/dev/null; then
-    # `|| true`: lab_stop fails under `set -e` when the process ended before its KILL.
-    lab_stop snmptrapd || true
+    lab_stop snmptrapd
     snmp_kill_stale "$LAB_SNMPTRAPD_PORT"
     SNMP_PERSISTENT_DIR=$d/snmptrapd-persist SNMPCONFPATH=$d \
       lab_start snmptrapd snmptrapd -f -C -c "$d/snmptrapd.conf" -X -n -A -m '' -On \
@@ -46,7 +45,7 @@ snmp_up() {
     snmp_wait_udp snmptrapd "$LAB_SNMPTRAPD_PORT"
   fi
   if $changed || ! snmp_agent_answers; then
-    lab_stop snmpd || true
+    lab_stop snmpd
     snmp_kill_stale "$LAB_SNMP_PORT"
     SNMP_PERSISTENT_DIR=$d/snmpd-persist SNMPCONFPATH=$d \
       lab_start snmpd snmpd -f -Lo -C -c "$d/snmpd.conf" -I -smux "udp:127.0.0.1:$LAB_SNMP_PORT" 9>&-
@@ -60,7 +59,7 @@ snmp_up() {
     done
   fi
   if $changed || ! lab_pid labagent-traps >/dev/null; then
-    lab_stop labagent-traps || true
+    lab_stop labagent-traps
     local log=$LAB_LOG/labagent-traps.log off
     off=$(stat -c %s "$log" 2>/dev/null || echo 0)
     lab_start labagent-traps "$LAB_SNMP_AGENT_BIN" traps -uri "$LAB_LIBVIRT_URI" \
@@ -158,11 +157,9 @@ snmp_wait_udp() {
 snmp_kill_stale() {
   local pid
   for pid in $(ss -Hlunp "sport = :$1" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
-    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "-c $LAB_SNMP_DIR/"; then
-      lab_log "stopping a stale $(cat "/proc/$pid/comm") (pid $pid) on port $1"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
+    if lab_alive "$pid" "" "-c $LAB_SNMP_DIR/"; then
+      lab_log "stopping a stale $(cat "/proc/$pid/comm" 2>/dev/null) (pid $pid) on port $1"
+      lab_kill "$pid" TERM "" "-c $LAB_SNMP_DIR/"
     fi
   done
 }
@@ -173,10 +170,9 @@ snmp_down() {
   for p in labagent-traps snmpd snmptrapd; do
     if pid=$(lab_pid "$p"); then kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; fi
   done
-  # `|| true`: lab_stop fails under `set -e` when the process ended before its KILL.
-  lab_stop labagent-traps || true
-  lab_stop snmpd || true
-  lab_stop snmptrapd || true
+  lab_stop labagent-traps
+  lab_stop snmpd
+  lab_stop snmptrapd
   return 0
 }
 

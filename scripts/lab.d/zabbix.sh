@@ -37,41 +37,17 @@ _zbx_exe() {
   esac
 }
 
-# _zbx_is PID EXE: whether PID is a live process running EXE. A zombie has no exe, and
-# here PID 1 reaps orphans only about once a second, so `kill -0` would call it alive.
-_zbx_is() { [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$2" ]; }
+# _zbx_pid NAME: the PID of lab process NAME if it runs and is what we started (by its
+# executable: lab_alive).
+_zbx_pid() { lab_pid "$1" "$(_zbx_exe "$1")"; }
 
-# _zbx_pid NAME: the PID of lab process NAME if it runs and is what we started.
-_zbx_pid() {
-  local pid
-  pid=$(lab_pid "$1") || return 1
-  _zbx_is "$pid" "$(_zbx_exe "$1")" || return 1
-  echo "$pid"
-}
-
-# _zbx_stop NAME: stop lab process NAME (its process group, as lab_start made it a session
-# leader), or only forget its PID file when the PID now belongs to something else. Like
-# lab_stop, but it counts a zombie as stopped (saves about a second per process) and does
-# not fail under set -e when the process is already gone by the time of the final KILL.
+# _zbx_stop NAME: stop lab process NAME, or only forget its PID file when the PID now
+# belongs to something else. SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait
+# for clients to leave (its backends take SIGINT as a query cancel).
 _zbx_stop() {
-  local name=$1 pid exe
-  if pid=$(_zbx_pid "$name"); then
-    exe=$(_zbx_exe "$name")
-    if [ "$name" = postgres ]; then
-      # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for clients to leave.
-      kill -INT "$pid" 2>/dev/null || true
-    else
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    fi
-    for _ in $(seq 200); do _zbx_is "$pid" "$exe" || break; sleep 0.05; done
-    if _zbx_is "$pid" "$exe"; then
-      lab_log "$name (PID $pid) ignored the stop signal for 10 s: killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    # Whatever is left of its process group (a child stuck in a retry loop) goes too.
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  rm -f "$LAB_RUN/$name.pid"
+  local sig=TERM
+  [ "$1" = postgres ] && sig=INT
+  lab_stop "$1" "$(_zbx_exe "$1")" "" "$sig"
 }
 
 # _zbx_leftovers KIND: "PID EXE" of every process of ours still running, KIND postgres
