@@ -17,6 +17,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labzabbix"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/trapd"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -68,7 +69,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // after the next history sync, about a second later).
 func TestBenchLatency(t *testing.T) {
 	benchOnly(t)
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	uuids := benchUUIDs(100)
 	host := testHost(t, api, hostItems(uuids...))
 	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
@@ -148,7 +149,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // at a time, at the full rate.
 func TestBenchBurst(t *testing.T) {
 	benchOnly(t)
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	uuids := benchUUIDs(100)
 	host := testHost(t, api, hostItems(uuids...))
 	all := []string{"trapd", "snmptrapd", "gosnmp"}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,8 +25,8 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labzabbix"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/secret"
 	"github.com/vcrcovery/vcrcovery/internal/trapd"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
@@ -41,22 +40,6 @@ const (
 
 // rawKey is the forward item of the tests: traps that are not guest traps, as text.
 const rawKey = "vcr.trapd.test.raw"
-
-func labAPI(t testing.TB) *zabbix.API {
-	t.Helper()
-	url := lab.Need(t, "ZABBIX_API")
-	tok, err := secret.ReadFile(lab.Need(t, "ZABBIX_TOKEN_FILE"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	a, err := zabbix.NewAPI(ctx, zabbix.APIOptions{URL: url, Token: tok})
-	if err != nil {
-		lab.Missing(t, "zabbix-api", err)
-	}
-	return a
-}
 
 // uniq returns a name unique to this test run.
 func uniq(prefix string) string {
@@ -86,62 +69,15 @@ func testHost(t testing.TB, api *zabbix.API, items map[string]int) string {
 	return name
 }
 
-// histValue is one stored value.
-type histValue struct {
-	Clock string `json:"clock"`
-	NS    string `json:"ns"`
-	Value string `json:"value"`
-}
-
-// history returns the item's stored values, oldest first.
-func history(t testing.TB, api *zabbix.API, host, key string, valueType int) []histValue {
-	t.Helper()
-	var items []struct {
-		ItemID string `json:"itemid"`
-	}
-	if err := api.Call(context.Background(), "item.get", map[string]any{"host": host, "filter": map[string]any{"key_": key}}, &items); err != nil || len(items) != 1 {
-		t.Fatalf("item.get %s %s: %v %v", host, key, items, err)
-	}
-	var h []histValue
-	params := map[string]any{"itemids": items[0].ItemID, "history": valueType, "sortfield": "clock", "sortorder": "ASC", "limit": 1000000}
-	if err := api.Call(context.Background(), "history.get", params, &h); err != nil {
-		t.Fatalf("history.get: %v", err)
-	}
-	// history.get sorts by whole seconds only.
-	sort.SliceStable(h, func(i, j int) bool {
-		ci, _ := strconv.ParseInt(h[i].Clock, 10, 64)
-		cj, _ := strconv.ParseInt(h[j].Clock, 10, 64)
-		ni, _ := strconv.ParseInt(h[i].NS, 10, 64)
-		nj, _ := strconv.ParseInt(h[j].NS, 10, 64)
-		return ci < cj || (ci == cj && ni < nj)
-	})
-	return h
-}
-
-func values(h []histValue) []string {
-	out := make([]string, len(h))
-	for i, v := range h {
-		out[i] = v.Value
-	}
-	return out
-}
-
 // waitHistory polls until cond holds for the item's values (the history syncer writes
-// about every second).
+// about every second), failing the test at the timeout.
 func waitHistory(t testing.TB, api *zabbix.API, host, key string, valueType int, timeout time.Duration, cond func([]string) bool) []string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		h := history(t, api, host, key, valueType)
-		got := values(h)
-		if cond(got) {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s: history %v does not show what the test waits for", host, key, h)
-		}
-		time.Sleep(300 * time.Millisecond)
+	h, ok := labzabbix.WaitHistory(t, api, host, key, valueType, timeout, func(h []labzabbix.Value) bool { return cond(labzabbix.Values(h)) })
+	if !ok {
+		t.Fatalf("%s %s: history %v does not show what the test waits for", host, key, h)
 	}
+	return labzabbix.Values(h)
 }
 
 // labInventory returns the lab's inventory as a YAML tree to modify.

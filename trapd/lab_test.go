@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labzabbix"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/trapd"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -70,7 +71,7 @@ func TestListenToZabbix(t *testing.T) {
 	if _, err := exec.LookPath("snmptrap"); err != nil {
 		lab.Missing(t, "snmp (snmptrap)", err)
 	}
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems(uuidT1, uuidT2, uuidT3))
 	inv := writeInventory(t, host, freeUDP(t), lab.Need(t, "ZABBIX_TRAPPER"), "", nil)
 	r := startTrapd(t, inv, trapd.ModeListen, nil)
@@ -158,7 +159,7 @@ func TestListenInform(t *testing.T) {
 	if _, err := exec.LookPath("snmpinform"); err != nil {
 		lab.Missing(t, "snmp (snmpinform)", err)
 	}
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems(uuidT1))
 	inv := writeInventory(t, host, freeUDP(t), lab.Need(t, "ZABBIX_TRAPPER"), "", nil)
 	r := startTrapd(t, inv, trapd.ModeListen, nil)
@@ -240,7 +241,7 @@ func recoverScript(t *testing.T, api *zabbix.API, service, file string) {
 // script.execute runs the recover script on the standby's agent at once.
 func TestBothModesLibvirt(t *testing.T) {
 	uuid, addr := web2(t)
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	hostL := testHost(t, api, hostItems(uuid, lab.Need(t, "DOMAIN_WEB1_UUID")))
 	hostF := testHost(t, api, hostItems(uuid, lab.Need(t, "DOMAIN_WEB1_UUID")))
 	svcName := uniq("trapdtest")
@@ -318,7 +319,7 @@ func TestBothModesLibvirt(t *testing.T) {
 func rawSeqs(t testing.TB, api *zabbix.API, host string) map[int]int {
 	t.Helper()
 	out := map[int]int{}
-	for _, n := range seqs(values(history(t, api, host, rawKey, typeText))) {
+	for _, n := range seqs(labzabbix.Values(labzabbix.History(t, api, host, rawKey, typeText))) {
 		out[n]++
 	}
 	return out
@@ -351,7 +352,7 @@ func waitStored(t testing.TB, api *zabbix.API, host string, n int, timeout time.
 // every trap reaches Zabbix, first occurrences in the order sent (a reply lost as the
 // connection is cut may make a batch arrive twice: at-least-once).
 func TestOutageMidBurst(t *testing.T) {
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems(uuidT1, uuidT2, uuidT3))
 	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
 	inv := writeInventory(t, host, freeUDP(t), px.addr, "", nil)
@@ -422,7 +423,7 @@ func TestOutageMidBurst(t *testing.T) {
 // TestRestartReplaysSpool: trapd stops with values in its spool (trapper unreachable);
 // the next trapd replays them, in order, before its own.
 func TestRestartReplaysSpool(t *testing.T) {
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems())
 	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
 	px.Down()
@@ -508,7 +509,7 @@ func snmptrapd(t *testing.T, addr, log string, extra ...string) *os.Process {
 // restart resumes from the saved position (traps logged while it was down arrive, none
 // twice); rotation by rename + SIGHUP and truncation lose nothing.
 func TestFollowRestartRotateTruncate(t *testing.T) {
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems())
 	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
 	log := filepath.Join(t.TempDir(), "snmptrapd.log")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labzabbix"
 )
 
 // TestMain lets the tests run the real main in a child process (the test binary
@@ -48,7 +49,7 @@ func inventoryPath(t *testing.T, stateDir string) string {
 // TestMainSIGTERM: the daemon as run by an init system. SIGTERM flushes what was
 // received to Zabbix, logs the counters and exits 0.
 func TestMainSIGTERM(t *testing.T) {
-	api := labAPI(t)
+	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems())
 	listenAddr := freeUDP(t)
 	inv := writeInventory(t, host, listenAddr, lab.Need(t, "ZABBIX_TRAPPER"), "", nil)

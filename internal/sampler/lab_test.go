@@ -18,8 +18,8 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor/hypervisortest"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labzabbix"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
-	"github.com/vcrcovery/vcrcovery/internal/secret"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -201,15 +201,8 @@ func TestLabRealAgent(t *testing.T) {
 // sender's keys of web1 and web2, the discovery rule and the health items.
 func labZabbix(t *testing.T) (*zabbix.API, string) {
 	t.Helper()
-	tok, err := secret.ReadFile(lab.Need(t, "ZABBIX_TOKEN_FILE"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	api, err := zabbix.NewAPI(ctx, zabbix.APIOptions{URL: lab.Need(t, "ZABBIX_API"), Token: tok})
-	if err != nil {
-		lab.Missing(t, "zabbix-api", err)
-	}
+	api := labzabbix.API(t)
 	// value_type: 0 float, 1 character, 3 unsigned.
 	items := map[string]int{KeySenderError: lab.ValueChar, KeySenderGuests: lab.ValueUnsigned, KeySenderDuration: lab.ValueFloat}
 	for _, d := range []string{"web1", "web2"} {
@@ -230,42 +223,12 @@ func labZabbix(t *testing.T) (*zabbix.API, string) {
 	return api, host
 }
 
-type histValue struct {
-	Clock int64
-	Value string
-}
-
 // labHistory returns an item's stored values, oldest first, once at least min are
-// stored (the history syncer writes about once a second).
-func labHistory(t *testing.T, api *zabbix.API, host, key string, valueType, min int) []histValue {
+// stored or 20 s passed (the history syncer writes about once a second).
+func labHistory(t *testing.T, api *zabbix.API, host, key string, valueType, min int) []labzabbix.Value {
 	t.Helper()
-	ctx := context.Background()
-	var items []struct {
-		ItemID string `json:"itemid"`
-	}
-	if err := api.Call(ctx, "item.get", map[string]any{"host": host, "filter": map[string]any{"key_": key}}, &items); err != nil || len(items) != 1 {
-		t.Fatalf("item.get %s %s: %v %v", host, key, items, err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var h []struct {
-			Clock string `json:"clock"`
-			Value string `json:"value"`
-		}
-		params := map[string]any{"itemids": items[0].ItemID, "history": valueType, "sortfield": "clock", "sortorder": "ASC"}
-		if err := api.Call(ctx, "history.get", params, &h); err != nil {
-			t.Fatalf("history.get: %v", err)
-		}
-		if len(h) >= min || time.Now().After(deadline) {
-			out := make([]histValue, len(h))
-			for i, v := range h {
-				c, _ := strconv.ParseInt(v.Clock, 10, 64)
-				out[i] = histValue{c, v.Value}
-			}
-			return out
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	h, _ := labzabbix.WaitHistory(t, api, host, key, valueType, 20*time.Second, func(h []labzabbix.Value) bool { return len(h) >= min })
+	return h
 }
 
 func labSender(t *testing.T, inv *config.Inventory) *zabbix.Sender {
