@@ -13,8 +13,11 @@ import (
 // `set -e`. It needs no lab: it never touches the lab's processes or folders.
 func TestCommonShell(t *testing.T) {
 	script := filepath.Join(Root(t), "scripts", "lab.d", "common_test.sh")
-	out, err := exec.Command("bash", script).CombinedOutput()
+	var stderr strings.Builder
+	cmd := exec.Command("bash", script)
+	cmd.Stderr = &stderr // also bash's notes on the processes the script KILLs
+	out, err := cmd.Output()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
-		t.Fatalf("%s: %v\n%s", script, err, out)
+		t.Fatalf("%s: %v\n%s%s", script, err, out, stderr.String())
 	}
 }

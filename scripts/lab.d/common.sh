@@ -150,6 +150,22 @@ lab_stop() {
   return 0
 }
 
+# lab_wait NAME SECONDS WHAT CHECK...: wait up to SECONDS for CHECK to succeed once lab
+# process NAME was started, giving up at once when NAME exits. On failure it shows the end
+# of NAME's log and dies with "NAME WHAT" (e.g. WHAT "does not answer on 127.0.0.1:20161").
+lab_wait() {
+  local name=$1 deadline=$((SECONDS + $2)) what=$3
+  shift 3
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ] || ! lab_pid "$name" >/dev/null; then
+      tail -n 20 "$LAB_LOG/$name.log" >&2 2>/dev/null || true
+      lab_pid "$name" >/dev/null || what="$what (it exited)"
+      lab_die "$name $what: see $LAB_LOG/$name.log"
+    fi
+    sleep 0.1
+  done
+}
+
 # lab_wait_tcp HOST PORT SECONDS: wait until a TCP port accepts connections.
 lab_wait_tcp() {
   local host=$1 port=$2 deadline=$((SECONDS + $3))

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Tests of common.sh's process helpers (lab_alive, lab_pid, lab_kill, lab_stop) on
+# Tests of common.sh's process helpers (lab_alive, lab_pid, lab_kill, lab_stop, lab_wait) on
 # throwaway processes in a temporary lab folder, under `set -euo pipefail` as scripts/lab
 # runs them: a daemon that stops on TERM, one that ignores TERM, a PID file whose PID now
-# runs something else, a zombie, a dead PID, and a process that ends between the check
-# and the signal. It never touches the real lab. Run by internal/lab's TestCommonShell;
+# runs something else, a zombie, a dead PID, a process that ends between the check and
+# the signal, and lab_wait on a process that is ready and on one that exits. It never touches the real lab. Run by internal/lab's TestCommonShell;
 # prints "ok" and exits 0, or names the first failed check and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -72,7 +72,7 @@ lab_stop reused "" "no-such-daemon --its-flags"
 
 # 4. A zombie: kill -0 calls it alive; lab_alive and lab_pid do not, and lab_stop does
 # not wait for it. Its parent (a sleep) never reaps it.
-bash -c "$SLEEP 0 & echo \$! >'$tmp/zombie'; exec $SLEEP 300" &
+bash -c "$SLEEP 0.3 & echo \$! >'$tmp/zombie'; exec $SLEEP 300" &
 strays+=("$!")
 for _ in $(seq 50); do [ -s "$tmp/zombie" ] && break; sleep 0.1; done
 zpid=$(cat "$tmp/zombie")
@@ -111,5 +111,16 @@ out=$(bash -euo pipefail -c '
 [ "$(echo "$out" | tail -n 1)" = survived ] || fail "racing: lab_stop aborted its set -e caller: $out"
 kill -KILL "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
+
+# 7. lab_wait: returns once the check holds; dies at once, saying so, when the process
+# exits first (not after its SECONDS).
+lab_start ready "$SLEEP" 300
+strays+=("$(cat "$LAB_RUN/ready.pid")")
+lab_wait ready 5 "never creates $tmp/flag" test -e "$tmp" || fail "lab_wait: an existing file was not seen"
+lab_stop ready
+lab_start quitter "$SLEEP" 0
+out=$(bash -euo pipefail -c '. "$1"; lab_wait quitter 600 "never creates the flag" test -e /nonexistent; echo returned' \
+  _ "$here/common.sh" 2>&1) || true
+case $out in *"quitter never creates the flag (it exited)"*) ;; *) fail "lab_wait on an exited process: $out" ;; esac
 
 echo ok

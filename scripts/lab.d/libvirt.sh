@@ -34,14 +34,7 @@ libvirt_up() {
     libvirt_prepare
     # fd 9 is scripts/lab's lock: a daemon holding it would block the next `scripts/lab up`.
     lab_start libvirtd unshare -m --propagation private "$LAB_REPO/scripts/lab.d/libvirt/libvirtd-ns.sh" "$d" 9>&-
-    local deadline=$((SECONDS + 30))
-    until libvirt_ready; do
-      if [ $SECONDS -ge $deadline ] || ! lab_pid libvirtd >/dev/null; then
-        tail -n 20 "$LAB_LOG/libvirtd.log" >&2
-        lab_die "libvirtd did not answer on $LAB_LIBVIRT_SOCK: see $LAB_LOG/libvirtd.log"
-      fi
-      sleep 0.1
-    done
+    lab_wait libvirtd 30 "does not answer on $LAB_LIBVIRT_SOCK" libvirt_ready
   else
     libvirt_bridge
   fi

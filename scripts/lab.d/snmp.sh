@@ -49,14 +49,7 @@ snmp_up() {
     snmp_kill_stale "$LAB_SNMP_PORT"
     SNMP_PERSISTENT_DIR=$d/snmpd-persist SNMPCONFPATH=$d \
       lab_start snmpd snmpd -f -Lo -C -c "$d/snmpd.conf" -I -smux "udp:127.0.0.1:$LAB_SNMP_PORT" 9>&-
-    local deadline=$((SECONDS + 20))
-    until snmp_agent_answers; do
-      if [ $SECONDS -ge $deadline ] || ! lab_pid snmpd >/dev/null; then
-        tail -n 20 "$LAB_LOG/snmpd.log" >&2
-        lab_die "snmpd does not answer on 127.0.0.1:$LAB_SNMP_PORT: see $LAB_LOG/snmpd.log"
-      fi
-      sleep 0.1
-    done
+    lab_wait snmpd 20 "does not answer on 127.0.0.1:$LAB_SNMP_PORT" snmp_agent_answers
   fi
   if $changed || ! lab_pid labagent-traps >/dev/null; then
     lab_stop labagent-traps
@@ -66,14 +59,7 @@ snmp_up() {
       -community-file "$LAB_SNMP_COMMUNITY_FILE" \
       -sink "127.0.0.1:$LAB_SNMPTRAPD_PORT" -sink "127.0.0.1:$LAB_TRAP_SINK_PORT" 9>&-
     # Ready once it follows libvirt's events: a trap for an earlier event is lost.
-    local deadline=$((SECONDS + 20))
-    until tail -c "+$((off + 1))" "$log" 2>/dev/null | grep -q "following libvirt lifecycle events"; do
-      if [ $SECONDS -ge $deadline ] || ! lab_pid labagent-traps >/dev/null; then
-        tail -n 20 "$log" >&2
-        lab_die "vcr-labagent traps does not follow libvirt events: see $log"
-      fi
-      sleep 0.1
-    done
+    lab_wait labagent-traps 20 "does not follow libvirt events" snmp_log_says "$log" "$off" "following libvirt lifecycle events"
   fi
 }
 
@@ -141,15 +127,14 @@ snmp_agent_answers() {
 
 # snmp_wait_udp NAME PORT: wait until the process NAME listens on 127.0.0.1:PORT/udp.
 snmp_wait_udp() {
-  local deadline=$((SECONDS + 20))
-  until ss -Hlun "sport = :$2" | grep -q "127.0.0.1:$2"; do
-    if [ $SECONDS -ge $deadline ] || ! lab_pid "$1" >/dev/null; then
-      tail -n 20 "$LAB_LOG/$1.log" >&2
-      lab_die "$1 does not listen on 127.0.0.1:$2/udp: see $LAB_LOG/$1.log"
-    fi
-    sleep 0.1
-  done
+  lab_wait "$1" 20 "does not listen on 127.0.0.1:$2/udp" snmp_listens "$2"
 }
+
+# snmp_listens PORT: something listens on 127.0.0.1:PORT/udp.
+snmp_listens() { ss -Hlun "sport = :$1" | grep -q "127.0.0.1:$1"; }
+
+# snmp_log_says FILE OFFSET TEXT: FILE holds TEXT after its first OFFSET bytes.
+snmp_log_says() { tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -q "$3"; }
 
 # snmp_kill_stale PORT: stop an snmpd or snmptrapd of an earlier lab (its configuration
 # is in this lab folder) that still holds PORT while its PID file is lost. It is found by

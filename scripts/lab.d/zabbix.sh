@@ -124,17 +124,10 @@ _zbx_healthy() {
 # _zbx_wait NAME SECONDS [CHECK...]: wait until lab process NAME answers (CHECK, or a TCP
 # connect to its port), failing early with its log when it exits.
 _zbx_wait() {
-  local name=$1 deadline=$((SECONDS + $2))
+  local name=$1 secs=$2
   shift 2
   [ $# -gt 0 ] || set -- _zbx_answers "$(_zbx_port "$name")"
-  while [ $SECONDS -lt $deadline ]; do
-    "$@" >/dev/null 2>&1 && return 0
-    _zbx_pid "$name" >/dev/null || break
-    sleep 0.1
-  done
-  tail -n 20 "$LAB_LOG/$name.log" >&2 2>/dev/null || true
-  if _zbx_pid "$name" >/dev/null; then lab_die "$name does not answer (log: $LAB_LOG/$name.log)"; fi
-  lab_die "$name exited (log: $LAB_LOG/$name.log)"
+  lab_wait "$name" "$secs" "does not answer" "$@"
 }
 
 _zbx_psql() { "$ZBX_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$LAB_PG_PORT" "$@"; }
