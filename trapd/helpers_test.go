@@ -385,6 +385,15 @@ func (p *proxy) handle(c net.Conn) {
 }
 
 // forwarded returns the values that reached Zabbix for host and key.
+// forwardedValues is the Value of each of forwarded's values, in order.
+func (p *proxy) forwardedValues(host, key string) []string {
+	var out []string
+	for _, v := range p.forwarded(host, key) {
+		out = append(out, v.Value)
+	}
+	return out
+}
+
 func (p *proxy) forwarded(host, key string) []proxied {
 	p.mu.Lock()
 	defer p.mu.Unlock()

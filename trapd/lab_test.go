@@ -392,12 +392,7 @@ func TestOutageMidBurst(t *testing.T) {
 	for r.s.SpooledValues() > 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	var order []int
-	for _, v := range px.forwarded(host, rawKey) {
-		if k, ok := seqOf(v.Value); ok {
-			order = append(order, k)
-		}
-	}
+	order := seqs(px.forwardedValues(host, rawKey))
 	dups := checkSequence(t, "values through the trapper, in arrival order", order, n)
 	twice := 0
 	for _, c := range stored {
@@ -448,12 +443,7 @@ func TestRestartReplaysSpool(t *testing.T) {
 		s.numbered(t, i)
 	}
 	waitStored(t, api, host, 600, 60*time.Second)
-	var order []int
-	for _, v := range px.forwarded(host, rawKey) {
-		if k, ok := seqOf(v.Value); ok {
-			order = append(order, k)
-		}
-	}
+	order := seqs(px.forwardedValues(host, rawKey))
 	if dups := checkSequence(t, "values through the trapper", order, 600); dups != 0 {
 		t.Errorf("%d values sent twice", dups)
 	}
@@ -566,12 +556,7 @@ func TestFollowRestartRotateTruncate(t *testing.T) {
 	send(55, 60)
 	arrived(60)
 	time.Sleep(500 * time.Millisecond) // nothing more may come
-	var order []int
-	for _, v := range px.forwarded(host, rawKey) {
-		if k, ok := seqOf(v.Value); ok {
-			order = append(order, k)
-		}
-	}
+	order := seqs(px.forwardedValues(host, rawKey))
 	if dups := checkSequence(t, "traps from the log, through the trapper", order, 60); dups != 0 {
 		t.Errorf("%d traps sent twice", dups)
 	}
