@@ -3,7 +3,8 @@
 # throwaway processes in a temporary lab folder, under `set -euo pipefail` as scripts/lab
 # runs them: a daemon that stops on TERM, one that ignores TERM, a PID file whose PID now
 # runs something else, a zombie, a dead PID, a process that ends between the check and
-# the signal, and lab_wait on a process that is ready and on one that exits. It never touches the real lab. Run by internal/lab's TestCommonShell;
+# the signal, lab_wait on a process that is ready and on one that exits, and a lock
+# held by the starter that the daemon must not inherit. It never touches the real lab. Run by internal/lab's TestCommonShell;
 # prints "ok" and exits 0, or names the first failed check and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -122,5 +123,18 @@ lab_start quitter "$SLEEP" 0
 out=$(bash -euo pipefail -c '. "$1"; lab_wait quitter 600 "never creates the flag" test -e /nonexistent; echo returned' \
   _ "$here/common.sh" 2>&1) || true
 case $out in *"quitter never creates the flag (it exited)"*) ;; *) fail "lab_wait on an exited process: $out" ;; esac
+
+# 8. A daemon inherits no descriptor but 0-2: not a lock its starter holds (the tests'
+# flock), which it would otherwise hold for as long as it runs.
+exec 7>"$tmp/held.lock"
+flock 7
+lab_start heir "$SLEEP" 300
+pid=$(cat "$LAB_RUN/heir.pid")
+strays+=("$pid")
+for _ in $(seq 50); do lab_alive "$pid" "$SLEEP" && break; sleep 0.1; done
+exec 7>&-
+flock -n "$tmp/held.lock" true || fail "heir: the lock is still held by the started daemon"
+for fd in /proc/"$pid"/fd/*; do [ "${fd##*/}" -le 2 ] || fail "heir: inherited fd ${fd##*/} -> $(readlink "$fd")"; done
+lab_stop heir
 
 echo ok
