@@ -91,7 +91,7 @@ func run(env cli.Env) int {
 	}
 	defer api.Logout(context.Background())
 	if !noDiscovery {
-		opts.Sender = &zabbix.Sender{Addr: env.Inventory.Zabbix.Server, Timeout: env.Inventory.Zabbix.Timeout}
+		opts.Sender = &zabbix.Sender{Addr: env.Inventory.Zabbix.Server.String(), Timeout: env.Inventory.Zabbix.Timeout}
 	}
 	rep, err := provision.Run(ctx, api, env.Inventory, opts)
 	if len(rep.Changes) > 0 || err == nil {

@@ -47,7 +47,7 @@ of several recoverers exactly one switches the name. Reports to Zabbix.
 		fs.BoolVar(&force, "force", false, "recover even if fencing or maintenance refuses")
 		fs.BoolVar(&back, "failback", false, "switch the name back to the primary (it must serve), stop a cold container")
 		fs.DurationVar(&lockWait, "lock-wait", 60*time.Second, "how long to wait for a concurrent run of the same service")
-		fs.DurationVar(&fenceWait, "fence-wait", 6*time.Second, "how long to wait for evidence that the primary is down while its port is silent")
+		fs.DurationVar(&fenceWait, "fence-wait", 0, "how long to wait for evidence that the primary is down while its port is silent (default: the inventory's fence.evidence_wait)")
 		fs.DurationVar(&deadline, "timeout", 5*time.Minute, "deadline of the whole run")
 	},
 	Main: run,

@@ -94,7 +94,7 @@ func (s *Server) Ensure(ctx context.Context, spec Spec) (Outcome, error) {
 		return out, fmt.Errorf("get container %s on %s: %w", spec.Name, s.Name, err)
 	}
 	if inst == nil {
-		if spec.Backup.Kind == "" {
+		if spec.Backup.Kind == config.BackupNone {
 			return out, fmt.Errorf("container %s on %s: %w", spec.Name, s.Name, ErrMissing)
 		}
 		if err := s.create(ctx, spec); err != nil {
@@ -162,7 +162,7 @@ func (s *Server) create(ctx context.Context, spec Spec) error {
 		defer f.Close()
 		op, err = s.c.CreateInstanceFromBackup(lxd.InstanceBackupArgs{BackupFile: f, Name: spec.Name})
 	default:
-		return fmt.Errorf("create container %s: unknown backup kind %q", spec.Name, spec.Backup.Kind)
+		return fmt.Errorf("create container %s: unknown backup kind %s", spec.Name, spec.Backup.Kind)
 	}
 	if err == nil {
 		err = op.WaitContext(ctx)

@@ -12,7 +12,6 @@ package fence
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +45,8 @@ type Checker struct {
 	API func() *zabbix.API
 	// Timeout bounds each source (default 500ms): fencing is on the recovery's clock.
 	Timeout time.Duration
-	// PortTimeout bounds the connect to the primary's port (default 50ms). A destroyed
+	// PortTimeout bounds the connect to the primary's port (0: the inventory's
+	// fence.port_timeout, default 50ms). A destroyed
 	// VM's address never refuses, it only stays silent, so this wait is spent in full on
 	// every recovery. A live host on the same network answers a SYN in well under a
 	// millisecond, and the port is only the second guard: a VM whose libvirt state is
@@ -91,14 +91,10 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 		}
 	})
 	run(func() {
-		addr, err := netip.ParseAddr(svc.PrimaryAddress)
-		if err != nil {
-			note("primary port: %v", err)
-			return
-		}
+		addr := svc.PrimaryAddress
 		pt := c.PortTimeout
 		if pt <= 0 {
-			pt = 50 * time.Millisecond
+			pt = c.Inventory.Fence.PortTimeout
 		}
 		p := &probe.TCP{Ports: svc.Probe.Ports[:1], Attempt: pt}
 		if err := p.Once(ctx, addr); err != nil {
@@ -162,10 +158,6 @@ func (c *Checker) snmpState(ctx context.Context, svc *config.Service) (libvirtmi
 	if !ok {
 		return 0, fmt.Errorf("no hypervisor %q", svc.Hypervisor)
 	}
-	u, err := libvirtmib.ParseUUID(svc.VMUUID)
-	if err != nil {
-		return 0, err
-	}
 	hc := *h
 	if d, ok := ctx.Deadline(); ok {
 		// One try within the fencing budget, no retries beyond it.
@@ -176,7 +168,7 @@ func (c *Checker) snmpState(ctx context.Context, svc *config.Service) (libvirtmi
 		return 0, err
 	}
 	defer a.Close()
-	return a.GuestState(u)
+	return a.GuestState(svc.VMUUID)
 }
 
 // zabbixState reads the last value of vcr.guest.state[UUID] on the hypervisor's host.
@@ -192,7 +184,7 @@ func (c *Checker) zabbixState(ctx context.Context, api *zabbix.API, svc *config.
 	params := map[string]any{
 		"output": []string{"lastvalue", "lastclock"},
 		"host":   h.ZabbixHost,
-		"filter": map[string]any{"key_": zabbix.KeyGuestState(svc.VMUUID)},
+		"filter": map[string]any{"key_": zabbix.KeyGuestState(svc.VMUUID.String())},
 	}
 	if err := api.Call(ctx, "item.get", params, &items); err != nil {
 		return 0, false, err

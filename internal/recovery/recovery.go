@@ -71,7 +71,8 @@ type Run struct {
 	// Iface is the container's interface that carries the service (default eth0).
 	Iface string
 	// FenceWait is how long fencing keeps asking while the primary's port is silent but
-	// no source says it is down yet (default 6s): the SNMP agent caches its table for up
+	// no source says it is down yet (0: the inventory's fence.evidence_wait, default
+	// 6s; negative: no wait): the SNMP agent caches its table for up
 	// to 5 s and Zabbix shows trapd's state after its next history sync (1 s), so a run
 	// started by trapd's fast path can be ahead of both.
 	FenceWait time.Duration
@@ -183,7 +184,7 @@ func (r *Run) Execute(ctx context.Context) *Report {
 		r.DedupWindow = 10 * time.Minute
 	}
 	if r.FenceWait == 0 {
-		r.FenceWait = 6 * time.Second
+		r.FenceWait = r.Inventory.Fence.EvidenceWait
 	}
 	rep := &Report{Service: r.Service.Name, Event: r.Event, Action: "recover", DryRun: r.DryRun, Started: r.now()}
 	if r.Failback {
@@ -287,10 +288,7 @@ func resultOf(err error) string {
 // dnsCheck is the first step of both directions: the primary's address and where the
 // name points now.
 func (r *Run) dnsCheck(ctx context.Context, rep *Report) (primary netip.Addr, current []netip.Addr, err error) {
-	primary, err = netip.ParseAddr(r.Service.PrimaryAddress)
-	if err != nil {
-		return primary, nil, end(ResultContainer, "primary address: %v", err)
-	}
+	primary = r.Service.PrimaryAddress
 	err = r.step(rep, "dns-check", func() (string, error) {
 		var lerr error
 		current, lerr = r.DNS.Lookup(ctx, r.Service.DNSName)

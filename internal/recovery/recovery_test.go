@@ -84,7 +84,7 @@ func (w *fakeWorld) Report(ctx context.Context, r *Report) error                
 func run(t *testing.T, w *fakeWorld, mutate func(*Run)) *Report {
 	t.Helper()
 	svc := &config.Service{
-		Name: "web1", DNSName: "web1.example.", PrimaryAddress: primaryIP.String(), ZabbixHost: "web1",
+		Name: "web1", DNSName: "web1.example.", PrimaryAddress: primaryIP, ZabbixHost: "web1",
 		Probe:   config.Probe{Ports: []int{80}, Timeout: time.Second},
 		Standby: config.ServiceStandby{Host: "standby", Mode: config.ModeWarm, Container: "web1"},
 	}

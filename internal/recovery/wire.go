@@ -24,10 +24,6 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 	if !ok {
 		return nil, fmt.Errorf("service %s: no standby %q", svc.Name, svc.Standby.Host)
 	}
-	key, err := dnsupdate.ReadKeyFile(inv.DNS.TSIGKeyFile)
-	if err != nil {
-		return nil, err
-	}
 	lxdServer, err := container.Connect(ctx, *sb)
 	if err != nil {
 		return nil, err
@@ -47,8 +43,8 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Inventory:  inv,
 		Service:    svc,
 		Containers: lxdServer,
-		DNS: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key,
-			TTL: uint32(inv.DNS.TTL), Timeout: inv.DNS.Timeout},
+		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
+			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
 		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
@@ -56,7 +52,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 			return err
 		},
 		Reporter: &ZabbixReporter{
-			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout},
+			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 			API:    api,
 			Host:   sb.ZabbixHost,
 		},
