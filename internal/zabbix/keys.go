@@ -30,6 +30,11 @@ func KeyRecoverStep(service, step string) string {
 }
 func KeyServedFrom(service string) string { return "vcr.service.served_from[" + service + "]" }
 
+// FastPathScript names the manual host script (scope 2) that trapd's fast path runs
+// through script.execute on a service's standby host; vcr-provision creates one per
+// fast_path service.
+func FastPathScript(service string) string { return "vcrcovery recover " + service }
+
 // Sender health items on each hypervisor's host.
 const (
 	KeySenderError    = "vcr.sender.error"    // empty when the last round succeeded
