@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,6 +57,9 @@ type Reporter interface {
 type Run struct {
 	Inventory *config.Inventory
 	Service   *config.Service
+	// Standby is the standbys entry whose LXD server holds the container now (Wire finds
+	// it; empty: the service's standby.host).
+	Standby string
 	// Event is the Zabbix event ID that started the run ("" when run by hand).
 	Event    string
 	Force    bool // skip fencing and maintenance refusals
@@ -233,7 +235,7 @@ func (r *Run) Execute(ctx context.Context) *Report {
 
 // locked runs f under the service's lock, after the duplicate-event check.
 func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *Report) error) error {
-	path := filepath.Join(r.Inventory.StateDir, "locks", r.Service.Name+".lock")
+	path := lock.ServicePath(r.Inventory.StateDir, r.Service.Name)
 	var l *lock.Lock
 	waited := false
 	err := r.step(rep, "lock", func() (string, error) {
@@ -308,7 +310,15 @@ func (r *Run) spec() container.Spec {
 }
 
 func (r *Run) where(ip netip.Addr) string {
-	return fmt.Sprintf("%s/%s %s", r.Service.Standby.Host, r.Service.Standby.Container, ip)
+	return fmt.Sprintf("%s/%s %s", r.standby(), r.Service.Standby.Container, ip)
+}
+
+// standby names the server that holds the container.
+func (r *Run) standby() string {
+	if r.Standby != "" {
+		return r.Standby
+	}
+	return r.Service.Standby.Host
 }
 
 // recover is the failover path.
