@@ -1,23 +1,128 @@
-// Command vcr-migrate: Moves standby containers between LXD servers with minimal downtime.
-//
-// Only -check (validate the inventory) is implemented so far.
+// Command vcr-migrate moves a service's standby container to another standby LXD server
+// with a short downtime, and its DNS name with it (shared/DESIGN.md): copy while it
+// runs, refresh, then freeze, final refresh, start, probe, DNS compare-and-set.
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/migration"
+)
+
+var (
+	service, to, stop     string
+	keep, dryRun, asJSON  bool
+	stopTimeout, lockWait time.Duration
+	deadline, deltaTime   time.Duration
+	maxRefreshes          int
 )
 
 var program = cli.Program{
 	Name:     "vcr-migrate",
-	Synopsis: "vcr-migrate [-config PATH] [-check]",
-	About:    "Moves standby containers between LXD servers with minimal downtime.",
-	Main: func(env cli.Env) int {
-		fmt.Fprintln(env.Stderr, "vcr-migrate: container migration is not built yet")
-		return cli.ExitUsage
+	Synopsis: "vcr-migrate [-config PATH] -service NAME -to STANDBY [-keep-source] [-dry-run] [-json] [-stop freeze|force|graceful]",
+	About: `Moves a service's container to another standby LXD server (a bigger VM) with a
+short downtime: under the service's lock (the one vcr-recover takes), it copies the
+running container server to server without freezing it, refreshes the copy until the
+delta is small, then freezes the source, sends the last delta, starts the target, runs
+the hooks, probes the ports and switches the DNS name with the same TSIG
+compare-and-set as vcr-recover (only if the name points at the source: a standby that
+does not serve moves without touching DNS). Any failure before the switch thaws the
+source and removes the copy. The source is then deleted, or kept stopped with
+-keep-source. A NIC on a network the target lacks is attached to the target's
+standbys[].network. Where a container runs is asked of the LXD servers, so
+vcr-recover and a second vcr-migrate find it after a move.`,
+	ExitCodes: cli.MigrateExitCodesHelp,
+	Flags: func(fs *flag.FlagSet) {
+		fs.StringVar(&service, "service", "", "service `name` from the inventory (required)")
+		fs.StringVar(&to, "to", "", "target `standby` name from the inventory (required)")
+		fs.BoolVar(&keep, "keep-source", false, "keep the source container, stopped, instead of deleting it")
+		fs.BoolVar(&dryRun, "dry-run", false, "run the read-only checks, print the plan, change nothing")
+		fs.BoolVar(&asJSON, "json", false, "print the report (result, per-step seconds, downtime) as JSON on stdout")
+		fs.StringVar(&stop, "stop", migration.StopFreeze, "how the cut-over takes the source out of service: freeze (milliseconds; the default), force (kill, about 0.65 s) or graceful (clean shutdown up to -stop-timeout, then force)")
+		fs.DurationVar(&stopTimeout, "stop-timeout", 10*time.Second, "graceful stop budget (-stop graceful)")
+		fs.IntVar(&maxRefreshes, "max-refreshes", 3, "refreshes while it runs before the cut-over, at most")
+		fs.DurationVar(&deltaTime, "delta-time", time.Second, "stop refreshing once a refresh takes less than this")
+		fs.DurationVar(&lockWait, "lock-wait", 5*time.Second, "how long to wait for a recovery or migration of the same service before refusing")
+		fs.DurationVar(&deadline, "timeout", 30*time.Minute, "deadline of the whole run")
 	},
+	Main: run,
 }
 
 func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(env cli.Env) int {
+	inv := env.Inventory
+	if service == "" || to == "" {
+		fmt.Fprintln(env.Stderr, "vcr-migrate: -service and -to are required")
+		return cli.ExitUsage
+	}
+	svc, ok := inv.Service(service)
+	if !ok {
+		fmt.Fprintf(env.Stderr, "vcr-migrate: no service %q in the inventory\n", service)
+		return cli.ExitUsage
+	}
+	if _, ok := inv.Standby(to); !ok {
+		var names []string
+		for _, s := range inv.Standbys {
+			names = append(names, s.Name)
+		}
+		fmt.Fprintf(env.Stderr, "vcr-migrate: no standby %q in the inventory (have: %s)\n", to, strings.Join(names, ", "))
+		return cli.ExitUsage
+	}
+	switch stop {
+	case migration.StopFreeze, migration.StopForce, migration.StopGraceful:
+	default:
+		fmt.Fprintf(env.Stderr, "vcr-migrate: -stop must be freeze, force or graceful, got %q\n", stop)
+		return cli.ExitUsage
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	ctx, cancelRun := context.WithTimeout(ctx, deadline)
+	defer cancelRun()
+
+	m, err := migration.Wire(ctx, inv, svc, to, env.Log)
+	if err != nil {
+		env.Log.Error("cannot prepare the move", "service", svc.Name, "err", err)
+		return cli.ExitUsage
+	}
+	defer m.Close(context.Background())
+	m.KeepSource, m.DryRun, m.Stop, m.StopTimeout = keep, dryRun, stop, stopTimeout
+	m.LockWait, m.MaxRefreshes, m.DeltaTime = lockWait, maxRefreshes, deltaTime
+	if isTerminal(os.Stderr) {
+		m.Progress = func(phase, text string) { fmt.Fprintf(env.Stderr, "\r\033[K%s: %s", phase, text) }
+	}
+	rep := m.Execute(ctx)
+	switch {
+	case asJSON:
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	case dryRun:
+		fmt.Fprintf(env.Stdout, "vcr-migrate -dry-run: %s to %s would (%s):\n", rep.Service, rep.To, rep.Message)
+		for i, p := range rep.Plan {
+			fmt.Fprintf(env.Stdout, "  %d. %s\n", i+1, p)
+		}
+	default:
+		fmt.Fprintf(env.Stdout, "migrate %s %s -> %s: %s (exit %d) in %.3f s, downtime %.3f s: %s; served from %s\n",
+			rep.Service, rep.From, rep.To, rep.Result, rep.ExitCode, rep.Seconds, rep.DowntimeSeconds, rep.Message, rep.ServedFrom)
+	}
+	return rep.ExitCode
+}
+
+// isTerminal: progress lines with carriage returns only on a terminal; a log file or
+// a Zabbix action gets one log line per step.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
