@@ -23,6 +23,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/lock"
 	"github.com/vcrcovery/vcrcovery/internal/migration"
 	"github.com/vcrcovery/vcrcovery/internal/recovery"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
 // The lab tests run the real vcr-migrate (and vcr-recover) binaries between the lab's
@@ -67,6 +68,7 @@ type opts struct {
 	probeTime  string   // default 10s
 	hooks      []string // YAML hook entries
 	tsigKey    string   // another key file (a DNS failure)
+	zabbixHost string   // the standby's Zabbix host (where the report goes)
 }
 
 // newEnv launches container svc on the standby daemon with its own NIC on the standby's
@@ -85,6 +87,9 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 	if !o.noNetworks {
 		text = strings.Replace(text, "  - name: standby\n", "  - name: standby\n    network: vcrsb0\n", 1)
 		text = strings.Replace(text, "  - name: big\n", "  - name: big\n    network: vcrbig0\n", 1)
+	}
+	if o.zabbixHost != "" {
+		text = strings.Replace(text, "    zabbix_host: standby\n", "    zabbix_host: "+o.zabbixHost+"\n", 1)
 	}
 	if o.tsigKey != "" {
 		text = strings.Replace(text, "tsig_key_file: ", "tsig_key_file: "+o.tsigKey+" #", 1)
@@ -615,4 +620,59 @@ func TestLabRecoverAfterMove(t *testing.T) {
 	if got := e.wantServing("big"); got != onBig {
 		t.Errorf("recovered at %s, want %s", got, onBig)
 	}
+}
+
+// TestLabReportsToZabbix: the move's result, exit code, durations and downtime arrive
+// as items of the service's standby host.
+func TestLabReportsToZabbix(t *testing.T) {
+	inv, err := config.Load(lab.Need(t, "INVENTORY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	api, err := zabbix.Login(ctx, inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix api", err)
+	}
+	defer api.Logout(ctx)
+	svc := "mig-zbx"
+	keys := map[string]int{
+		zabbix.KeyMigrateResult(svc): lab.ValueChar, zabbix.KeyMigrateExit(svc): lab.ValueUnsigned,
+		zabbix.KeyMigrateDuration(svc): lab.ValueFloat, zabbix.KeyMigrateDowntime(svc): lab.ValueFloat,
+		zabbix.KeyMigratePhase(svc, "precopy"): lab.ValueFloat, zabbix.KeyMigratePhase(svc, "refresh"): lab.ValueFloat,
+		zabbix.KeyMigratePhase(svc, "cutover"): lab.ValueFloat,
+		zabbix.KeyServedFrom(svc): lab.ValueChar,
+	}
+	host, _ := lab.TrapperHost(t, api, "mig-standby", keys)
+	e := newEnv(t, svc, opts{zabbixHost: host})
+	rep, code, stderr := e.migrate("-to", "big")
+	if code != 0 {
+		t.Fatalf("exit %d %q\n%s", code, rep.Message, stderr)
+	}
+	if strings.Contains(stderr, "report to zabbix failed") {
+		t.Fatalf("report failed:\n%s", stderr)
+	}
+	var names []string
+	for k := range keys {
+		names = append(names, k)
+	}
+	until(t, "items in zabbix", 20*time.Second, func() error {
+		items, err := api.ItemsOfHost(ctx, host, names...)
+		if err != nil {
+			return err
+		}
+		got := map[string]string{}
+		for _, it := range items {
+			if it.LastClock != 0 {
+				got[it.Key] = it.LastValue
+			}
+		}
+		if len(got) != len(keys) {
+			return fmt.Errorf("%d of %d items have values: %v", len(got), len(keys), got)
+		}
+		if got[zabbix.KeyMigrateResult(svc)] != "ok" || got[zabbix.KeyMigrateExit(svc)] != "0" || !strings.HasPrefix(got[zabbix.KeyServedFrom(svc)], "big/") {
+			return fmt.Errorf("values %v", got)
+		}
+		return nil
+	})
 }
