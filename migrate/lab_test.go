@@ -641,7 +641,7 @@ func TestLabReportsToZabbix(t *testing.T) {
 		zabbix.KeyMigrateDuration(svc): lab.ValueFloat, zabbix.KeyMigrateDowntime(svc): lab.ValueFloat,
 		zabbix.KeyMigratePhase(svc, "precopy"): lab.ValueFloat, zabbix.KeyMigratePhase(svc, "refresh"): lab.ValueFloat,
 		zabbix.KeyMigratePhase(svc, "cutover"): lab.ValueFloat,
-		zabbix.KeyServedFrom(svc): lab.ValueChar,
+		zabbix.KeyServedFrom(svc):              lab.ValueChar,
 	}
 	host, _ := lab.TrapperHost(t, api, "mig-standby", keys)
 	e := newEnv(t, svc, opts{zabbixHost: host})

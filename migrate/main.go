@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -17,12 +18,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/migration"
 )
 
 var (
 	service, to, stop     string
 	keep, dryRun, asJSON  bool
+	auto                  bool
+	event                 string
+	cooldown              time.Duration
 	stopTimeout, lockWait time.Duration
 	deadline, deltaTime   time.Duration
 	maxRefreshes          int
@@ -30,7 +35,7 @@ var (
 
 var program = cli.Program{
 	Name:     "vcr-migrate",
-	Synopsis: "vcr-migrate [-config PATH] -service NAME -to STANDBY [-keep-source] [-dry-run] [-json] [-stop freeze|force|graceful]",
+	Synopsis: "vcr-migrate [-config PATH] -service NAME -to STANDBY [-keep-source] [-dry-run] [-json] [-stop freeze|force|graceful]\n       vcr-migrate [-config PATH] -auto [-event ID] [-dry-run] [-json]",
 	About: `Moves a service's container to another standby LXD server (a bigger VM) with a
 short downtime: under the service's lock (the one vcr-recover takes), it copies the
 running container server to server without freezing it, refreshes the copy until the
@@ -41,11 +46,21 @@ does not serve moves without touching DNS). Any failure before the switch thaws 
 source and removes the copy. The source is then deleted, or kept stopped with
 -keep-source. A NIC on a network the target lacks is attached to the target's
 standbys[].network. Where a container runs is asked of the LXD servers, so
-vcr-recover and a second vcr-migrate find it after a move.`,
+vcr-recover and a second vcr-migrate find it after a move.
+
+-auto reads every standby's load from LXD (server resources, each running container's
+CPU and memory use) against standbys[].capacity, max_cpu_percent and
+max_memory_percent, and moves inventory services off overloaded standbys (the cheapest
+move that brings one under, else the best relief per byte) to the standby with the
+most headroom that stays under its thresholds; a service moved in the last -cooldown is
+not moved again. -dry-run prints the plan.`,
 	ExitCodes: cli.MigrateExitCodesHelp,
 	Flags: func(fs *flag.FlagSet) {
-		fs.StringVar(&service, "service", "", "service `name` from the inventory (required)")
-		fs.StringVar(&to, "to", "", "target `standby` name from the inventory (required)")
+		fs.StringVar(&service, "service", "", "service `name` from the inventory (required without -auto)")
+		fs.BoolVar(&auto, "auto", false, "move services off overloaded standbys, by the inventory's thresholds")
+		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started an -auto run (logged and reported)")
+		fs.DurationVar(&cooldown, "cooldown", 30*time.Minute, "-auto: never move a service again within this")
+		fs.StringVar(&to, "to", "", "target `standby` name from the inventory (required without -auto)")
 		fs.BoolVar(&keep, "keep-source", false, "keep the source container, stopped, instead of deleting it")
 		fs.BoolVar(&dryRun, "dry-run", false, "run the read-only checks, print the plan, change nothing")
 		fs.BoolVar(&asJSON, "json", false, "print the report (result, per-step seconds, downtime) as JSON on stdout")
@@ -63,22 +78,32 @@ func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(env cli.Env) int {
 	inv := env.Inventory
-	if service == "" || to == "" {
-		fmt.Fprintln(env.Stderr, "vcr-migrate: -service and -to are required")
+	var svc *config.Service
+	switch {
+	case auto && (service != "" || to != ""):
+		fmt.Fprintln(env.Stderr, "vcr-migrate: -auto chooses the services and targets itself: no -service or -to")
 		return cli.ExitUsage
-	}
-	svc, ok := inv.Service(service)
-	if !ok {
-		fmt.Fprintf(env.Stderr, "vcr-migrate: no service %q in the inventory\n", service)
+	case auto && event != "" && !eventRE.MatchString(event):
+		fmt.Fprintf(env.Stderr, "vcr-migrate: -event must be a Zabbix event ID (digits), got %q\n", event)
 		return cli.ExitUsage
-	}
-	if _, ok := inv.Standby(to); !ok {
-		var names []string
-		for _, s := range inv.Standbys {
-			names = append(names, s.Name)
+	case auto:
+	case service == "" || to == "":
+		fmt.Fprintln(env.Stderr, "vcr-migrate: -service and -to are required (or -auto)")
+		return cli.ExitUsage
+	default:
+		var ok bool
+		if svc, ok = inv.Service(service); !ok {
+			fmt.Fprintf(env.Stderr, "vcr-migrate: no service %q in the inventory\n", service)
+			return cli.ExitUsage
 		}
-		fmt.Fprintf(env.Stderr, "vcr-migrate: no standby %q in the inventory (have: %s)\n", to, strings.Join(names, ", "))
-		return cli.ExitUsage
+		if _, ok := inv.Standby(to); !ok {
+			var names []string
+			for _, s := range inv.Standbys {
+				names = append(names, s.Name)
+			}
+			fmt.Fprintf(env.Stderr, "vcr-migrate: no standby %q in the inventory (have: %s)\n", to, strings.Join(names, ", "))
+			return cli.ExitUsage
+		}
 	}
 	switch stop {
 	case migration.StopFreeze, migration.StopForce, migration.StopGraceful:
@@ -91,7 +116,7 @@ func run(env cli.Env) int {
 	ctx, cancelRun := context.WithTimeout(ctx, deadline)
 	defer cancelRun()
 
-	m, err := migration.Wire(ctx, inv, svc, to, env.Log)
+	m, err := migration.Wire(ctx, inv, env.Log)
 	if err != nil {
 		env.Log.Error("cannot prepare the move", "service", svc.Name, "err", err)
 		return cli.ExitUsage
@@ -102,7 +127,10 @@ func run(env cli.Env) int {
 	if isTerminal(os.Stderr) {
 		m.Progress = func(phase, text string) { fmt.Fprintf(env.Stderr, "\r\033[K%s: %s", phase, text) }
 	}
-	rep := m.Execute(ctx)
+	if auto {
+		return runAuto(ctx, env, m)
+	}
+	rep := m.For(svc, to).Execute(ctx)
 	switch {
 	case asJSON:
 		enc := json.NewEncoder(env.Stdout)
@@ -119,6 +147,32 @@ func run(env cli.Env) int {
 	}
 	return rep.ExitCode
 }
+
+func runAuto(ctx context.Context, env cli.Env, m *migration.Move) int {
+	a := &migration.Auto{Inventory: env.Inventory, Event: event, DryRun: dryRun, Cooldown: cooldown, Base: m, Log: env.Log}
+	rep := a.Execute(ctx)
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return rep.ExitCode
+	}
+	for _, l := range rep.Loads {
+		fmt.Fprintf(env.Stdout, "standby %s: %d running, %.2f of %.0f CPUs, %d of %d MB%s\n", l.Name, l.Running, l.CPUCores, l.CPUs, l.MemoryUsed, l.MemoryMB, map[bool]string{true: " (" + l.Error + ")"}[l.Error != ""])
+	}
+	for i, p := range rep.Plan {
+		fmt.Fprintf(env.Stdout, "  %d. move %s %s -> %s: %s\n", i+1, p.Container, p.From, p.To, p.Reason)
+	}
+	for _, r := range rep.Moves {
+		fmt.Fprintf(env.Stdout, "migrate %s %s -> %s: %s (exit %d), downtime %.3f s: %s\n", r.Service, r.From, r.To, r.Result, r.ExitCode, r.DowntimeSeconds, r.Message)
+	}
+	fmt.Fprintf(env.Stdout, "migrate -auto: %s (exit %d): %s\n", rep.Result, rep.ExitCode, rep.Message)
+	return rep.ExitCode
+}
+
+// eventRE: Zabbix event IDs are decimal numbers; anything else is a broken macro or an
+// injection attempt.
+var eventRE = regexp.MustCompile(`^[0-9]{1,20}$`)
 
 // isTerminal: progress lines with carriage returns only on a terminal; a log file or
 // a Zabbix action gets one log line per step.

@@ -42,9 +42,10 @@ type Container struct {
 
 // Move is one planned move.
 type Move struct {
-	Container string
-	From, To  string
-	Reason    string
+	Container string `json:"service"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Reason    string `json:"reason"`
 }
 
 // Load is a standby's use relative to its thresholds: 1 is at the threshold.

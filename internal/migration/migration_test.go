@@ -15,8 +15,10 @@ import (
 
 type noDNS struct{}
 
-func (noDNS) Switch(context.Context, string, netip.Addr, netip.Addr) error { panic("no DNS in this test") }
-func (noDNS) Lookup(context.Context, string) ([]netip.Addr, error)         { panic("no DNS in this test") }
+func (noDNS) Switch(context.Context, string, netip.Addr, netip.Addr) error {
+	panic("no DNS in this test")
+}
+func (noDNS) Lookup(context.Context, string) ([]netip.Addr, error) { panic("no DNS in this test") }
 
 // TestRefusedBeforeTouchingAnything: refusals that need no LXD server end the run
 // before any server is asked, with their documented exit codes.

@@ -10,7 +10,9 @@ import (
 func TestMapNetworks(t *testing.T) {
 	target := map[string]bool{"vcrbig0": true}
 	has := func(n string) (bool, error) { return target[n], nil }
-	nic := func(net string) map[string]string { return map[string]string{"type": "nic", "network": net, "name": "eth0"} }
+	nic := func(net string) map[string]string {
+		return map[string]string{"type": "nic", "network": net, "name": "eth0"}
+	}
 	disk := map[string]string{"type": "disk", "path": "/data", "source": "/srv"}
 	tests := []struct {
 		name       string

@@ -5,14 +5,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// ZabbixReporter sends a move's outcome as items of the service's standby host (the
-// "vcrcovery standby" template's vcr.migrate.* prototypes).
+// ZabbixReporter sends a move's outcome as items of the service's standby host (its
+// standby.host's zabbix_host, where the "vcrcovery standby" template's vcr.migrate.*
+// prototypes are discovered).
 type ZabbixReporter struct {
-	Sender *zabbix.Sender
-	Host   string
+	Sender    *zabbix.Sender
+	Inventory *config.Inventory
 }
 
 // phaseOf maps steps onto the template's phases; several steps add up.
@@ -33,17 +35,24 @@ func phaseOf(step string) string {
 // Report implements Reporter.
 func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 	svc := r.Service
+	host := ""
+	if s, ok := z.Inventory.Service(svc); ok {
+		host = s.Standby.Host
+		if sb, ok := z.Inventory.Standby(host); ok {
+			host = sb.ZabbixHost
+		}
+	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
 	vals := []zabbix.Value{
-		{Host: z.Host, Key: zabbix.KeyMigrateResult(svc), Value: r.Result},
-		{Host: z.Host, Key: zabbix.KeyMigrateExit(svc), Value: strconv.Itoa(r.ExitCode)},
-		{Host: z.Host, Key: zabbix.KeyMigrateDuration(svc), Value: f(r.Seconds)},
+		{Host: host, Key: zabbix.KeyMigrateResult(svc), Value: r.Result},
+		{Host: host, Key: zabbix.KeyMigrateExit(svc), Value: strconv.Itoa(r.ExitCode)},
+		{Host: host, Key: zabbix.KeyMigrateDuration(svc), Value: f(r.Seconds)},
 	}
 	if r.DowntimeSeconds > 0 {
-		vals = append(vals, zabbix.Value{Host: z.Host, Key: zabbix.KeyMigrateDowntime(svc), Value: f(r.DowntimeSeconds)})
+		vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyMigrateDowntime(svc), Value: f(r.DowntimeSeconds)})
 	}
 	if r.ServedFrom != "" {
-		vals = append(vals, zabbix.Value{Host: z.Host, Key: zabbix.KeyServedFrom(svc), Value: r.ServedFrom})
+		vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyServedFrom(svc), Value: r.ServedFrom})
 	}
 	sums := map[string]float64{}
 	for _, s := range r.Steps {
@@ -52,7 +61,7 @@ func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 		}
 	}
 	for p, sec := range sums {
-		vals = append(vals, zabbix.Value{Host: z.Host, Key: zabbix.KeyMigratePhase(svc, p), Value: f(sec)})
+		vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyMigratePhase(svc, p), Value: f(sec)})
 	}
 	_, err := z.Sender.Send(ctx, vals)
 	return err

@@ -14,16 +14,15 @@ import (
 
 // Wire builds a Move with the real dependencies: the inventory's DNS server and key,
 // TCP probes, and Zabbix (maintenance check and report; optional: without api_url no
-// maintenance check). Close ends what it opened.
-func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, to string, log *slog.Logger) (*Move, error) {
+// maintenance check). The caller sets Service and To (For does). Close ends what it
+// opened.
+func Wire(ctx context.Context, inv *config.Inventory, log *slog.Logger) (*Move, error) {
 	key, err := dnsupdate.ReadKeyFile(inv.DNS.TSIGKeyFile)
 	if err != nil {
 		return nil, err
 	}
 	m := &Move{
 		Inventory: inv,
-		Service:   svc,
-		To:        to,
 		DNS: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key,
 			TTL: uint32(inv.DNS.TTL), Timeout: inv.DNS.Timeout},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
@@ -33,11 +32,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, to st
 		},
 		Log: log,
 	}
-	host := svc.Standby.Host
-	if sb, ok := inv.Standby(host); ok {
-		host = sb.ZabbixHost
-	}
-	m.Reporter = &ZabbixReporter{Sender: &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout}, Host: host}
+	m.Reporter = &ZabbixReporter{Sender: &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout}, Inventory: inv}
 	if inv.Zabbix.APIURL != "" {
 		// Logged in beside the run; the maintenance check waits for it (bounded).
 		m.api = zabbix.LoginAsync(ctx, func(ctx context.Context) (*zabbix.API, error) {
@@ -61,4 +56,12 @@ func (m *Move) Close(ctx context.Context) {
 	if m.api != nil {
 		m.api.Close(ctx, m.Log)
 	}
+}
+
+// For returns a copy of m that moves svc to the standby named to (sharing m's
+// connections: only m is closed).
+func (m *Move) For(svc *config.Service, to string) *Move {
+	c := *m
+	c.Service, c.To = svc, to
+	return &c
 }
