@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,8 @@ type opts struct {
 	hooks      []string // YAML hook entries
 	tsigKey    string   // another key file (a DNS failure)
 	zabbixHost string   // the standby's Zabbix host (where the report goes)
+	only       bool     // drop the lab's services (web1, web2): -auto must not move them
+	others     []string // more services (containers made by their own newEnv)
 }
 
 // newEnv launches container svc on the standby daemon with its own NIC on the standby's
@@ -94,6 +97,9 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 	if o.tsigKey != "" {
 		text = strings.Replace(text, "tsig_key_file: ", "tsig_key_file: "+o.tsigKey+" #", 1)
 	}
+	if o.only {
+		text = text[:strings.Index(text, "\nservices:\n")] + "\nservices:\n"
+	}
 	ports := "[8080]"
 	if o.probePorts != nil {
 		ports = strings.ReplaceAll(fmt.Sprint(o.probePorts), " ", ", ")
@@ -118,6 +124,16 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 		for _, h := range o.hooks {
 			text += "      - " + h + "\n"
 		}
+	}
+	for _, other := range o.others {
+		text += fmt.Sprintf(`  - name: %[1]s
+    hypervisor: lab-kvm
+    vm_uuid: 6f1c8a52-3e0b-4d5e-9a77-%012[2]x
+    dns_name: %[1]s.lab.vcrcovery.test.
+    primary_address: %[3]s
+    probe: {ports: [8080], timeout: 10s}
+    standby: {host: standby, mode: warm, container: %[1]s}
+`, other, (time.Now().UnixNano()+int64(len(other)))&0xffffffffffff, fakePrimary)
 	}
 	invPath := filepath.Join(t.TempDir(), "vcrcovery.yaml")
 	if err := os.WriteFile(invPath, []byte(text), 0o600); err != nil {
@@ -675,4 +691,91 @@ func TestLabReportsToZabbix(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// setCapacity rewrites the standby's capacity in the test inventory.
+func (e *env) setCapacity(n int) {
+	e.t.Helper()
+	b, err := os.ReadFile(e.invPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	text := regexp.MustCompile(`(?m)^    capacity: \d+$`).ReplaceAllLiteralString(string(b), "") // every standby's
+	text = strings.Replace(text, "  - name: standby\n", fmt.Sprintf("  - name: standby\n    capacity: %d\n", n), 1)
+	if err := os.WriteFile(e.invPath, []byte(text), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) auto(args ...string) (*migration.AutoReport, int, string) {
+	e.t.Helper()
+	cmd := exec.Command(binary, append([]string{"-config", e.invPath, "-auto", "-json"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	var rep migration.AutoReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		e.t.Fatalf("auto report: %v\n%s\n%s", err, out, stderr.String())
+	}
+	e.t.Logf("vcr-migrate -auto %v: exit %d, %s: %s, plan %+v", args, code, rep.Result, rep.Message, rep.Plan)
+	return &rep, code, stderr.String()
+}
+
+// running counts the running containers on the lab's standby daemon.
+func (e *env) running() int {
+	out := e.lxc("list", "status=running", "-c", "n", "--format", "csv")
+	return len(strings.Fields(out))
+}
+
+// TestLabAuto: -auto moves work off a standby over its capacity, to big, and none off a
+// healthy one; a service in its cool-down is passed over for another.
+func TestLabAuto(t *testing.T) {
+	b := newEnv(t, "mig-auto-b", opts{})
+	a := newEnv(t, "mig-auto-a", opts{only: true, others: []string{"mig-auto-b"}})
+	n := a.running() // ours and whatever else runs there (web1's warm standby)
+
+	a.setCapacity(n + 4)
+	if rep, code, _ := a.auto(); code != 0 || len(rep.Plan) != 0 {
+		t.Fatalf("healthy standby: exit %d, plan %+v", code, rep.Plan)
+	}
+	if rep, _, _ := a.auto("-dry-run"); len(rep.Plan) != 0 {
+		t.Fatalf("healthy standby, dry run: plan %+v", rep.Plan)
+	}
+
+	a.setCapacity(n - 1)
+	rep, code, _ := a.auto("-dry-run")
+	if code != 0 || len(rep.Plan) != 1 || rep.Plan[0].Container != "mig-auto-a" || rep.Plan[0].To != "big" {
+		t.Fatalf("dry run over capacity: exit %d, plan %+v", code, rep.Plan)
+	}
+	if st := a.status("big"); st != "" {
+		t.Fatalf("the dry run moved something: %s", st)
+	}
+	rep, code, stderr := a.auto()
+	if code != 0 || len(rep.Moves) != 1 || rep.Moves[0].ExitCode != 0 {
+		t.Fatalf("over capacity: exit %d, %+v\n%s", code, rep, stderr)
+	}
+	a.wantServing("big")
+	b.wantServing("standby")
+
+	// Back by hand (the capacity refuses it first: exit 8); over again: a is cooling
+	// down, so b moves.
+	if _, code, _ := a.migrate("-to", "standby"); code != 8 {
+		t.Fatalf("move back onto a full standby: exit %d, want 8", code)
+	}
+	a.setCapacity(n + 4)
+	if _, code, stderr := a.migrate("-to", "standby"); code != 0 {
+		t.Fatalf("move back: exit %d\n%s", code, stderr)
+	}
+	a.setCapacity(n - 1)
+	rep, code, _ = a.auto()
+	if code != 0 || len(rep.Plan) != 1 || rep.Plan[0].Container != "mig-auto-b" {
+		t.Fatalf("with a in its cool-down: exit %d, plan %+v", code, rep.Plan)
+	}
+	b.wantServing("big")
+	a.wantServing("standby")
 }
