@@ -131,19 +131,10 @@ func run(env cli.Env) int {
 		return runAuto(ctx, env, m)
 	}
 	rep := m.For(svc, to).Execute(ctx)
-	switch {
-	case asJSON:
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-	case dryRun:
-		fmt.Fprintf(env.Stdout, "vcr-migrate -dry-run: %s to %s would (%s):\n", rep.Service, rep.To, rep.Message)
-		for i, p := range rep.Plan {
-			fmt.Fprintf(env.Stdout, "  %d. %s\n", i+1, p)
-		}
-	default:
-		fmt.Fprintf(env.Stdout, "migrate %s %s -> %s: %s (exit %d) in %.3f s, downtime %.3f s: %s; served from %s\n",
-			rep.Service, rep.From, rep.To, rep.Result, rep.ExitCode, rep.Seconds, rep.DowntimeSeconds, rep.Message, rep.ServedFrom)
+	if asJSON {
+		writeJSON(env, rep)
+	} else {
+		rep.WriteText(env.Stdout)
 	}
 	return rep.ExitCode
 }
@@ -152,22 +143,17 @@ func runAuto(ctx context.Context, env cli.Env, m *migration.Move) int {
 	a := &migration.Auto{Inventory: env.Inventory, Event: event, DryRun: dryRun, Cooldown: cooldown, Base: m, Log: env.Log}
 	rep := a.Execute(ctx)
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-		return rep.ExitCode
+		writeJSON(env, rep)
+	} else {
+		rep.WriteText(env.Stdout)
 	}
-	for _, l := range rep.Loads {
-		fmt.Fprintf(env.Stdout, "standby %s: %d running, %.2f of %.0f CPUs, %d of %d MB%s\n", l.Name, l.Running, l.CPUCores, l.CPUs, l.MemoryUsed, l.MemoryMB, map[bool]string{true: " (" + l.Error + ")"}[l.Error != ""])
-	}
-	for i, p := range rep.Plan {
-		fmt.Fprintf(env.Stdout, "  %d. move %s %s -> %s: %s\n", i+1, p.Container, p.From, p.To, p.Reason)
-	}
-	for _, r := range rep.Moves {
-		fmt.Fprintf(env.Stdout, "migrate %s %s -> %s: %s (exit %d), downtime %.3f s: %s\n", r.Service, r.From, r.To, r.Result, r.ExitCode, r.DowntimeSeconds, r.Message)
-	}
-	fmt.Fprintf(env.Stdout, "migrate -auto: %s (exit %d): %s\n", rep.Result, rep.ExitCode, rep.Message)
 	return rep.ExitCode
+}
+
+func writeJSON(env cli.Env, v any) {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
 }
 
 // eventRE: Zabbix event IDs are decimal numbers; anything else is a broken macro or an
