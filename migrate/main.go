@@ -125,7 +125,16 @@ func run(env cli.Env) int {
 	m.KeepSource, m.DryRun, m.Stop, m.StopTimeout = keep, dryRun, stop, stopTimeout
 	m.LockWait, m.MaxRefreshes, m.DeltaTime = lockWait, maxRefreshes, deltaTime
 	if isTerminal(os.Stderr) {
-		m.Progress = func(phase, text string) { fmt.Fprintf(env.Stderr, "\r\033[K%s: %s", phase, text) }
+		last := ""
+		m.Progress = func(phase, text string) {
+			switch {
+			case text == "": // the phase ended: clear the line for the log
+				fmt.Fprint(env.Stderr, "\r\033[K")
+			case text != last:
+				fmt.Fprintf(env.Stderr, "\r\033[K%s: %s", phase, text)
+			}
+			last = text
+		}
 	}
 	if auto {
 		return runAuto(ctx, env, m)

@@ -72,7 +72,8 @@ type Move struct {
 	// Connect opens a standby's LXD server (default container.Connect).
 	Connect  func(ctx context.Context, s config.Standby) (*container.Server, error)
 	Reporter Reporter // may be nil
-	// Progress gets the phase and LXD's progress text while data moves (nil: none).
+	// Progress gets the phase and LXD's progress text while data moves, and an empty
+	// text when the phase ends (nil: none).
 	Progress func(phase, text string)
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -476,6 +477,7 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 		return o
 	}
 	if err := m.step(rep, "pre-copy", func() (string, error) {
+		defer m.progressDone("pre-copy")
 		if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("pre-copy", false)); err != nil {
 			return "", end(ResultContainer, "%v", err)
 		}
@@ -491,6 +493,7 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 	for i := 1; i <= m.MaxRefreshes; i++ {
 		t0 := m.now()
 		if err := m.step(rep, fmt.Sprintf("refresh-%d", i), func() (string, error) {
+			defer m.progressDone("refresh")
 			if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("refresh", true)); err != nil {
 				return "", end(ResultContainer, "%v", err)
 			}
@@ -504,6 +507,13 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 		}
 	}
 	return m.cutover(ctx, rep, e)
+}
+
+// progressDone tells the progress display that a phase ended.
+func (m *Move) progressDone(phase string) {
+	if m.Progress != nil {
+		m.Progress(phase, "")
+	}
 }
 
 // cutover takes the source out of service, sends the last delta and brings the target
