@@ -481,6 +481,20 @@ func TestLabTargetRefuses(t *testing.T) {
 		t.Fatalf("unreachable target: exit %d %q, want 8", code, rep.Message)
 	}
 	e.wantServing("standby")
+
+	// An untrusted one: big answers, but with a certificate that is not the one pinned
+	// (the standby daemon's).
+	text = strings.Replace(string(b), lab.Need(t, "LXD_BIG_SERVER_CERT"), lab.Need(t, "LXD_STANDBY_SERVER_CERT"), 1)
+	if err := os.WriteFile(e.invPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, code, _ = e.migrate("-to", "big")
+	if code != 8 || !strings.Contains(rep.Message, "untrusted") {
+		t.Fatalf("untrusted target: exit %d %q, want 8", code, rep.Message)
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s", got, ip)
+	}
 }
 
 // TestLabRollback: failures after the source was frozen thaw it: a probe that fails

@@ -319,7 +319,7 @@ func (m *Move) check(ctx context.Context, rep *Report) (*endpoints, error) {
 			}
 			if p.Standby == m.To {
 				if p.Server == nil {
-					return strings.Join(notes, "; "), end(ResultTargetRefused, "target %s unreachable: %v: %w", m.To, p.Err, ErrTargetRefused)
+					return strings.Join(notes, "; "), end(ResultTargetRefused, "target %s unreachable or untrusted: %v: %w", m.To, p.Err, ErrTargetRefused)
 				}
 				e.dst = p.Server
 			}
