@@ -11,7 +11,9 @@ const MigrateExitCodesHelp = `Exit codes:
   2  usage or configuration error (unknown service or standby, target = where it runs)
   3  refused: the service's or a standby's Zabbix host is in maintenance, or a
      recovery or migration of the service holds its lock
-  4  container failure (rolled back: the source serves again, DNS untouched)
+  4  container failure: before the DNS switch rolled back (the source serves again,
+     DNS untouched); after it (stopping or deleting the source) the target serves
+     and the message says what is left
   5  probe timeout on the target (rolled back likewise)
   6  DNS failure: the message says which copy serves (rolled back if the name
      still points at the source)
