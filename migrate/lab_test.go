@@ -793,3 +793,34 @@ func TestLabAuto(t *testing.T) {
 	b.wantServing("big")
 	a.wantServing("standby")
 }
+
+// TestLabInterrupted: a move killed in its cut-over leaves the source frozen and a
+// copy on big. The next run thaws the source at once (the service serves again), then
+// refuses because of the copy (exit 8); once the copy is gone a move works.
+func TestLabInterrupted(t *testing.T) {
+	e := newEnv(t, "mig-kill", opts{hooks: []string{`{name: wait, command: ["sleep", "30"]}`}})
+	ip := e.wantServing("standby")
+	cmd := exec.Command(binary, "-config", e.invPath, "-service", e.svc, "-to", "big")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "source frozen", 60*time.Second, func() error {
+		if st := e.status("standby"); st != "FROZEN" {
+			return fmt.Errorf("status %s", st)
+		}
+		return nil
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := httpGet(ip.String()); err == nil {
+		t.Fatal("a frozen source answered")
+	}
+	rep, code, _ := e.migrate("-to", "big")
+	if code != 8 || !strings.Contains(rep.Message, "interrupted move") {
+		t.Fatalf("after the kill: exit %d %q, want 8 (the copy left on big)", code, rep.Message)
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s", got, ip)
+	}
+	e.lxc("delete", "--force", "big:"+e.svc)
+}

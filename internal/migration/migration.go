@@ -341,6 +341,15 @@ func (m *Move) check(ctx context.Context, rep *Report) (*endpoints, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if info, err := e.src.Inspect(ctx, name); err == nil && info.Status == "Frozen" && !m.DryRun {
+		// Only a move that died in its cut-over leaves it so (we hold the lock now): the
+		// service is down until it is thawed, whatever this run decides.
+		if err := m.step(rep, "thaw", func() (string, error) {
+			return "left frozen by an interrupted move: thawed", e.src.Unfreeze(ctx, name)
+		}); err != nil {
+			return nil, end(ResultContainer, "thaw the source: %v", err)
+		}
+	}
 	if err := m.step(rep, "target-check", func() (string, error) {
 		return m.checkTarget(ctx, e, tsb)
 	}); err != nil {
@@ -409,7 +418,7 @@ func (m *Move) checkTarget(ctx context.Context, e *endpoints, tsb *config.Standb
 		return "", refuse("%v", err)
 	}
 	if exists {
-		return "", refuse("an instance named %s exists there already", name)
+		return "", refuse("an instance named %s exists there already (a copy kept by -keep-source, or left by an interrupted move: delete it there first)", name)
 	}
 	profiles, err := e.dst.Profiles(ctx)
 	if err != nil {
@@ -479,6 +488,9 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 	if err := m.step(rep, "pre-copy", func() (string, error) {
 		defer m.progressDone("pre-copy")
 		if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("pre-copy", false)); err != nil {
+			if strings.Contains(err.Error(), "no space left on device") {
+				return "", end(ResultTargetRefused, "target %s: no space: %v: %w", m.To, err, ErrTargetRefused)
+			}
 			return "", end(ResultContainer, "%v", err)
 		}
 		return fmt.Sprintf("%s -> %s while it runs=%v", e.from, m.To, e.info.Running), nil
