@@ -824,3 +824,31 @@ func TestLabInterrupted(t *testing.T) {
 	}
 	e.lxc("delete", "--force", "big:"+e.svc)
 }
+
+// TestLabRecoverWaitsForMove: a recovery that starts while a migration holds the lock
+// waits, then finds the container where the migration left it (big), not where it was.
+func TestLabRecoverWaitsForMove(t *testing.T) {
+	e := newEnv(t, "mig-race", opts{hooks: []string{`{name: wait, command: ["sleep", "2"]}`}})
+	e.setDNS(netip.MustParseAddr(fakePrimary)) // the primary serves; its standby moves
+	cmd := exec.Command(binary, "-config", e.invPath, "-service", e.svc, "-to", "big")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the move under way", 60*time.Second, func() error {
+		if st := e.status("big"); st == "" {
+			return errors.New("no copy on big yet")
+		}
+		return nil
+	})
+	// The primary "fails": recover -force (the fake primary has no fencing evidence).
+	out, err := exec.Command(recoverBinary, "-config", e.invPath, "-service", e.svc, "-json", "-force").Output()
+	var rep recovery.Report
+	json.Unmarshal(out, &rep)
+	if werr := cmd.Wait(); werr != nil {
+		t.Fatalf("the move: %v", werr)
+	}
+	if err != nil || rep.ExitCode != 0 || !strings.Contains(rep.ServedFrom, "big/"+e.svc) {
+		t.Fatalf("recover during the move: %v, %+v", err, rep)
+	}
+	e.wantServing("big")
+}

@@ -79,12 +79,15 @@ type Run struct {
 	FenceWait time.Duration
 
 	Containers Containers
-	DNS        DNS
-	Fence      Fencer
-	Probe      Prober
-	Reporter   Reporter // may be nil
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Relocate finds the container's server again (nil: never): after waiting for the
+	// lock, since the run that held it may have been a migration.
+	Relocate func(ctx context.Context) (Containers, string, error)
+	DNS      DNS
+	Fence    Fencer
+	Probe    Prober
+	Reporter Reporter // may be nil
+	Log      *slog.Logger
+	Now      func() time.Time
 
 	api *zabbix.Pending // set by Wire, logged out by Close
 }
@@ -269,6 +272,19 @@ func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *
 	if waited && st.Action == rep.Action && st.OK() && r.now().Sub(st.Finished) < r.DedupWindow {
 		rep.ServedFrom = st.ServedFrom
 		return end(ResultAlreadyDone, "already in progress: a concurrent run finished it (%s)", st.ServedFrom)
+	}
+	if waited && r.Relocate != nil {
+		// The run we waited for may have been a vcr-migrate that moved the container.
+		if err := r.step(rep, "locate", func() (string, error) {
+			c, standby, err := r.Relocate(ctx)
+			if err != nil {
+				return "", end(ResultContainer, "%v", err)
+			}
+			r.Containers, r.Standby = c, standby
+			return "container on " + standby, nil
+		}); err != nil {
+			return err
+		}
 	}
 	err = f(ctx, rep)
 	var o *outcome

@@ -38,6 +38,16 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		return nil, fmt.Errorf("service %s: standby %s: %w", svc.Name, place.Standby, place.Err)
 	}
 	lxdServer := place.Server
+	relocate := func(ctx context.Context) (Containers, string, error) {
+		p, err := container.Find(ctx, inv, svc.Standby.Container, svc.Standby.Host)
+		if err == nil && p.Server == nil {
+			err = fmt.Errorf("standby %s: %w", p.Standby, p.Err)
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return p.Server, p.Standby, nil
+	}
 	// The API login runs beside the recovery: it must not delay it.
 	var api *zabbix.Pending
 	if inv.Zabbix.APIURL != "" {
@@ -54,6 +64,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Service:    svc,
 		Standby:    place.Standby,
 		Containers: lxdServer,
+		Relocate:   relocate,
 		DNS: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key,
 			TTL: uint32(inv.DNS.TTL), Timeout: inv.DNS.Timeout},
 		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
