@@ -161,6 +161,12 @@ func end(result, format string, args ...any) error {
 	return &outcome{result: result, msg: err.Error(), err: err}
 }
 
+// targetRefused ends a move with ResultTargetRefused; the error wraps ErrTargetRefused.
+func targetRefused(format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return &outcome{result: ResultTargetRefused, msg: msg, err: fmt.Errorf("%s: %w", msg, ErrTargetRefused)}
+}
+
 func (m *Move) now() time.Time {
 	if m.Now != nil {
 		return m.Now()
@@ -319,7 +325,7 @@ func (m *Move) check(ctx context.Context, rep *Report) (*endpoints, error) {
 			}
 			if p.Standby == m.To {
 				if p.Server == nil {
-					return strings.Join(notes, "; "), end(ResultTargetRefused, "target %s unreachable or untrusted: %v: %w", m.To, p.Err, ErrTargetRefused)
+					return strings.Join(notes, "; "), targetRefused("target %s unreachable or untrusted: %v", m.To, p.Err)
 				}
 				e.dst = p.Server
 			}
@@ -411,7 +417,7 @@ func (m *Move) checkTarget(ctx context.Context, e *endpoints, tsb *config.Standb
 	}
 	e.info = info
 	refuse := func(format string, args ...any) error {
-		return end(ResultTargetRefused, "target %s refuses %s: %s: %w", m.To, name, fmt.Sprintf(format, args...), ErrTargetRefused)
+		return targetRefused("target %s refuses %s: %s", m.To, name, fmt.Sprintf(format, args...))
 	}
 	exists, err := e.dst.Exists(ctx, name)
 	if err != nil {
@@ -489,7 +495,7 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 		defer m.progressDone("pre-copy")
 		if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("pre-copy", false)); err != nil {
 			if strings.Contains(err.Error(), "no space left on device") {
-				return "", end(ResultTargetRefused, "target %s: no space: %v: %w", m.To, err, ErrTargetRefused)
+				return "", targetRefused("target %s: no space: %v", m.To, err)
 			}
 			return "", end(ResultContainer, "%v", err)
 		}
