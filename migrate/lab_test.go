@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -749,8 +751,27 @@ func (e *env) running() int {
 // TestLabAuto: -auto moves work off a standby over its capacity, to big, and none off a
 // healthy one; a service in its cool-down is passed over for another.
 func TestLabAuto(t *testing.T) {
+	inv, err := config.Load(lab.Need(t, "INVENTORY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	api, err := zabbix.Login(ctx, inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix api", err)
+	}
+	defer api.Logout(ctx)
+	host, _ := lab.TrapperHost(t, api, "mig-auto-standby", map[string]int{zabbix.KeyStandbyOverload: lab.ValueFloat})
+	overload := func() string {
+		items, err := api.ItemsOfHost(ctx, host, zabbix.KeyStandbyOverload)
+		if err != nil || len(items) != 1 || items[0].LastClock == 0 {
+			return fmt.Sprint("none ", err)
+		}
+		return items[0].LastValue
+	}
+
 	b := newEnv(t, "mig-auto-b", opts{})
-	a := newEnv(t, "mig-auto-a", opts{only: true, others: []string{"mig-auto-b"}})
+	a := newEnv(t, "mig-auto-a", opts{only: true, others: []string{"mig-auto-b"}, zabbixHost: host})
 	n := a.running() // ours and whatever else runs there (web1's warm standby)
 
 	a.setCapacity(n + 4)
@@ -769,6 +790,15 @@ func TestLabAuto(t *testing.T) {
 	if st := a.status("big"); st != "" {
 		t.Fatalf("the dry run moved something: %s", st)
 	}
+	// The dry run reported the standby's load, n of n-1, to its Zabbix host (the
+	// template's "overloaded" trigger fires on it).
+	want := float64(n) / float64(n-1)
+	until(t, "the overload item", 20*time.Second, func() error {
+		if got, err := strconv.ParseFloat(overload(), 64); err != nil || math.Abs(got-want) > 0.001 {
+			return fmt.Errorf("%s = %g (%v), want %g", zabbix.KeyStandbyOverload, got, err, want)
+		}
+		return nil
+	})
 	rep, code, stderr := a.auto()
 	if code != 0 || len(rep.Moves) != 1 || rep.Moves[0].ExitCode != 0 {
 		t.Fatalf("over capacity: exit %d, %+v\n%s", code, rep, stderr)

@@ -20,6 +20,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/migration"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
 var (
@@ -149,7 +150,9 @@ func run(env cli.Env) int {
 }
 
 func runAuto(ctx context.Context, env cli.Env, m *migration.Move) int {
-	a := &migration.Auto{Inventory: env.Inventory, Event: event, DryRun: dryRun, Cooldown: cooldown, Base: m, Log: env.Log}
+	inv := env.Inventory
+	a := &migration.Auto{Inventory: inv, Event: event, DryRun: dryRun, Cooldown: cooldown, Base: m, Log: env.Log,
+		Sender: &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout}}
 	rep := a.Execute(ctx)
 	if asJSON {
 		writeJSON(env, rep)

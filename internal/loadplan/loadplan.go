@@ -91,6 +91,17 @@ func (s Standby) relief(u usage, c Container) float64 {
 	return r
 }
 
+// LoadOf is standby s's load with these containers (those on s count).
+func LoadOf(s Standby, containers []Container) Load {
+	var u usage
+	for _, c := range containers {
+		if c.Standby == s.Name {
+			u = usage{u.count + 1, u.cpu + c.CPUCores, u.mem + c.MemoryBytes}
+		}
+	}
+	return s.load(u)
+}
+
 // Plan returns the moves that bring every standby under its thresholds, in order, and
 // the standbys it could not relieve (no movable container fits anywhere).
 func Plan(standbys []Standby, containers []Container) ([]Move, []string) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/container"
 	"github.com/vcrcovery/vcrcovery/internal/loadplan"
 	"github.com/vcrcovery/vcrcovery/internal/lock"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
 // Auto is one run of vcr-migrate -auto: read every standby's load from LXD, plan moves
@@ -31,16 +33,22 @@ type Auto struct {
 	Cooldown time.Duration
 	// Base is the wired Move each planned move is made from (Move.For).
 	Base *Move
-	Log  *slog.Logger
-	Now  func() time.Time
+	// Sender, when set, gets each standby's load (KeyStandbyOverload on its Zabbix
+	// host), dry run or not: the "overloaded" trigger of the standby template.
+	Sender *zabbix.Sender
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // StandbyLoad is what was read of one standby.
 type StandbyLoad struct {
-	Name       string  `json:"name"`
-	CPUs       float64 `json:"cpus"`
-	MemoryMB   uint64  `json:"memory_mb"`
-	Running    int     `json:"running"`
+	Name     string  `json:"name"`
+	CPUs     float64 `json:"cpus"`
+	MemoryMB uint64  `json:"memory_mb"`
+	Running  int     `json:"running"`
+	// Overload is the highest of count/capacity, CPU and memory use over their
+	// thresholds: above 1 the standby is overloaded.
+	Overload   float64 `json:"overload"`
 	CPUCores   float64 `json:"cpu_cores_used"`
 	MemoryUsed uint64  `json:"memory_mb_used"`
 	Error      string  `json:"error,omitempty"`
@@ -101,7 +109,15 @@ func (a *Auto) Execute(ctx context.Context) *AutoReport {
 		defer l.Unlock()
 	}
 	standbys, containers, loads := a.gather(ctx)
+	for i := range loads {
+		for _, s := range standbys {
+			if s.Name == loads[i].Name {
+				loads[i].Overload = loadplan.LoadOf(s, containers).Max()
+			}
+		}
+	}
 	rep.Loads = loads
+	a.sendLoads(ctx, loads)
 	moves, stuck := loadplan.Plan(standbys, containers)
 	rep.Plan, rep.Stuck = moves, stuck
 	for _, m := range moves {
@@ -131,6 +147,23 @@ func (a *Auto) Execute(ctx context.Context) *AutoReport {
 		}
 	}
 	return done(result, fmt.Sprintf("%d of %d move(s) done", len(moves)-failed, len(moves)), code)
+}
+
+// sendLoads reports each readable standby's overload to its Zabbix host; a failure is
+// logged only.
+func (a *Auto) sendLoads(ctx context.Context, loads []StandbyLoad) {
+	if a.Sender == nil {
+		return
+	}
+	var vals []zabbix.Value
+	for _, l := range loads {
+		if sb, ok := a.Inventory.Standby(l.Name); ok && l.Error == "" {
+			vals = append(vals, zabbix.Value{Host: sb.ZabbixHost, Key: zabbix.KeyStandbyOverload, Value: strconv.FormatFloat(l.Overload, 'f', 4, 64)})
+		}
+	}
+	if _, err := a.Sender.Send(ctx, vals); err != nil {
+		a.Log.Warn("report standby loads to zabbix failed", "err", err)
+	}
 }
 
 // gather reads each standby's size and its running containers' usage, in parallel. An

@@ -41,6 +41,10 @@ func KeyMigratePhase(service, phase string) string {
 	return "vcr.migrate.phase[" + service + "," + phase + "]"
 }
 
+// KeyStandbyOverload is each standby host's load relative to its thresholds (the
+// highest of count/capacity, CPU and memory; above 1: overloaded), from vcr-migrate -auto.
+const KeyStandbyOverload = "vcr.standby.overload"
+
 // Sender health items on each hypervisor's host.
 const (
 	KeySenderError    = "vcr.sender.error"    // empty when the last round succeeded
