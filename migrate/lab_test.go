@@ -657,16 +657,8 @@ func TestLabRecoverAfterMove(t *testing.T) {
 // TestLabReportsToZabbix: the move's result, exit code, durations and downtime arrive
 // as items of the service's standby host.
 func TestLabReportsToZabbix(t *testing.T) {
-	inv, err := config.Load(lab.Need(t, "INVENTORY"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	api, err := zabbix.Login(ctx, inv.Zabbix)
-	if err != nil {
-		lab.Missing(t, "zabbix api", err)
-	}
-	defer api.Logout(ctx)
+	api := labAPI(t)
 	svc := "mig-zbx"
 	keys := map[string]int{
 		zabbix.KeyMigrateResult(svc): lab.ValueChar, zabbix.KeyMigrateExit(svc): lab.ValueUnsigned,
@@ -751,16 +743,8 @@ func (e *env) running() int {
 // TestLabAuto: -auto moves work off a standby over its capacity, to big, and none off a
 // healthy one; a service in its cool-down is passed over for another.
 func TestLabAuto(t *testing.T) {
-	inv, err := config.Load(lab.Need(t, "INVENTORY"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	api, err := zabbix.Login(ctx, inv.Zabbix)
-	if err != nil {
-		lab.Missing(t, "zabbix api", err)
-	}
-	defer api.Logout(ctx)
+	api := labAPI(t)
 	host, _ := lab.TrapperHost(t, api, "mig-auto-standby", map[string]int{zabbix.KeyStandbyOverload: lab.ValueFloat})
 	overload := func() string {
 		items, err := api.ItemsOfHost(ctx, host, zabbix.KeyStandbyOverload)
@@ -881,4 +865,20 @@ func TestLabRecoverWaitsForMove(t *testing.T) {
 		t.Fatalf("recover during the move: %v, %+v", err, rep)
 	}
 	e.wantServing("big")
+}
+
+// labAPI logs in to the lab's Zabbix API as the lab inventory does; the session ends
+// with the test.
+func labAPI(t *testing.T) *zabbix.API {
+	t.Helper()
+	inv, err := config.Load(lab.Need(t, "INVENTORY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := zabbix.Login(context.Background(), inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix api", err)
+	}
+	t.Cleanup(func() { api.Logout(context.Background()) })
+	return api
 }
