@@ -368,19 +368,33 @@ func (b *builder) hypervisor(p string, r *rawHypervisor, users []V3User) Hypervi
 
 func (b *builder) standby(p string, r *rawStandby) Standby {
 	s := Standby{
-		Name:           r.Name,
-		URL:            r.URL,
-		ZabbixHost:     r.ZabbixHost,
-		ZabbixAgent:    b.hostPort(p+".zabbix_agent", r.ZabbixAgent, defaultAgentPort, false),
-		Capacity:       r.Capacity,
-		ClientCertFile: b.path(r.ClientCertFile),
-		ServerCertFile: b.path(r.ServerCertFile),
+		Name:             r.Name,
+		URL:              r.URL,
+		ZabbixHost:       r.ZabbixHost,
+		ZabbixAgent:      b.hostPort(p+".zabbix_agent", r.ZabbixAgent, defaultAgentPort, false),
+		Capacity:         r.Capacity,
+		Network:          r.Network,
+		MaxCPUPercent:    r.MaxCPUPercent,
+		MaxMemoryPercent: r.MaxMemoryPercent,
+		ClientCertFile:   b.path(r.ClientCertFile),
+		ServerCertFile:   b.path(r.ServerCertFile),
 	}
 	if s.ZabbixHost == "" {
 		s.ZabbixHost = s.Name
 	}
 	if s.Capacity < 0 {
 		b.add(p+".capacity", "must be 0 (no limit) or more, got %d", s.Capacity)
+	}
+	if s.Network != "" && !nameRE.MatchString(s.Network) {
+		b.add(p+".network", "must be an LXD network name (lower-case letters, digits, . _ -), got %q", s.Network)
+	}
+	for _, m := range []struct {
+		key string
+		val float64
+	}{{"max_cpu_percent", s.MaxCPUPercent}, {"max_memory_percent", s.MaxMemoryPercent}} {
+		if m.val < 0 || m.val > 100 {
+			b.add(p+"."+m.key, "must be 0 (not checked) to 100, got %g", m.val)
+		}
 	}
 	u, err := url.Parse(r.URL)
 	switch {

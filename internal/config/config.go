@@ -122,6 +122,13 @@ type Standby struct {
 	// Capacity is how many running containers it takes before migrate moves some away
 	// (0: no limit).
 	Capacity int
+	// Network is the LXD network its containers use: a container migrated here whose own
+	// NIC device names a network this server lacks is attached to this one instead.
+	Network string
+	// MaxCPUPercent and MaxMemoryPercent are the load above which vcr-migrate -auto
+	// moves containers away (0: that measure is not checked).
+	MaxCPUPercent    float64
+	MaxMemoryPercent float64
 	// ClientCertFile, ClientKeyFile and ServerCertFile authenticate an https URL.
 	ClientCertFile string
 	ClientKeyFile  string

@@ -64,14 +64,17 @@ type rawDNS struct {
 }
 
 type rawStandby struct {
-	Name           string `yaml:"name"`
-	URL            string `yaml:"url"`
-	ZabbixHost     string `yaml:"zabbix_host"`
-	ZabbixAgent    string `yaml:"zabbix_agent"`
-	Capacity       int    `yaml:"capacity"`
-	ClientCertFile string `yaml:"client_cert_file"`
-	ClientKeyFile  string `yaml:"client_key_file"`
-	ServerCertFile string `yaml:"server_cert_file"`
+	Name             string  `yaml:"name"`
+	URL              string  `yaml:"url"`
+	ZabbixHost       string  `yaml:"zabbix_host"`
+	ZabbixAgent      string  `yaml:"zabbix_agent"`
+	Capacity         int     `yaml:"capacity"`
+	Network          string  `yaml:"network"`
+	MaxCPUPercent    float64 `yaml:"max_cpu_percent"`
+	MaxMemoryPercent float64 `yaml:"max_memory_percent"`
+	ClientCertFile   string  `yaml:"client_cert_file"`
+	ClientKeyFile    string  `yaml:"client_key_file"`
+	ServerCertFile   string  `yaml:"server_cert_file"`
 }
 
 type rawService struct {

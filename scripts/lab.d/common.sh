@@ -48,7 +48,8 @@ lab_domain_mac()  { case $1 in web1) echo 52:54:00:77:01:11;; web2) echo 52:54:0
 # transaction (each component also asks for its own, a no-op then).
 LAB_PACKAGES="lxd lxd-client busybox-static dnsmasq-base squashfs-tools zabbix-server-pgsql
   zabbix-agent zabbix-frontend-php php-cli php-pgsql postgresql bind9 bind9-utils bind9-dnsutils
-  snmp snmpd snmptrapd iproute2 libvirt-daemon libvirt-daemon-driver-lxc libvirt-clients"
+  snmp snmpd snmptrapd iproute2 libvirt-daemon libvirt-daemon-driver-lxc libvirt-clients
+  etcd-server etcd-client"
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -89,9 +90,17 @@ lab_pid() {
 lab_start() {
   local name=$1; shift
   mkdir -p "$LAB_LOG" "$LAB_RUN"
-  # 9>&-: the daemon must not inherit scripts/lab's lock, or the next `lab up` would
-  # wait for the daemon to exit.
-  setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1 9>&- &
+  # The daemon must inherit no descriptor above 2: not scripts/lab's lock (fd 9), or the
+  # next `lab up` would wait for the daemon to exit, nor a lock of whoever called
+  # scripts/lab (a test run under flock(1) that restarts a member would leave that lock
+  # held by the daemon for ever).
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+    done
+    exec setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1
+  ) &
   echo $! >"$LAB_RUN/$name.pid"
 }
 
