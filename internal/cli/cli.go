@@ -9,14 +9,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 )
 
-// Exit codes of every binary; recover and migrate use all of them.
+// Exit codes of every binary; recover and migrate use all of them. Each binary's
+// --help and README table say which it uses and when (a test of each binary compares
+// the two and provokes every code).
 const (
-	ExitOK        = 0 // done, or already done
+	ExitOK = 0 // done, or already done
+	// ExitRuntime: the binary could not do its work for a reason outside its
+	// configuration: recover, state_dir or its locks unusable; the daemons, a socket,
+	// log, spool or name that does not work; sender -once and provision, a peer that
+	// failed.
+	ExitRuntime   = 1
 	ExitUsage     = 2 // usage or configuration error
 	ExitRefused   = 3 // refused by fencing (primary still up) or by maintenance
 	ExitContainer = 4 // container failure
@@ -28,6 +36,7 @@ const (
 // ExitCodesHelp is the exit-code table printed by --help.
 const ExitCodesHelp = `Exit codes:
   0  done, or already done
+  1  could not run at all: state_dir or its locks unusable
   2  usage or configuration error
   3  refused by fencing (primary still up) or by maintenance
   4  container failure
@@ -35,6 +44,59 @@ const ExitCodesHelp = `Exit codes:
   6  DNS failure
   7  lost the DNS compare-and-set to another recoverer (the service is recovered)
 `
+
+// Error is a failure that decides its binary's exit code. It is made where the failure
+// is understood (trapd.New, recovery.Wire), never guessed later from message text; the
+// main reads it with ExitCode. Its message is Err's.
+type Error struct {
+	Code int // one of the Exit constants
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Fail returns err marked with exit code code (nil for a nil err).
+func Fail(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// ExitCode returns the code of the first *Error in err's chain, or fallback when there
+// is none (ExitOK for a nil err).
+func ExitCode(err error, fallback int) int {
+	if err == nil {
+		return ExitOK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return fallback
+}
+
+// ExitCodes returns the codes and meanings of an exit-code table, either --help's
+// ("  1  meaning" lines after "Exit codes:") or a README's ("| 1 | meaning |" rows), so
+// that a test can hold the two against each other and against what it proves.
+// Continuation lines of a meaning are not part of it.
+func ExitCodes(table string) map[int]string {
+	codes := map[int]string{}
+	for _, line := range strings.Split(table, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "|"); ok {
+			line = strings.ReplaceAll(strings.TrimSuffix(rest, "|"), "|", " ")
+		}
+		num, meaning, ok := strings.Cut(strings.TrimSpace(line), " ")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || n < 0 || n > 125 {
+			continue
+		}
+		codes[n] = strings.TrimSpace(meaning)
+	}
+	return codes
+}
 
 // Common are the flags every binary takes.
 type Common struct {

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRun(t *testing.T) {
@@ -71,5 +75,58 @@ func TestRun(t *testing.T) {
 				t.Errorf("stderr %q, want it to contain %q", errOut.String(), tt.wantErrOut)
 			}
 		})
+	}
+}
+
+// TestExitCodesHelp: the table --help prints for recover and migrate names every exit
+// constant, and nothing else.
+func TestExitCodesHelp(t *testing.T) {
+	want := []int{ExitOK, ExitRuntime, ExitUsage, ExitRefused, ExitContainer, ExitProbe, ExitDNS, ExitLostRace}
+	got := ExitCodes(ExitCodesHelp)
+	if len(got) != len(want) {
+		t.Errorf("help table has codes %v, want %v", got, want)
+	}
+	for _, c := range want {
+		if got[c] == "" {
+			t.Errorf("help table lacks exit code %d:\n%s", c, ExitCodesHelp)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	help := "Exit codes:\n  0  done\n  1  -once: a hypervisor could not\n     be sampled\n  2  usage\n"
+	readme := "| code | meaning |\n|---|---|\n| 0 | done |\n| 7 | lost the race |\n"
+	if diff := cmp.Diff(map[int]string{0: "done", 1: "-once: a hypervisor could not", 2: "usage"}, ExitCodes(help)); diff != "" {
+		t.Errorf("help (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[int]string{0: "done", 7: "lost the race"}, ExitCodes(readme)); diff != "" {
+		t.Errorf("readme (-want +got):\n%s", diff)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	base := errors.New("open spool: read-only file system")
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, ExitOK},
+		{"unmarked", base, 99},
+		{"marked", Fail(ExitRuntime, base), ExitRuntime},
+		{"wrapped", fmt.Errorf("trapd: %w", Fail(ExitUsage, base)), ExitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitCode(tt.err, 99); got != tt.want {
+				t.Errorf("ExitCode = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if got := Fail(ExitRuntime, base).Error(); got != base.Error() {
+		t.Errorf("Fail changed the message: %q", got)
+	}
+	if !errors.Is(Fail(ExitRuntime, base), base) {
+		t.Error("Fail hides the error it wraps")
 	}
 }
