@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
@@ -33,16 +32,17 @@ const (
 	ExitLostRace  = 7 // another recoverer won the DNS compare-and-set: recovered, not by us
 )
 
-// ExitCodesHelp is the exit-code table printed by --help.
+// ExitCodesHelp is the exit-code table printed by --help of recover and migrate.
 const ExitCodesHelp = `Exit codes:
   0  done, or already done
-  1  could not run at all: state_dir or its locks unusable
-  2  usage or configuration error
+  1  could not run at all: state_dir or its locks unusable (read-only, not a folder, not permitted)
+  2  usage or configuration error (flags, inventory, TSIG key or LXD certificate files)
   3  refused by fencing (primary still up) or by maintenance
-  4  container failure
+  4  container failure (also: the LXD server unreachable or not trusting the client certificate)
   5  probe timeout: the service port did not answer
-  6  DNS failure
-  7  lost the DNS compare-and-set to another recoverer (the service is recovered)
+  6  DNS failure (also: the DNS server unreachable)
+  7  lost the DNS compare-and-set to another recoverer (the service is recovered),
+     or another run kept the service's lock for -lock-wait
 `
 
 // Error is a failure that decides its binary's exit code. It is made where the failure
@@ -75,27 +75,6 @@ func ExitCode(err error, fallback int) int {
 		return e.Code
 	}
 	return fallback
-}
-
-// ExitCodes returns the codes and meanings of an exit-code table, either --help's
-// ("  1  meaning" lines after "Exit codes:") or a README's ("| 1 | meaning |" rows), so
-// that a test can hold the two against each other and against what it proves.
-// Continuation lines of a meaning are not part of it.
-func ExitCodes(table string) map[int]string {
-	codes := map[int]string{}
-	for _, line := range strings.Split(table, "\n") {
-		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "|"); ok {
-			line = strings.ReplaceAll(strings.TrimSuffix(rest, "|"), "|", " ")
-		}
-		num, meaning, ok := strings.Cut(strings.TrimSpace(line), " ")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil || n < 0 || n > 125 {
-			continue
-		}
-		codes[n] = strings.TrimSpace(meaning)
-	}
-	return codes
 }
 
 // Common are the flags every binary takes.

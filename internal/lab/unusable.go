@@ -1,16 +1,16 @@
 package lab
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/vcrcovery/vcrcovery/internal/cli"
 )
 
 // Folders that no process can write, for tests of "could not run" exit codes. Tests run
@@ -21,23 +21,52 @@ import (
 // elsewhere the test is skipped, under CI it fails.
 func ReadOnlyDir(t testing.TB) string {
 	t.Helper()
+	dir := mountTmpfs(t, "ro,size=64k")
+	// Prove it: a test that relies on an unwritable folder must not pass on a writable one.
+	if err := os.WriteFile(filepath.Join(dir, "probe"), nil, 0o600); err == nil {
+		t.Fatalf("%s is writable after a read-only mount", dir)
+	}
+	return dir
+}
+
+// FullDir returns a folder on a small tmpfs filled to the last byte: files and folders
+// can still be created (a lock file, say), but writing data fails with ENOSPC, as on
+// a full disk. It is unmounted when the test ends; mounting needs root, as for
+// ReadOnlyDir.
+func FullDir(t testing.TB) string {
+	t.Helper()
+	dir := mountTmpfs(t, "size=64k")
+	f, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for buf := make([]byte, 4096); ; {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill %s: %v", dir, err)
+			}
+			return dir
+		}
+	}
+}
+
+func mountTmpfs(t testing.TB, options string) string {
+	t.Helper()
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
-		msg := "mount a read-only tmpfs: " + err.Error() + ": " + string(out)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", options, "tmpfs", dir).CombinedOutput(); err != nil {
+		msg := "mount a tmpfs (" + options + "): " + err.Error() + ": " + string(out)
 		if InCI() || os.Geteuid() == 0 {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
+	// Cleanups run last-in first-out: this unmount comes before TempDir's removal.
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, 0); err != nil {
 			t.Errorf("unmount %s: %v", dir, err)
 		}
 	})
-	// Prove it: a test that relies on an unwritable folder must not pass on a writable one.
-	if err := os.WriteFile(filepath.Join(dir, "probe"), nil, 0o600); err == nil {
-		t.Fatalf("%s is writable after a read-only mount", dir)
-	}
 	return dir
 }
 
@@ -77,10 +106,31 @@ func CheckExitTables(t testing.TB, proven map[int]bool, help, readme string) {
 		}
 		return k
 	}
-	if diff := cmp.Diff(proven, keys(cli.ExitCodes(helpTable))); diff != "" {
+	if diff := cmp.Diff(proven, keys(ExitCodes(helpTable))); diff != "" {
 		t.Errorf("--help's exit codes differ from those the tests proved (-proven +help):\n%s", diff)
 	}
-	if diff := cmp.Diff(proven, keys(cli.ExitCodes(table))); diff != "" {
+	if diff := cmp.Diff(proven, keys(ExitCodes(table))); diff != "" {
 		t.Errorf("%s's exit codes differ from those the tests proved (-proven +readme):\n%s", readme, diff)
 	}
+}
+
+// ExitCodes returns the codes and meanings of an exit-code table, either --help's
+// ("  1  meaning" lines after "Exit codes:") or a README's ("| 1 | meaning |" rows), so
+// that a test can hold the two against each other and against what it proves.
+// Continuation lines of a meaning are not part of it.
+func ExitCodes(table string) map[int]string {
+	codes := map[int]string{}
+	for _, line := range strings.Split(table, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "|"); ok {
+			line = strings.ReplaceAll(strings.TrimSuffix(rest, "|"), "|", " ")
+		}
+		num, meaning, ok := strings.Cut(strings.TrimSpace(line), " ")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || n < 0 || n > 125 {
+			continue
+		}
+		codes[n] = strings.TrimSpace(meaning)
+	}
+	return codes
 }
