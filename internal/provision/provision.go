@@ -162,6 +162,10 @@ var ErrOptions = errors.New("invalid provisioning options")
 // Check verifies that opts fit inv, without talking to Zabbix. Its errors wrap
 // ErrOptions.
 func Check(inv *config.Inventory, opts Options) error {
+	if inv.Zabbix.APIURL == "" {
+		// An inventory error, not a Zabbix failure: exit 2, not 1.
+		return fmt.Errorf("%w: zabbix.api_url: provisioning needs the Zabbix API", ErrOptions)
+	}
 	_, err := newPlan(inv, opts)
 	return err
 }
