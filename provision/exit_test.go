@@ -51,7 +51,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"check", []string{"-config", unreachable, "-check"}, cli.ExitOK, "valid"},
 		{"Zabbix API unreachable", []string{"-config", unreachable, "-trapd-host", "standby", "-cloud-host", "standby"}, cli.ExitRuntime, "connection refused"},
-		{"no api_url", []string{"-config", inventory("")}, cli.ExitUsage, "zabbix.api_url"},
+		{"no api_url", []string{"-config", inventory(""), "-trapd-host", "standby", "-cloud-host", "standby"}, cli.ExitUsage, "zabbix.api_url"},
 		{"bad -standby-agent", []string{"-config", unreachable, "-standby-agent", "standby"}, cli.ExitUsage, "want NAME=HOST:PORT"},
 	}
 	proven := map[int]bool{}

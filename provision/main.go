@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -83,6 +84,10 @@ func run(env cli.Env) int {
 		return cli.ExitUsage
 	}
 	api, err := provision.Connect(ctx, env.Inventory.Zabbix)
+	if errors.Is(err, provision.ErrOptions) {
+		fmt.Fprintf(env.Stderr, "vcr-provision: %v\n", err)
+		return cli.ExitUsage
+	}
 	if err != nil {
 		env.Log.Error("cannot reach the Zabbix API", "err", err)
 		return cli.ExitRuntime

@@ -150,7 +150,8 @@ func verbWidth(dryRun bool) int {
 // Connect logs in to the inventory's Zabbix API; provisioning cannot work without it.
 func Connect(ctx context.Context, z config.Zabbix) (*zabbix.API, error) {
 	if z.APIURL == "" {
-		return nil, fmt.Errorf("zabbix.api_url: provisioning needs the Zabbix API")
+		// An inventory error, not a Zabbix failure (exit 2, not 1).
+		return nil, fmt.Errorf("%w: zabbix.api_url: provisioning needs the Zabbix API", ErrOptions)
 	}
 	return zabbix.Login(ctx, z)
 }
@@ -162,10 +163,6 @@ var ErrOptions = errors.New("invalid provisioning options")
 // Check verifies that opts fit inv, without talking to Zabbix. Its errors wrap
 // ErrOptions.
 func Check(inv *config.Inventory, opts Options) error {
-	if inv.Zabbix.APIURL == "" {
-		// An inventory error, not a Zabbix failure: exit 2, not 1.
-		return fmt.Errorf("%w: zabbix.api_url: provisioning needs the Zabbix API", ErrOptions)
-	}
 	_, err := newPlan(inv, opts)
 	return err
 }
