@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
@@ -27,7 +28,9 @@ import (
 // TestLabExitCodes provokes every exit code of vcr-recover by its real cause on the
 // lab, and holds the codes proven against --help and the README's table. No case
 // changes the lab: the primary web1 keeps serving and its name keeps pointing at it
-// (the cases that pass -force fail before the DNS step).
+// (the cases that pass -force fail before the DNS step). TestExitCodesWithoutLab has
+// the causes that need no lab (an unreadable TSIG key, an LXD server that refuses the
+// connection).
 func TestLabExitCodes(t *testing.T) {
 	e := labEnv(t)
 	web1 := []string{"-service", "web1"}
@@ -51,13 +54,7 @@ func TestLabExitCodes(t *testing.T) {
 			m["state_dir"] = lab.ReadOnlyDir(t)
 		}, web1, nil, cli.ExitRuntime, "read-only file system"},
 		{"no -service", nil, nil, nil, cli.ExitUsage, "-service is required"},
-		{"TSIG key unreadable", func(t *testing.T, m map[string]any) {
-			m["dns"].(map[string]any)["tsig_key_file"] = filepath.Join(t.TempDir(), "missing.key")
-		}, web1, nil, cli.ExitUsage, "dns.tsig_key_file"},
 		{"primary still serves", nil, web1, nil, cli.ExitRefused, "the primary still serves"},
-		{"LXD server refuses the connection", func(t *testing.T, m map[string]any) {
-			standbyOnBig(m)["url"] = "https://127.0.0.1:9"
-		}, web1, nil, cli.ExitContainer, "connection refused"},
 		{"LXD server refuses the client certificate", func(t *testing.T, m map[string]any) {
 			cert, key := untrustedCert(t)
 			sb := standbyOnBig(m)
@@ -183,4 +180,61 @@ func runRecover(t *testing.T, args ...string) (int, string) {
 		t.Fatalf("vcr-recover %v: %v", args, err)
 	}
 	return 0, string(out)
+}
+
+// TestExitCodesWithoutLab: the codes whose causes need no lab component, so that they
+// are proven on any machine: usage and configuration errors (2) and an LXD server that
+// refuses the connection (4, before anything else is looked at).
+func TestExitCodesWithoutLab(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "ddns.key")
+	if err := os.WriteFile(key, []byte("key \"k\" { algorithm hmac-sha256; secret \"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\"; };\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, clientKey := untrustedCert(t)
+	inventory := func(keyFile string) string {
+		path := filepath.Join(t.TempDir(), "vcrcovery.yaml")
+		text := fmt.Sprintf(`state_dir: %s
+zabbix: {server: 127.0.0.1:9}
+dns: {server: 127.0.0.1:9, zone: example.test., tsig_key_file: %s}
+hypervisors:
+  - {name: kvm, address: 127.0.0.1:9, community_file: %s}
+standbys:
+  - {name: sb, url: "https://127.0.0.1:9", client_cert_file: %s, client_key_file: %s}
+services:
+  - name: web1
+    hypervisor: kvm
+    vm_uuid: 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01
+    dns_name: web1.example.test.
+    primary_address: 10.0.0.5
+    probe: {ports: [80]}
+    standby: {host: sb, mode: warm}
+`, filepath.Join(dir, "state"), keyFile, key, cert, clientKey)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		name string
+		args []string
+		want int
+		say  string
+	}{
+		{"no -service", []string{"-config", inventory(key)}, cli.ExitUsage, "-service is required"},
+		{"event not a number", []string{"-config", inventory(key), "-service", "web1", "-event", "1;reboot"}, cli.ExitUsage, "-event must be"},
+		{"TSIG key unreadable", []string{"-config", inventory(filepath.Join(dir, "missing.key")), "-service", "web1"}, cli.ExitUsage, "dns.tsig_key_file"},
+		{"LXD server refuses the connection", []string{"-config", inventory(key), "-service", "web1"}, cli.ExitContainer, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out := runRecover(t, tt.args...)
+			if code != tt.want {
+				t.Errorf("exit code %d, want %d:\n%s", code, tt.want, out)
+			}
+			if !strings.Contains(out, tt.say) {
+				t.Errorf("output lacks %q:\n%s", tt.say, out)
+			}
+		})
+	}
 }
