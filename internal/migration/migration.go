@@ -121,20 +121,21 @@ type Report struct {
 
 // Results, as reported to Zabbix (vcr.migrate.result) and in -json.
 const (
-	ResultOK            = "ok"
-	ResultRefused       = "refused"
-	ResultTargetRefused = "target-refused"
-	ResultContainer     = "container-failed"
-	ResultProbe         = "probe-timeout"
-	ResultDNS           = "dns-failed"
-	ResultLostRace      = "lost-race"
-	ResultPlanned       = "planned"
-	ResultUsage         = "usage"
-	// ResultCannotRun: the move could not start at all (state_dir or its locks
-	// unusable); nothing was looked at or changed.
-	ResultCannotRun      = "cannot-run"
+	ResultOK             = "ok"
+	ResultRefused        = "refused"
+	ResultTargetRefused  = "target-refused"
+	ResultContainer      = "container-failed"
+	ResultProbe          = "probe-timeout"
+	ResultDNS            = "dns-failed"
+	ResultLostRace       = "lost-race"
+	ResultPlanned        = "planned"
+	ResultUsage          = "usage"
 	resultRolledBackNote = " (rolled back: the source serves again, DNS untouched)"
 )
+
+// ResultCannotRun: the move could not start at all (state_dir or its locks unusable);
+// nothing was looked at or changed.
+const ResultCannotRun = "cannot-run"
 
 var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultPlanned: cli.ExitOK, ResultUsage: cli.ExitUsage,
