@@ -33,8 +33,6 @@ const (
 	GroupVMs         = "vcrcovery VMs"
 	GroupStandbys    = "vcrcovery standbys"
 	ScriptName       = "vcrcovery recover"
-	// FastPathScriptPrefix + service names the manual script trapd's fast path runs.
-	FastPathScriptPrefix = "vcrcovery recover "
 	// ActionPrefix + a standbys[].name names that standby's action.
 	ActionPrefix = "vcrcovery recover on "
 )

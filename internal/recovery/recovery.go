@@ -89,6 +89,8 @@ type Run struct {
 	Reporter Reporter // may be nil
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Clock runs the fence wait (nil: the wall clock).
+	Clock fence.Clock
 
 	api *zabbix.Pending // set by Wire, logged out by Close
 }
@@ -382,15 +384,13 @@ func (r *Run) recover(ctx context.Context, rep *Report) error {
 	}
 
 	if err := r.step(rep, "fence", func() (string, error) {
-		v := r.Fence.Check(ctx, svc)
-		deadline := r.now().Add(r.FenceWait)
-		for !r.Force && !v.Down && !v.Serving && !v.Maintenance && r.now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return "", end(ResultRefused, "refused: %v while fencing", ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
-			v = r.Fence.Check(ctx, svc)
+		wait := r.FenceWait
+		if r.Force {
+			wait = 0 // one check, for the record
+		}
+		v, err := fence.Await(ctx, r.Fence, svc, wait, r.Clock)
+		if err != nil {
+			return "", end(ResultRefused, "refused: %v while fencing", err)
 		}
 		ev := strings.Join(v.Evidence, "; ")
 		switch {

@@ -224,14 +224,14 @@ func (s *slowEvidence) Check(ctx context.Context, svc *config.Service) fence.Ver
 func TestFenceWaitsForEvidence(t *testing.T) {
 	w := &fakeWorld{dns: []netip.Addr{primaryIP}}
 	slow := &slowEvidence{fakeWorld: w, left: 3}
-	rep := run(t, w, func(r *Run) { r.Fence, r.FenceWait = slow, 5*time.Second })
+	rep := run(t, w, func(r *Run) { r.Fence, r.FenceWait, r.Clock = slow, 5*time.Second, &fence.StepClock{} })
 	if rep.Result != ResultOK || slow.left != 0 {
 		t.Fatalf("%+v (checks left %d)", rep, slow.left)
 	}
 	// Evidence that never comes: refused once the wait is over.
 	w = &fakeWorld{dns: []netip.Addr{primaryIP}}
 	slow = &slowEvidence{fakeWorld: w, left: 1 << 30}
-	rep = run(t, w, func(r *Run) { r.Fence, r.FenceWait = slow, 300*time.Millisecond })
+	rep = run(t, w, func(r *Run) { r.Fence, r.FenceWait, r.Clock = slow, 300*time.Millisecond, &fence.StepClock{} })
 	if rep.Result != ResultRefused || len(w.changes) != 0 {
 		t.Fatalf("%+v, changes %v", rep, w.changes)
 	}
