@@ -46,7 +46,8 @@ Documentation: sender/README.md.`,
   0  done: the daemon stopped (SIGTERM, or -rounds done); -once: every hypervisor
      sampled (or skipped as too soon) and Zabbix took every value
   1  -once: a hypervisor could not be sampled, Zabbix refused or did not take
-     values, or another run kept the state file locked for -lock-wait
+     values (or could not be reached), the state file could not be written, or
+     another run kept it locked for -lock-wait
   2  usage or configuration error
 `,
 	Flags: func(fs *flag.FlagSet) {
@@ -87,13 +88,13 @@ func run(env cli.Env) int {
 		concurrency = inv.Sender.Concurrency
 	}
 	if interval <= 0 || concurrency <= 0 || (!noSend && inv.Zabbix.Server.IsZero()) {
-		fmt.Fprintln(env.Stderr, "vcr-sender: -interval and -concurrency must be positive, and zabbix.server set (or -no-send)")
+		fmt.Fprintln(env.Stderr, "vcr-sender: -interval must be positive (and -concurrency), and zabbix.server set (or -no-send)")
 		return cli.ExitUsage
 	}
 	clock, err := cpuusage.NewSystemClock()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vcr-sender: %v\n", err)
-		return 1
+		return cli.ExitRuntime
 	}
 	var sinks sampler.Tee
 	if !noSend {
@@ -122,7 +123,7 @@ func run(env cli.Env) int {
 		env.Log.Info("sampling", "hypervisors", len(inv.Hypervisors), "interval_seconds", interval.Seconds())
 		if err := e.Run(ctx, rounds); err != nil {
 			env.Log.Error("sender stopped", "err", err)
-			return 1
+			return cli.ExitRuntime
 		}
 		return cli.ExitOK
 	}
@@ -133,10 +134,10 @@ func run(env cli.Env) int {
 	rep, err := sampler.Once(ctx, o, sampler.OnceOptions{StatePath: statePath, Align: align, LockWait: lockWait})
 	if err != nil {
 		env.Log.Error("sample not taken", "err", err, "locked", errors.Is(err, sampler.ErrLocked))
-		return 1
+		return cli.ExitRuntime
 	}
 	if failed, notSent := rep.Failed(); failed+notSent > 0 {
-		return 1
+		return cli.ExitRuntime
 	}
 	return cli.ExitOK
 }

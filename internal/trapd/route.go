@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
@@ -25,7 +26,9 @@ func newRouter(ctx context.Context, inv *config.Inventory) (*router, error) {
 		host := h.Address.Host()
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
-			return nil, fmt.Errorf("hypervisor %s: resolve %s: %w", h.Name, host, err)
+			// The name is valid but does not work here now: the machine's
+			// problem, not the inventory's.
+			return nil, cli.Fail(cli.ExitRuntime, fmt.Errorf("hypervisor %s: resolve %s: %w", h.Name, host, err))
 		}
 		for _, a := range addrs {
 			a = a.Unmap()
