@@ -113,44 +113,52 @@ func (c *Client) watchMembers(ctx context.Context, out chan Change) {
 
 // follow applies watch events on the members prefix after last.Revision to last and
 // sends each change, until the watch fails; it returns why. A watch whose endpoints are
-// all down waits silently (the client reconnects behind it), so every TTL a quorum read
-// checks that etcd answers.
+// all down waits silently (the client reconnects behind it; even Watch itself waits for
+// the server to create it), so beside it a quorum read every TTL checks that etcd
+// answers, and ends the watch when it does not.
 func (c *Client) follow(ctx context.Context, last *Members, send func(Change)) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
+	wctx, cancel := context.WithCancelCause(clientv3.WithRequireLeader(ctx))
+	defer cancel(nil)
+	go c.checkAnswers(wctx, cancel)
 	w := c.etcd.Watch(wctx, c.keys.members(), clientv3.WithPrefix(), clientv3.WithRev(last.Revision+1))
-	check := time.NewTicker(c.ttl)
-	defer check.Stop()
+	for resp := range w {
+		if err := resp.Err(); err != nil {
+			return fmt.Errorf("watch pool members: %w", classify(err))
+		}
+		next := Members{Live: maps.Clone(last.Live), Revision: resp.Header.Revision}
+		for _, ev := range resp.Events {
+			host, rec := c.member(ev.Kv)
+			if ev.Type == clientv3.EventTypeDelete {
+				delete(next.Live, host)
+			} else {
+				next.Live[host] = rec
+			}
+		}
+		if len(resp.Events) > 0 {
+			send(diff(*last, next))
+		}
+		*last = next
+	}
+	return fmt.Errorf("watch pool members: %w", classify(context.Cause(wctx)))
+}
+
+// checkAnswers reads the members' count with a quorum every TTL until ctx ends; when a
+// read fails, it cancels the watch with the read's error.
+func (c *Client) checkAnswers(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(c.ttl)
+	defer t.Stop()
 	for {
 		select {
-		case <-check.C:
-			cctx, ccancel := context.WithTimeout(ctx, c.ttl/3)
-			_, err := c.etcd.Get(cctx, c.keys.members(), clientv3.WithCountOnly())
-			ccancel()
-			if err != nil {
-				return fmt.Errorf("check pool members watch: %w", classify(err))
-			}
-			continue
-		case resp, ok := <-w:
-			if !ok {
-				return fmt.Errorf("watch pool members: %w", classify(wctx.Err()))
-			}
-			if err := resp.Err(); err != nil {
-				return fmt.Errorf("watch pool members: %w", classify(err))
-			}
-			next := Members{Live: maps.Clone(last.Live), Revision: resp.Header.Revision}
-			for _, ev := range resp.Events {
-				host, rec := c.member(ev.Kv)
-				if ev.Type == clientv3.EventTypeDelete {
-					delete(next.Live, host)
-				} else {
-					next.Live[host] = rec
-				}
-			}
-			if len(resp.Events) > 0 {
-				send(diff(*last, next))
-			}
-			*last = next
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, rcancel := context.WithTimeout(ctx, c.ttl/3)
+		_, err := c.etcd.Get(rctx, c.keys.members(), clientv3.WithCountOnly())
+		rcancel()
+		if err != nil && ctx.Err() == nil {
+			cancel(fmt.Errorf("check that etcd answers: %w", classify(err)))
+			return
 		}
 	}
 }
