@@ -108,6 +108,13 @@ type Standby struct {
 	ZabbixAgent string `yaml:"zabbix_agent"`
 	// Capacity is how many running containers it takes before migrate moves some away.
 	Capacity int `yaml:"capacity"`
+	// Network is the LXD network its containers use: a container migrated here whose own
+	// NIC device names a network this server lacks is attached to this one instead.
+	Network string `yaml:"network"`
+	// MaxCPUPercent and MaxMemoryPercent are the load above which vcr-migrate -auto
+	// moves containers away (0: that measure is not checked).
+	MaxCPUPercent    float64 `yaml:"max_cpu_percent"`
+	MaxMemoryPercent float64 `yaml:"max_memory_percent"`
 	// ClientCertFile, ClientKeyFile and ServerCertFile authenticate an https URL.
 	ClientCertFile string `yaml:"client_cert_file"`
 	ClientKeyFile  string `yaml:"client_key_file"`

@@ -271,6 +271,17 @@ func (v *validator) standby(p string, s *Standby) {
 	if s.Capacity < 0 {
 		v.add(p+".capacity", "must be 0 (no limit) or more, got %d", s.Capacity)
 	}
+	if s.Network != "" && !nameRE.MatchString(s.Network) {
+		v.add(p+".network", "must be an LXD network name (lower-case letters, digits, . _ -), got %q", s.Network)
+	}
+	for _, m := range []struct {
+		key string
+		val float64
+	}{{"max_cpu_percent", s.MaxCPUPercent}, {"max_memory_percent", s.MaxMemoryPercent}} {
+		if m.val < 0 || m.val > 100 {
+			v.add(p+"."+m.key, "must be 0 (not checked) to 100, got %g", m.val)
+		}
+	}
 	u, err := url.Parse(s.URL)
 	switch {
 	case s.URL == "":

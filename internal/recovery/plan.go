@@ -28,9 +28,9 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 		add("check that the primary %s serves on ports %v (now: %s)", svc.PrimaryAddress, svc.Probe.Ports, strings.Join(v.Evidence, "; "))
 		add("switch %s back to %s with a TSIG compare-and-set against the container's address", svc.DNSName, svc.PrimaryAddress)
 		if svc.Standby.Mode == "cold" {
-			add("stop container %s on %s (cold standby; %s)", svc.Standby.Container, svc.Standby.Host, now)
+			add("stop container %s on %s (cold standby; %s)", svc.Standby.Container, r.standby(), now)
 		} else {
-			add("keep container %s on %s running (warm standby)", svc.Standby.Container, svc.Standby.Host)
+			add("keep container %s on %s running (warm standby)", svc.Standby.Container, r.standby())
 		}
 		return nil
 	}
@@ -48,9 +48,9 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 	add("fence %s (%s): %s", svc.ZabbixHost, strings.Join(v.Evidence, "; "), verdict)
 	switch {
 	case svc.Standby.Backup.Kind != "":
-		add("ensure container %s on %s runs, creating it from %s %s if missing (now: %s)", svc.Standby.Container, svc.Standby.Host, svc.Standby.Backup.Kind, svc.Standby.Backup.Source, now)
+		add("ensure container %s on %s runs, creating it from %s %s if missing (now: %s)", svc.Standby.Container, r.standby(), svc.Standby.Backup.Kind, svc.Standby.Backup.Source, now)
 	default:
-		add("ensure container %s on %s runs (%s standby; now: %s)", svc.Standby.Container, svc.Standby.Host, svc.Standby.Mode, now)
+		add("ensure container %s on %s runs (%s standby; now: %s)", svc.Standby.Container, r.standby(), svc.Standby.Mode, now)
 	}
 	for _, h := range svc.Hooks {
 		add("run hook %s in the container: %q (timeout %s)", h.Name, h.Command, h.Timeout)

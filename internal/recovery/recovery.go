@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,6 +57,9 @@ type Reporter interface {
 type Run struct {
 	Inventory *config.Inventory
 	Service   *config.Service
+	// Standby is the standbys entry whose LXD server holds the container now (Wire finds
+	// it; empty: the service's standby.host).
+	Standby string
 	// Event is the Zabbix event ID that started the run ("" when run by hand).
 	Event    string
 	Force    bool // skip fencing and maintenance refusals
@@ -77,12 +79,15 @@ type Run struct {
 	FenceWait time.Duration
 
 	Containers Containers
-	DNS        DNS
-	Fence      Fencer
-	Probe      Prober
-	Reporter   Reporter // may be nil
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Relocate finds the container's server again (nil: never): after waiting for the
+	// lock, since the run that held it may have been a migration.
+	Relocate func(ctx context.Context) (Containers, string, error)
+	DNS      DNS
+	Fence    Fencer
+	Probe    Prober
+	Reporter Reporter // may be nil
+	Log      *slog.Logger
+	Now      func() time.Time
 
 	api *zabbix.Pending // set by Wire, logged out by Close
 }
@@ -233,7 +238,7 @@ func (r *Run) Execute(ctx context.Context) *Report {
 
 // locked runs f under the service's lock, after the duplicate-event check.
 func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *Report) error) error {
-	path := filepath.Join(r.Inventory.StateDir, "locks", r.Service.Name+".lock")
+	path := lock.ServicePath(r.Inventory.StateDir, r.Service.Name)
 	var l *lock.Lock
 	waited := false
 	err := r.step(rep, "lock", func() (string, error) {
@@ -267,6 +272,19 @@ func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *
 	if waited && st.Action == rep.Action && st.OK() && r.now().Sub(st.Finished) < r.DedupWindow {
 		rep.ServedFrom = st.ServedFrom
 		return end(ResultAlreadyDone, "already in progress: a concurrent run finished it (%s)", st.ServedFrom)
+	}
+	if waited && r.Relocate != nil {
+		// The run we waited for may have been a vcr-migrate that moved the container.
+		if err := r.step(rep, "locate", func() (string, error) {
+			c, standby, err := r.Relocate(ctx)
+			if err != nil {
+				return "", end(ResultContainer, "%v", err)
+			}
+			r.Containers, r.Standby = c, standby
+			return "container on " + standby, nil
+		}); err != nil {
+			return err
+		}
 	}
 	err = f(ctx, rep)
 	var o *outcome
@@ -308,7 +326,15 @@ func (r *Run) spec() container.Spec {
 }
 
 func (r *Run) where(ip netip.Addr) string {
-	return fmt.Sprintf("%s/%s %s", r.Service.Standby.Host, r.Service.Standby.Container, ip)
+	return fmt.Sprintf("%s/%s %s", r.standby(), r.Service.Standby.Container, ip)
+}
+
+// standby names the server that holds the container.
+func (r *Run) standby() string {
+	if r.Standby != "" {
+		return r.Standby
+	}
+	return r.Service.Standby.Host
 }
 
 // recover is the failover path.

@@ -15,7 +15,8 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// Wire builds a Run with the real dependencies for svc: its standby's LXD server, the
+// Wire builds a Run with the real dependencies for svc: the LXD server that holds its
+// container now (container.Find; its standbys entry unless it was migrated), the
 // inventory's DNS server and key, the fencing sources and Zabbix. The Zabbix API is
 // optional (no api_url: no Zabbix evidence, no acknowledgement); if it cannot be
 // reached the run goes on without it and says so.
@@ -28,9 +29,24 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 	if err != nil {
 		return nil, err
 	}
-	lxdServer, err := container.Connect(ctx, *sb)
+	// The container may have moved (vcr-migrate): the LXD servers say where it is now.
+	place, err := container.Find(ctx, inv, svc.Standby.Container, svc.Standby.Host)
 	if err != nil {
 		return nil, err
+	}
+	if place.Server == nil {
+		return nil, fmt.Errorf("service %s: standby %s: %w", svc.Name, place.Standby, place.Err)
+	}
+	lxdServer := place.Server
+	relocate := func(ctx context.Context) (Containers, string, error) {
+		p, err := container.Find(ctx, inv, svc.Standby.Container, svc.Standby.Host)
+		if err == nil && p.Server == nil {
+			err = fmt.Errorf("standby %s: %w", p.Standby, p.Err)
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return p.Server, p.Standby, nil
 	}
 	// The API login runs beside the recovery: it must not delay it.
 	var api *zabbix.Pending
@@ -46,7 +62,9 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 	return &Run{
 		Inventory:  inv,
 		Service:    svc,
+		Standby:    place.Standby,
 		Containers: lxdServer,
+		Relocate:   relocate,
 		DNS: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key,
 			TTL: uint32(inv.DNS.TTL), Timeout: inv.DNS.Timeout},
 		Fence: &fence.Checker{Inventory: inv, API: api.Ready},

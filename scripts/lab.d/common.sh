@@ -90,9 +90,17 @@ lab_pid() {
 lab_start() {
   local name=$1; shift
   mkdir -p "$LAB_LOG" "$LAB_RUN"
-  # 9>&-: the daemon must not inherit scripts/lab's lock, or the next `lab up` would
-  # wait for the daemon to exit.
-  setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1 9>&- &
+  # The daemon must inherit no descriptor above 2: not scripts/lab's lock (fd 9), or the
+  # next `lab up` would wait for the daemon to exit, nor a lock of whoever called
+  # scripts/lab (a test run under flock(1) that restarts a member would leave that lock
+  # held by the daemon for ever).
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+    done
+    exec setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1
+  ) &
   echo $! >"$LAB_RUN/$name.pid"
 }
 
