@@ -45,7 +45,8 @@ Documentation: sender/README.md.`,
   0  done: the daemon stopped (SIGTERM, or -rounds done); -once: every hypervisor
      sampled (or skipped as too soon) and Zabbix took every value
   1  -once: a hypervisor could not be sampled, Zabbix refused or did not take
-     values, or another run kept the state file locked for -lock-wait
+     values (or could not be reached), the state file could not be written, or
+     another run kept it locked for -lock-wait
   2  usage or configuration error
 `,
 	Flags: func(fs *flag.FlagSet) {
@@ -79,7 +80,7 @@ func run(env cli.Env) int {
 	clock, err := cpuusage.NewSystemClock()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vcr-sender: %v\n", err)
-		return 1
+		return cli.ExitRuntime
 	}
 	var sinks sampler.Tee
 	if !noSend {
@@ -108,7 +109,7 @@ func run(env cli.Env) int {
 		env.Log.Info("sampling", "hypervisors", len(inv.Hypervisors), "interval_seconds", interval.Seconds())
 		if err := e.Run(ctx, rounds); err != nil {
 			env.Log.Error("sender stopped", "err", err)
-			return 1
+			return cli.ExitRuntime
 		}
 		return cli.ExitOK
 	}
@@ -119,10 +120,10 @@ func run(env cli.Env) int {
 	rep, err := sampler.Once(ctx, o, sampler.OnceOptions{StatePath: statePath, Align: align, LockWait: lockWait})
 	if err != nil {
 		env.Log.Error("sample not taken", "err", err, "locked", errors.Is(err, sampler.ErrLocked))
-		return 1
+		return cli.ExitRuntime
 	}
 	if failed, notSent := rep.Failed(); failed+notSent > 0 {
-		return 1
+		return cli.ExitRuntime
 	}
 	return cli.ExitOK
 }

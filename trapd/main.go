@@ -16,9 +16,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/trapd"
 )
 
-// exitRuntime: the daemon could not run (socket, log or spool unusable).
-const exitRuntime = 1
-
 var opts trapd.Options
 
 var program = cli.Program{
@@ -33,8 +30,9 @@ snmptrapd (snmp.snmptrapd_log). While the Zabbix trapper is unreachable, values 
 disk spool and are replayed in order. SIGTERM or SIGINT: stop, flush, log the counters.`,
 	ExitCodes: `Exit codes:
   0  stopped by SIGTERM or SIGINT after flushing
-  1  the daemon could not run (socket, log or spool unusable)
-  2  usage or configuration error
+  1  the daemon could not run: trap port not bindable, log not followable, spool or
+     state_dir unusable, a hypervisor address that does not resolve
+  2  usage or configuration error (flags, inventory, secret files)
 `,
 	Flags: func(fs *flag.FlagSet) { opts.Register(fs) },
 	Main:  run,
@@ -47,16 +45,16 @@ func run(env cli.Env) int {
 	s, err := trapd.New(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vcr-trapd: %v\n", err)
-		return cli.ExitUsage
+		return cli.ExitCode(err, cli.ExitRuntime)
 	}
 	defer s.Close()
 	if err := s.Listen(); err != nil {
 		env.Log.Error("cannot start trap intake", "mode", opts.Mode, "err", err)
-		return exitRuntime
+		return cli.ExitRuntime
 	}
 	if err := s.Serve(ctx); err != nil {
 		env.Log.Error("trapd failed", "err", err)
-		return exitRuntime
+		return cli.ExitRuntime
 	}
 	return cli.ExitOK
 }

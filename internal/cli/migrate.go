@@ -8,6 +8,8 @@ const ExitTargetRefused = 8
 // MigrateExitCodesHelp is vcr-migrate's exit-code table for --help: recover's, plus 8.
 const MigrateExitCodesHelp = `Exit codes:
   0  done (or -dry-run planned)
+  1  could not run at all: state_dir or its locks unusable (read-only, not a folder,
+     not permitted)
   2  usage or configuration error (unknown service or standby, target = where it runs)
   3  refused: the service's or a standby's Zabbix host is in maintenance, or a
      recovery or migration of the service holds its lock

@@ -25,6 +25,21 @@ import (
 // create it from.
 var ErrMissing = errors.New("container does not exist")
 
+// ErrConfig: Connect failed on the standby's entry itself (its URL, or a certificate
+// or key file that cannot be read), not on the LXD server. A recover run exits 2 for
+// it, and 4 for a server that cannot be reached.
+var ErrConfig = errors.New("standby configuration unusable")
+
+// ErrUntrusted: the LXD server does not trust the client certificate (not added with
+// `lxc config trust add`, or removed since).
+var ErrUntrusted = errors.New("the server does not trust the client certificate")
+
+// configError marks err as ErrConfig and keeps its message.
+type configError struct{ err error }
+
+func (e configError) Error() string   { return e.err.Error() }
+func (e configError) Unwrap() []error { return []error{ErrConfig, e.err} }
+
 // Server is a connection to one LXD server.
 type Server struct {
 	Name string
@@ -37,7 +52,7 @@ type Server struct {
 func Connect(ctx context.Context, s config.Standby) (*Server, error) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		return nil, fmt.Errorf("connect to LXD %s: %w", s.Name, err)
+		return nil, fmt.Errorf("connect to LXD %s: %w", s.Name, configError{err})
 	}
 	var c lxd.InstanceServer
 	switch u.Scheme {
@@ -47,25 +62,30 @@ func Connect(ctx context.Context, s config.Standby) (*Server, error) {
 		args := &lxd.ConnectionArgs{}
 		var cert, key []byte
 		if cert, err = os.ReadFile(s.ClientCertFile); err != nil {
-			return nil, fmt.Errorf("connect to LXD %s: client certificate: %w", s.Name, err)
+			return nil, fmt.Errorf("connect to LXD %s: client certificate: %w", s.Name, configError{err})
 		}
 		if key, err = secret.ReadFileBytes(s.ClientKeyFile); err != nil {
-			return nil, fmt.Errorf("connect to LXD %s: client key: %w", s.Name, err)
+			return nil, fmt.Errorf("connect to LXD %s: client key: %w", s.Name, configError{err})
 		}
 		args.TLSClientCert, args.TLSClientKey = string(cert), string(key)
 		if s.ServerCertFile != "" {
 			sc, err := os.ReadFile(s.ServerCertFile)
 			if err != nil {
-				return nil, fmt.Errorf("connect to LXD %s: server certificate: %w", s.Name, err)
+				return nil, fmt.Errorf("connect to LXD %s: server certificate: %w", s.Name, configError{err})
 			}
 			args.TLSServerCert = string(sc)
 		}
 		c, err = lxd.ConnectLXDWithContext(ctx, s.URL, args)
 	default:
-		return nil, fmt.Errorf("connect to LXD %s: unsupported URL %q", s.Name, s.URL)
+		return nil, fmt.Errorf("connect to LXD %s: %w", s.Name, configError{fmt.Errorf("unsupported URL %q", s.URL)})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to LXD %s at %s: %w", s.Name, s.URL, err)
+	}
+	// LXD answers an untrusted client's GET /1.0 too; every later request would be
+	// refused. Say so now, with the cause, rather than at the first container step.
+	if srv, _, err := c.GetServer(); err == nil && srv.Auth != "trusted" {
+		return nil, fmt.Errorf("connect to LXD %s at %s: %w (auth %q)", s.Name, s.URL, ErrUntrusted, srv.Auth)
 	}
 	return &Server{Name: s.Name, c: c}, nil
 }

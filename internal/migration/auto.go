@@ -104,7 +104,7 @@ func (a *Auto) Execute(ctx context.Context) *AutoReport {
 			return done(ResultRefused, "refused: another vcr-migrate -auto runs", cli.ExitRefused)
 		}
 		if err != nil {
-			return done(ResultContainer, err.Error(), cli.ExitContainer)
+			return done(ResultCannotRun, "cannot run: state_dir/locks unusable: "+err.Error(), cli.ExitRuntime)
 		}
 		defer l.Unlock()
 	}

@@ -133,10 +133,15 @@ const (
 	resultRolledBackNote = " (rolled back: the source serves again, DNS untouched)"
 )
 
+// ResultCannotRun: the move could not start at all (state_dir or its locks unusable);
+// nothing was looked at or changed.
+const ResultCannotRun = "cannot-run"
+
 var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultPlanned: cli.ExitOK, ResultUsage: cli.ExitUsage,
 	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
 	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace, ResultTargetRefused: cli.ExitTargetRefused,
+	ResultCannotRun: cli.ExitRuntime,
 }
 
 // Errors a caller (or a test) can branch on; every refusal of the target wraps
@@ -275,7 +280,11 @@ func (m *Move) locked(ctx context.Context, rep *Report) error {
 		if errors.Is(err, lock.ErrBusy) {
 			return "", end(ResultRefused, "refused: a recovery or migration of %s is running (it holds %s for more than %s)", m.Service.Name, path, m.LockWait)
 		}
-		return "", err
+		if err != nil {
+			// Not a concurrent run: the lock cannot be taken at all (read-only, not a folder).
+			return "", end(ResultCannotRun, "cannot run: state_dir/locks unusable: %v", err)
+		}
+		return "", nil
 	}); err != nil {
 		return err
 	}

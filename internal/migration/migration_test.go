@@ -10,7 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 )
 
 type noDNS struct{}
@@ -59,5 +61,29 @@ func TestRefusedBeforeTouchingAnything(t *testing.T) {
 				t.Errorf("message %q, want it to contain %q", rep.Message, tt.wantMsg)
 			}
 		})
+	}
+}
+
+// TestLockUnusable: a lock that cannot be taken at all (state_dir under a file: ENOTDIR,
+// for root too) is no concurrent run: exit 1, naming state_dir/locks, for a move and
+// for -auto.
+func TestLockUnusable(t *testing.T) {
+	inv := &config.Inventory{
+		StateDir: lab.UnderFile(t, "state"),
+		Standbys: []config.Standby{{Name: "standby", URL: "unix:///nonexistent/standby.socket", ZabbixHost: "standby"},
+			{Name: "big", URL: "unix:///nonexistent/big.socket", ZabbixHost: "big"}},
+		Services: []config.Service{{Name: "web1", ZabbixHost: "web1", DNSName: "web1.example.",
+			Standby: config.ServiceStandby{Host: "standby", Container: "web1"}}},
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := &Move{Inventory: inv, Service: &inv.Services[0], To: "big", DNS: noDNS{}, Log: log}
+	rep := m.Execute(context.Background())
+	if rep.ExitCode != cli.ExitRuntime || !strings.Contains(rep.Message, "state_dir/locks unusable") {
+		t.Errorf("move: exit %d (%s), want %d", rep.ExitCode, rep.Message, cli.ExitRuntime)
+	}
+	a := &Auto{Inventory: inv, Log: log}
+	arep := a.Execute(context.Background())
+	if arep.ExitCode != cli.ExitRuntime || !strings.Contains(arep.Message, "state_dir/locks unusable") {
+		t.Errorf("-auto: exit %d (%s), want %d", arep.ExitCode, arep.Message, cli.ExitRuntime)
 	}
 }

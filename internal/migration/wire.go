@@ -2,6 +2,7 @@ package migration
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -45,7 +46,11 @@ func Wire(ctx context.Context, inv *config.Inventory, log *slog.Logger) (*Move, 
 			if api == nil {
 				return false, err
 			}
-			return api.InMaintenance(ctx, host)
+			st, err := api.HostStatus(ctx, host)
+			if err != nil {
+				return false, fmt.Errorf("maintenance of host %s: %w", host, err)
+			}
+			return st.Maintenance, nil
 		}
 	}
 	return m, nil

@@ -216,7 +216,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 			continue
 		}
 		p.FastPath = append(p.FastPath, zabbix.Script{
-			Name:    FastPathScriptPrefix + s.Name,
+			Name:    zabbix.FastPathScript(s.Name),
 			Command: shellQuote(cmdPath) + " " + shellQuote(s.Name) + " fast-path",
 			Description: "vcrcovery: runs vcr-recover for service " + s.Name + " at once when trapd receives a " +
 				"shutoff or crashed trap of its primary VM (fast path). Managed by vcr-provision.",

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -88,6 +89,8 @@ type Run struct {
 	Reporter Reporter // may be nil
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Clock runs the fence wait (nil: the wall clock).
+	Clock fence.Clock
 
 	api *zabbix.Pending // set by Wire, logged out by Close
 }
@@ -116,6 +119,10 @@ type Report struct {
 	ServedFrom string    `json:"served_from,omitempty"`
 	Started    time.Time `json:"started"`
 	Plan       []string  `json:"plan,omitempty"`
+	// Warnings are failures that did not change the result but need a person: the
+	// service's state not saved (a repeat of the event would not be a no-op). They
+	// are also appended to Message, which the event acknowledgement carries.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Results, as reported to Zabbix (vcr.recover.result) and in -json.
@@ -128,12 +135,15 @@ const (
 	ResultDNS         = "dns-failed"
 	ResultLostRace    = "lost-race"
 	ResultPlanned     = "planned"
+	// ResultCannotRun: the run could not start at all (state_dir or its locks
+	// unusable); nothing was looked at or changed.
+	ResultCannotRun = "cannot-run"
 )
 
 var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultAlreadyDone: cli.ExitOK, ResultPlanned: cli.ExitOK,
 	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
-	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace,
+	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace, ResultCannotRun: cli.ExitRuntime,
 }
 
 // outcome ends a run early with a result.
@@ -215,6 +225,9 @@ func (r *Run) Execute(ctx context.Context) *Report {
 	if r.DryRun {
 		rep.Result = ResultPlanned
 	}
+	for _, w := range rep.Warnings {
+		rep.Message += "; warning: " + w
+	}
 	rep.ExitCode = exitCodes[rep.Result]
 	rep.Seconds = r.now().Sub(rep.Started).Seconds()
 	if r.Reporter != nil && !r.DryRun {
@@ -241,23 +254,34 @@ func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *
 	path := lock.ServicePath(r.Inventory.StateDir, r.Service.Name)
 	var l *lock.Lock
 	waited := false
+	// A lock that cannot be taken at all (state_dir read-only, full, not a folder) is
+	// no concurrent run: the run cannot start, and says where.
+	unusable := func(err error) error {
+		return end(ResultCannotRun, "cannot run: state_dir/locks unusable (%s): %v", filepath.Dir(path), err)
+	}
 	err := r.step(rep, "lock", func() (string, error) {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 		var err error
 		l, err = lock.Acquire(lctx, path)
 		cancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			return "", nil
+		case !errors.Is(err, lock.ErrBusy):
+			return "", unusable(err)
 		}
 		// Another run holds it: wait for it to finish, then look at what it left.
 		waited = true
 		lctx, cancel = context.WithTimeout(ctx, r.LockWait)
 		defer cancel()
 		l, err = lock.Acquire(lctx, path)
-		if errors.Is(err, lock.ErrBusy) {
+		switch {
+		case errors.Is(err, lock.ErrBusy):
 			return "", end(ResultLostRace, "already in progress: another run of %s holds %s after %s", r.Service.Name, path, r.LockWait)
+		case err != nil:
+			return "", unusable(err)
 		}
-		return "waited for a concurrent run", err
+		return "waited for a concurrent run", nil
 	})
 	if err != nil {
 		return err
@@ -289,7 +313,13 @@ func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *
 	err = f(ctx, rep)
 	var o *outcome
 	if err == nil || (errors.As(err, &o) && (o.result == ResultAlreadyDone || o.result == ResultLostRace)) {
-		saveState(r.Inventory.StateDir, r.Service.Name, state{Event: r.Event, Action: rep.Action, Result: resultOf(err), ServedFrom: rep.ServedFrom, Finished: r.now()})
+		// The run's result stands (the service is where DNS says); but without the
+		// state a repeat of this event, or a run that waited for this one, does the
+		// work again: say so where people look, the log and the report.
+		if serr := saveState(r.Inventory.StateDir, r.Service.Name, state{Event: r.Event, Action: rep.Action, Result: resultOf(err), ServedFrom: rep.ServedFrom, Finished: r.now()}); serr != nil {
+			r.Log.Error("state not saved: a repeat of this event is not recognised", "service", rep.Service, "err", serr)
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("state not saved, a repeat of this event is not recognised: %v", serr))
+		}
 	}
 	return err
 }
@@ -354,15 +384,13 @@ func (r *Run) recover(ctx context.Context, rep *Report) error {
 	}
 
 	if err := r.step(rep, "fence", func() (string, error) {
-		v := r.Fence.Check(ctx, svc)
-		deadline := r.now().Add(r.FenceWait)
-		for !r.Force && !v.Down && !v.Serving && !v.Maintenance && r.now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return "", end(ResultRefused, "refused: %v while fencing", ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
-			v = r.Fence.Check(ctx, svc)
+		wait := r.FenceWait
+		if r.Force {
+			wait = 0 // one check, for the record
+		}
+		v, err := fence.Await(ctx, r.Fence, svc, wait, r.Clock)
+		if err != nil {
+			return "", end(ResultRefused, "refused: %v while fencing", err)
 		}
 		ev := strings.Join(v.Evidence, "; ")
 		switch {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 )
 
@@ -27,7 +28,9 @@ func newRouter(ctx context.Context, inv *config.Inventory) (*router, error) {
 		}
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
-			return nil, fmt.Errorf("hypervisor %s: resolve %s: %w", h.Name, host, err)
+			// The name is valid but does not work here now: the machine's
+			// problem, not the inventory's.
+			return nil, cli.Fail(cli.ExitRuntime, fmt.Errorf("hypervisor %s: resolve %s: %w", h.Name, host, err))
 		}
 		for _, a := range addrs {
 			a = a.Unmap()

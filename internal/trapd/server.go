@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
@@ -124,8 +125,22 @@ type Server struct {
 }
 
 // New checks the options and prepares everything that needs no socket: secrets, SNMPv3
-// keys, the spool, the known guests, the hypervisors' addresses.
+// keys, the spool, the known guests, the hypervisors' addresses. Its errors carry their
+// exit code (cli.Error): cli.ExitUsage for options, inventory and secret files,
+// cli.ExitRuntime for what is wrong on the machine (the spool or state_dir unusable, a
+// hypervisor name that does not resolve).
 func New(ctx context.Context, o Options) (*Server, error) {
+	s, err := newServer(ctx, o)
+	var marked *cli.Error
+	if err != nil && !errors.As(err, &marked) {
+		// newServer marks what the machine is to blame for where it happens; the
+		// rest are checks of the options, the inventory and its secret files.
+		err = cli.Fail(cli.ExitUsage, err)
+	}
+	return s, err
+}
+
+func newServer(ctx context.Context, o Options) (*Server, error) {
 	inv := o.Inventory
 	if inv == nil || o.Log == nil {
 		return nil, errors.New("trapd: Inventory and Log are required")
@@ -169,10 +184,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	g, err := loadGuests(filepath.Join(inv.StateDir, "trapd", "guests.json"), inv)
 	if err != nil {
-		return nil, err
+		return nil, cli.Fail(cli.ExitRuntime, err)
 	}
 	if s.spool, err = spool.Open(o.SpoolDir, spool.Options{MaxBytes: o.SpoolMax}); err != nil {
-		return nil, err
+		return nil, cli.Fail(cli.ExitRuntime, err)
 	}
 	if n := s.spool.Values(); n > 0 {
 		o.Log.Info("spool holds values from before the restart: replaying them first", "values", n)
