@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,9 +22,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/provision"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
-
-// exitFailed: Zabbix refused a change or could not be reached.
-const exitFailed = 1
 
 var (
 	opts        = provision.Options{StandbyAgents: map[string]string{}}
@@ -45,8 +43,9 @@ vcr-trapd runs through the API. A standby's agent address is, in order: -standby
 the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.`,
 	ExitCodes: `Exit codes:
   0  done (or nothing to change)
-  1  Zabbix refused a change or could not be reached (the message says what was being done)
-  2  usage or inventory error
+  1  Zabbix refused a change or the login, or could not be reached (the message says
+     what was being done)
+  2  usage or inventory error (including an inventory without zabbix.api_url)
 `,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&opts.RecoverCommand, "recover-command", provision.DefaultRecoverCommand,
@@ -85,13 +84,17 @@ func run(env cli.Env) int {
 		return cli.ExitUsage
 	}
 	api, err := provision.Connect(ctx, env.Inventory.Zabbix)
+	if errors.Is(err, provision.ErrOptions) {
+		fmt.Fprintf(env.Stderr, "vcr-provision: %v\n", err)
+		return cli.ExitUsage
+	}
 	if err != nil {
 		env.Log.Error("cannot reach the Zabbix API", "err", err)
-		return exitFailed
+		return cli.ExitRuntime
 	}
 	defer api.Logout(context.Background())
 	if !noDiscovery {
-		opts.Sender = &zabbix.Sender{Addr: env.Inventory.Zabbix.Server, Timeout: env.Inventory.Zabbix.Timeout}
+		opts.Sender = &zabbix.Sender{Addr: env.Inventory.Zabbix.Server.String(), Timeout: env.Inventory.Zabbix.Timeout}
 	}
 	rep, err := provision.Run(ctx, api, env.Inventory, opts)
 	if len(rep.Changes) > 0 || err == nil {
@@ -99,7 +102,7 @@ func run(env cli.Env) int {
 	}
 	if err != nil {
 		env.Log.Error("provisioning failed", "err", err)
-		return exitFailed
+		return cli.ExitRuntime
 	}
 	return cli.ExitOK
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
-	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/recovery"
 )
 
@@ -71,7 +70,7 @@ func labEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	return &env{inv: inv, invPath: invPath, virshURI: lab.Need(t, "LIBVIRT_URI"),
-		dns: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key, TTL: 2}}
+		dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: key, TTL: 2}}
 }
 
 func (e *env) virsh(t *testing.T, args ...string) {
@@ -110,7 +109,7 @@ func (e *env) destroy(t *testing.T, svc *config.Service) {
 	t.Helper()
 	e.virsh(t, "destroy", svc.Name)
 	t.Cleanup(func() { e.restore(t, svc) })
-	u, _ := libvirtmib.ParseUUID(svc.VMUUID)
+	u := svc.VMUUID
 	h, _ := e.inv.Hypervisor(svc.Hypervisor)
 	until(t, "agent reports "+svc.Name+" down", 20*time.Second, func() error {
 		a, err := hypervisor.Dial(context.Background(), e.inv, h)
@@ -130,14 +129,14 @@ func (e *env) destroy(t *testing.T, svc *config.Service) {
 func (e *env) restore(t *testing.T, svc *config.Service) {
 	cmd := exec.Command("virsh", "-c", e.virshURI, "start", svc.Name)
 	cmd.Run() // fails harmlessly when it already runs
-	primary := netip.MustParseAddr(svc.PrimaryAddress)
+	primary := svc.PrimaryAddress
 	if got := e.lookup(t, svc.DNSName); len(got) == 1 && got[0] != primary {
 		if err := e.dns.Switch(context.Background(), svc.DNSName, got[0], primary); err != nil {
 			t.Errorf("restore %s: %v", svc.DNSName, err)
 		}
 	}
 	until(t, svc.Name+" primary serves again", 30*time.Second, func() error {
-		_, err := httpGet(svc.PrimaryAddress)
+		_, err := httpGet(svc.PrimaryAddress.String())
 		return err
 	})
 }
@@ -180,7 +179,7 @@ func (e *env) recover(t *testing.T, args ...string) (*recovery.Report, string) {
 func (e *env) checkServedByContainer(t *testing.T, svc *config.Service) netip.Addr {
 	t.Helper()
 	got := e.lookup(t, svc.DNSName)
-	if len(got) != 1 || got[0].String() == svc.PrimaryAddress {
+	if len(got) != 1 || got[0] == svc.PrimaryAddress {
 		t.Fatalf("%s -> %v, want the container's address", svc.DNSName, got)
 	}
 	body, err := httpGet(got[0].String())
@@ -202,7 +201,7 @@ func TestLabWarmRecoverAndFailback(t *testing.T) {
 	if rep.ExitCode != 3 || rep.Result != recovery.ResultRefused {
 		t.Fatalf("recover while the primary serves: %+v", rep)
 	}
-	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0].String() != svc.PrimaryAddress {
+	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0] != svc.PrimaryAddress {
 		t.Fatalf("name changed to %v despite the refusal", got)
 	}
 
@@ -230,12 +229,12 @@ func TestLabWarmRecoverAndFailback(t *testing.T) {
 		t.Fatalf("failback while the primary is down: %+v", rep)
 	}
 	e.virsh(t, "start", svc.Name)
-	until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress); return err })
+	until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress.String()); return err })
 	rep, stderr = e.recover(t, "-service", svc.Name, "-failback")
 	if rep.ExitCode != 0 || rep.Result != recovery.ResultOK {
 		t.Fatalf("failback: %+v\n%s", rep, stderr)
 	}
-	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0].String() != svc.PrimaryAddress {
+	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0] != svc.PrimaryAddress {
 		t.Fatalf("after failback %s -> %v", svc.DNSName, got)
 	}
 	// Warm: the container keeps running.
@@ -276,7 +275,7 @@ func TestLabColdRecoverAndFailback(t *testing.T) {
 	t.Logf("cold recover: %.3f s, steps %+v", rep.Seconds, rep.Steps)
 
 	e.virsh(t, "start", svc.Name)
-	until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress); return err })
+	until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress.String()); return err })
 	if rep, stderr := e.recover(t, "-service", svc.Name, "-failback"); rep.ExitCode != 0 {
 		t.Fatalf("failback: %+v\n%s", rep, stderr)
 	}
@@ -346,7 +345,7 @@ func TestLabDNSFailure(t *testing.T) {
 	if rep.ExitCode != 6 || rep.Result != recovery.ResultDNS {
 		t.Fatalf("with a wrong key: %+v", rep)
 	}
-	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0].String() != svc.PrimaryAddress {
+	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0] != svc.PrimaryAddress {
 		t.Fatalf("name changed to %v", got)
 	}
 	e.invPath = good

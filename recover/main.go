@@ -39,6 +39,11 @@ already; cold: created from its backup), run hooks, probe the service port, then
 TSIG-signed DNS compare-and-set from the primary's address to the container's, so that
 of several recoverers exactly one switches the name. Reports to Zabbix.
 -failback returns the name to the repaired primary.`,
+	ExitCodes: cli.ExitCodesHelp + `
+The Zabbix API is optional: when it cannot be reached the run goes on without its
+evidence and without the event acknowledgement (logged). A run whose result could not
+be saved in state_dir keeps its exit code; its report and log carry a warning.
+`,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&service, "service", "", "service `name` from the inventory (required)")
 		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started the run: acknowledged, and a repeat is a no-op")
@@ -47,7 +52,7 @@ of several recoverers exactly one switches the name. Reports to Zabbix.
 		fs.BoolVar(&force, "force", false, "recover even if fencing or maintenance refuses")
 		fs.BoolVar(&back, "failback", false, "switch the name back to the primary (it must serve), stop a cold container")
 		fs.DurationVar(&lockWait, "lock-wait", 60*time.Second, "how long to wait for a concurrent run of the same service")
-		fs.DurationVar(&fenceWait, "fence-wait", 6*time.Second, "how long to wait for evidence that the primary is down while its port is silent")
+		fs.DurationVar(&fenceWait, "fence-wait", 0, "how long to wait for evidence that the primary is down while its port is silent (default: the inventory's fence.evidence_wait)")
 		fs.DurationVar(&deadline, "timeout", 5*time.Minute, "deadline of the whole run")
 	},
 	Main: run,
@@ -81,7 +86,7 @@ func run(env cli.Env) int {
 	r, err := recovery.Wire(ctx, env.Inventory, svc, env.Log)
 	if err != nil {
 		env.Log.Error("cannot prepare the run", "service", svc.Name, "err", err)
-		return cli.ExitContainer
+		return cli.ExitCode(err, cli.ExitRuntime)
 	}
 	defer r.Close(context.Background())
 	r.Event, r.DryRun, r.Force, r.Failback, r.LockWait, r.FenceWait = event, dryRun, force, back, lockWait, fenceWait

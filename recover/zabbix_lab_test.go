@@ -31,10 +31,10 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	if err != nil {
 		lab.Missing(t, "zabbix-api", err)
 	}
-	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server}
+	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
 	var guests []zabbix.Guest
 	for _, s := range e.inv.Services {
-		guests = append(guests, zabbix.Guest{UUID: s.VMUUID, Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
+		guests = append(guests, zabbix.Guest{UUID: s.VMUUID.String(), Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
 	}
 	send := func(key, value string) error {
 		_, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: key, Value: value}})
@@ -46,9 +46,9 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	// LLD creates the per-guest items; the trapper sees them after a cache reload.
 	until(t, "state item of web1 exists", 60*time.Second, func() error {
 		lab.ReloadZabbixConfig(t)
-		return send(zabbix.KeyGuestState(svc.VMUUID), "1")
+		return send(zabbix.KeyGuestState(svc.VMUUID.String()), "1")
 	})
-	t.Cleanup(func() { send(zabbix.KeyGuestState(svc.VMUUID), "1") }) // resolves the problem
+	t.Cleanup(func() { send(zabbix.KeyGuestState(svc.VMUUID.String()), "1") }) // resolves the problem
 
 	startTrapd(t)
 	e.virsh(t, "destroy", svc.Name)
@@ -57,7 +57,7 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	// The name moves once the action's recover has run (history sync 1 s, escalator 3 s).
 	until(t, "the action recovered "+svc.Name, 60*time.Second, func() error {
 		got := e.lookup(t, svc.DNSName)
-		if len(got) == 1 && got[0].String() != svc.PrimaryAddress {
+		if len(got) == 1 && got[0] != svc.PrimaryAddress {
 			return nil
 		}
 		return fmt.Errorf("%s -> %v", svc.DNSName, got)

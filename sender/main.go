@@ -30,6 +30,7 @@ var (
 	interval, maxGap, agentCache, fresh  time.Duration
 	discoveryEvery, lockWait             time.Duration
 	concurrency, maxRepetitions, rounds  int
+	flags                                *flag.FlagSet // to tell a flag given from its default
 )
 
 var program = cli.Program{
@@ -45,20 +46,22 @@ Documentation: sender/README.md.`,
   0  done: the daemon stopped (SIGTERM, or -rounds done); -once: every hypervisor
      sampled (or skipped as too soon) and Zabbix took every value
   1  -once: a hypervisor could not be sampled, Zabbix refused or did not take
-     values, or another run kept the state file locked for -lock-wait
+     values (or could not be reached), the state file could not be written, or
+     another run kept it locked for -lock-wait
   2  usage or configuration error
 `,
 	Flags: func(fs *flag.FlagSet) {
+		flags = fs
 		fs.BoolVar(&once, "once", false, "take one sample and exit (cron mode; the previous sample is in -state)")
 		fs.BoolVar(&align, "align", false, "with -once: wait for the next multiple of -interval before sampling")
 		fs.StringVar(&statePath, "state", "", "with -once: state `file` (default <state_dir>/sender/state.json)")
 		fs.DurationVar(&lockWait, "lock-wait", 0, "with -once: how long to wait for a run that holds the state file (default -interval)")
-		fs.DurationVar(&interval, "interval", 5*time.Second, "sampling interval (with -once: the cron spacing, e.g. 1m)")
+		fs.DurationVar(&interval, "interval", 0, "sampling interval, with -once the cron spacing, e.g. 1m (default: the inventory's sender.interval)")
 		fs.DurationVar(&maxGap, "max-gap", 0, "longest gap a CPU % is still averaged over (default 4 intervals)")
 		fs.DurationVar(&agentCache, "agent-cache", 5*time.Second, "how long the agents cache their table (libvirt-snmp: 5s; 0: no cache)")
-		fs.DurationVar(&fresh, "fresh-wait", 0, "how long after its tick a sample may wait for a fresh table (default -interval/4)")
+		fs.DurationVar(&fresh, "fresh-wait", 0, "how long after its tick a sample may wait for a fresh table (default: the inventory's sender.fresh_wait, else -interval/4)")
 		fs.DurationVar(&discoveryEvery, "discovery-every", 10*time.Minute, "resend the LLD discovery this often when it does not change")
-		fs.IntVar(&concurrency, "concurrency", 16, "hypervisors sampled at once")
+		fs.IntVar(&concurrency, "concurrency", 0, "hypervisors sampled at once (default: the inventory's sender.concurrency)")
 		fs.IntVar(&maxRepetitions, "max-repetitions", 25, "GETBULK rows per column per request")
 		fs.IntVar(&rounds, "rounds", 0, "daemon: stop after this many rounds (0: run until SIGTERM)")
 		fs.BoolVar(&print, "print", false, "print the values on stdout as zabbix_sender -T input lines")
@@ -72,18 +75,30 @@ func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(env cli.Env) int {
 	inv := env.Inventory
-	if interval <= 0 || (!noSend && inv.Zabbix.Server == "") {
-		fmt.Fprintln(env.Stderr, "vcr-sender: -interval must be positive, and zabbix.server set (or -no-send)")
+	// The inventory's sender section describes the deployment; a flag given overrides it.
+	given := map[string]bool{}
+	flags.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["interval"] {
+		interval = inv.Sender.Interval
+	}
+	if !given["fresh-wait"] {
+		fresh = inv.Sender.FreshWait
+	}
+	if !given["concurrency"] {
+		concurrency = inv.Sender.Concurrency
+	}
+	if interval <= 0 || concurrency <= 0 || (!noSend && inv.Zabbix.Server.IsZero()) {
+		fmt.Fprintln(env.Stderr, "vcr-sender: -interval must be positive (and -concurrency), and zabbix.server set (or -no-send)")
 		return cli.ExitUsage
 	}
 	clock, err := cpuusage.NewSystemClock()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vcr-sender: %v\n", err)
-		return 1
+		return cli.ExitRuntime
 	}
 	var sinks sampler.Tee
 	if !noSend {
-		sinks = append(sinks, &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout, Compress: compress, Retries: 1})
+		sinks = append(sinks, &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout, Compress: compress, Retries: 1})
 	}
 	if print {
 		sinks = append(sinks, sampler.NewPrintSink(env.Stdout))
@@ -108,7 +123,7 @@ func run(env cli.Env) int {
 		env.Log.Info("sampling", "hypervisors", len(inv.Hypervisors), "interval_seconds", interval.Seconds())
 		if err := e.Run(ctx, rounds); err != nil {
 			env.Log.Error("sender stopped", "err", err)
-			return 1
+			return cli.ExitRuntime
 		}
 		return cli.ExitOK
 	}
@@ -119,10 +134,10 @@ func run(env cli.Env) int {
 	rep, err := sampler.Once(ctx, o, sampler.OnceOptions{StatePath: statePath, Align: align, LockWait: lockWait})
 	if err != nil {
 		env.Log.Error("sample not taken", "err", err, "locked", errors.Is(err, sampler.ErrLocked))
-		return 1
+		return cli.ExitRuntime
 	}
 	if failed, notSent := rep.Failed(); failed+notSent > 0 {
-		return 1
+		return cli.ExitRuntime
 	}
 	return cli.ExitOK
 }

@@ -225,7 +225,7 @@ func recoverScript(t *testing.T, api *zabbix.API, service, file string) {
 	}
 	cmd := fmt.Sprintf(`echo "recover --service %s $(date +%%s.%%N)" >> %s`, service, file)
 	err := api.Call(context.Background(), "script.create", map[string]any{
-		"name": trapd.ScriptName(service), "command": cmd, "type": 0, "scope": 2, "execute_on": 0, "groupid": "0",
+		"name": zabbix.FastPathScript(service), "command": cmd, "type": 0, "scope": 2, "execute_on": 0, "groupid": "0",
 	}, &res)
 	if err != nil {
 		t.Fatalf("script.create: %v", err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
@@ -111,69 +107,4 @@ func TestMainSIGTERM(t *testing.T) {
 		}
 	}
 	waitStored(t, api, host, 20, 20*time.Second)
-}
-
-// TestMainExitCodes: usage and configuration errors exit 2, a trap port that cannot be
-// bound exits 1.
-func TestMainExitCodes(t *testing.T) {
-	lab.Need(t, "INVENTORY")
-	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	inv := writeInventory(t, "unused-host", busy.LocalAddr().String(), "127.0.0.1:9", "", nil)
-	path := inventoryPath(t, inv.StateDir)
-
-	// An inventory whose communities file is group-readable is a configuration error.
-	loose := filepath.Join(t.TempDir(), "vcrcovery.yaml")
-	var m map[string]any
-	b, _ := os.ReadFile(path)
-	yaml.Unmarshal(b, &m)
-	looseFile := filepath.Join(t.TempDir(), "communities")
-	os.WriteFile(looseFile, []byte("x\n"), 0o644)
-	m["snmp"].(map[string]any)["communities_file"] = looseFile
-	b, _ = yaml.Marshal(m)
-	os.WriteFile(loose, b, 0o600)
-
-	tests := []struct {
-		name string
-		args []string
-		want int
-	}{
-		{"bad mode", []string{"-config", path, "-mode", "sideways"}, cli.ExitUsage},
-		{"unknown flag", []string{"-config", path, "-no-such-flag"}, cli.ExitUsage},
-		{"check", []string{"-config", path, "-check"}, cli.ExitOK},
-		{"loose secret", []string{"-config", loose}, cli.ExitUsage},
-		{"port busy", []string{"-config", path}, exitRuntime},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cmd := mainCmd(tt.args...)
-			var out strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &out
-			done := make(chan error, 1)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { done <- cmd.Wait() }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(20 * time.Second):
-				cmd.Process.Kill()
-				t.Fatalf("still running after 20 s:\n%s", out.String())
-			}
-			code := 0
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				code = exit.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if code != tt.want {
-				t.Errorf("exit code %d, want %d:\n%s", code, tt.want, out.String())
-			}
-		})
-	}
 }

@@ -145,6 +145,14 @@ func TestContract(t *testing.T) {
 		zabbix.KeyRecoverDuration(svc): sb("FLOAT"),
 		zabbix.KeyServedFrom(svc):      sb("CHAR"),
 		"agent.ping":                   {Standby, "ZABBIX_PASSIVE", "UNSIGNED"},
+		zabbix.KeyMigrateResult(svc):   sb("CHAR"),
+		zabbix.KeyMigrateExit(svc):     sb("UNSIGNED"),
+		zabbix.KeyMigrateDuration(svc): sb("FLOAT"),
+		zabbix.KeyMigrateDowntime(svc): sb("FLOAT"),
+		zabbix.KeyStandbyOverload:      sb("FLOAT"),
+	}
+	for _, phase := range []string{"precopy", "refresh", "cutover"} {
+		want[zabbix.KeyMigratePhase(svc, phase)] = sb("FLOAT")
 	}
 	for _, step := range []string{"lock", "fence", "container", "hooks", "probe", "dns", "report"} {
 		want[zabbix.KeyRecoverStep(svc, step)] = sb("FLOAT")

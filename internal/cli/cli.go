@@ -14,9 +14,16 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/config"
 )
 
-// Exit codes of every binary; recover and migrate use all of them.
+// Exit codes of every binary; recover and migrate use all of them. Each binary's
+// --help and README table say which it uses and when (a test of each binary compares
+// the two and provokes every code).
 const (
-	ExitOK        = 0 // done, or already done
+	ExitOK = 0 // done, or already done
+	// ExitRuntime: the binary could not do its work for a reason outside its
+	// configuration: recover, state_dir or its locks unusable; the daemons, a socket,
+	// log, spool or name that does not work; sender -once and provision, a peer that
+	// failed.
+	ExitRuntime   = 1
 	ExitUsage     = 2 // usage or configuration error
 	ExitRefused   = 3 // refused by fencing (primary still up) or by maintenance
 	ExitContainer = 4 // container failure
@@ -25,16 +32,50 @@ const (
 	ExitLostRace  = 7 // another recoverer won the DNS compare-and-set: recovered, not by us
 )
 
-// ExitCodesHelp is the exit-code table printed by --help.
+// ExitCodesHelp is the exit-code table printed by --help of recover and migrate.
 const ExitCodesHelp = `Exit codes:
   0  done, or already done
-  2  usage or configuration error
+  1  could not run at all: state_dir or its locks unusable (read-only, not a folder, not permitted)
+  2  usage or configuration error (flags, inventory, TSIG key or LXD certificate files)
   3  refused by fencing (primary still up) or by maintenance
-  4  container failure
+  4  container failure (also: the LXD server unreachable or not trusting the client certificate)
   5  probe timeout: the service port did not answer
-  6  DNS failure
-  7  lost the DNS compare-and-set to another recoverer (the service is recovered)
+  6  DNS failure (also: the DNS server unreachable)
+  7  lost the DNS compare-and-set to another recoverer (the service is recovered),
+     or another run kept the service's lock for -lock-wait
 `
+
+// Error is a failure that decides its binary's exit code. It is made where the failure
+// is understood (trapd.New, recovery.Wire), never guessed later from message text; the
+// main reads it with ExitCode. Its message is Err's.
+type Error struct {
+	Code int // one of the Exit constants
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Fail returns err marked with exit code code (nil for a nil err).
+func Fail(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// ExitCode returns the code of the first *Error in err's chain, or fallback when there
+// is none (ExitOK for a nil err).
+func ExitCode(err error, fallback int) int {
+	if err == nil {
+		return ExitOK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return fallback
+}
 
 // Common are the flags every binary takes.
 type Common struct {

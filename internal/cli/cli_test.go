@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 )
 
 func TestRun(t *testing.T) {
@@ -71,5 +75,47 @@ func TestRun(t *testing.T) {
 				t.Errorf("stderr %q, want it to contain %q", errOut.String(), tt.wantErrOut)
 			}
 		})
+	}
+}
+
+// TestExitCodesHelp: the table --help prints for recover and migrate names every exit
+// constant, and nothing else.
+func TestExitCodesHelp(t *testing.T) {
+	want := []int{ExitOK, ExitRuntime, ExitUsage, ExitRefused, ExitContainer, ExitProbe, ExitDNS, ExitLostRace}
+	got := lab.ExitCodes(ExitCodesHelp)
+	if len(got) != len(want) {
+		t.Errorf("help table has codes %v, want %v", got, want)
+	}
+	for _, c := range want {
+		if got[c] == "" {
+			t.Errorf("help table lacks exit code %d:\n%s", c, ExitCodesHelp)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	base := errors.New("open spool: read-only file system")
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, ExitOK},
+		{"unmarked", base, 99},
+		{"marked", Fail(ExitRuntime, base), ExitRuntime},
+		{"wrapped", fmt.Errorf("trapd: %w", Fail(ExitUsage, base)), ExitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitCode(tt.err, 99); got != tt.want {
+				t.Errorf("ExitCode = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if got := Fail(ExitRuntime, base).Error(); got != base.Error() {
+		t.Errorf("Fail changed the message: %q", got)
+	}
+	if !errors.Is(Fail(ExitRuntime, base), base) {
+		t.Error("Fail hides the error it wraps")
 	}
 }

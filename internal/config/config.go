@@ -2,231 +2,231 @@
 // SNMP, DNS, standby LXD servers, hypervisors and the protected services (see
 // shared/DESIGN.md, "One inventory file").
 //
-// Loading is strict: unknown keys are errors, defaults are set before decoding, and one
-// Validate pass after decoding reports every problem at once, each prefixed with the path
-// of the field (services[1].probe.ports[0]: must be 1-65535, got 0), so that an operator
-// fixes a broken inventory in one round instead of one error per run.
+// Parse, don't validate (mdlayher/corerad internal/config is the model): the file is
+// decoded strictly into raw structs (raw.go; unknown keys are errors), then build
+// (build.go) makes the typed Inventory in one pass: addresses parsed, enumerations as
+// constants, every default filled in, secret files checked. It reports every problem at
+// once, each prefixed with the path of the field (services[1].probe.ports[0]: must be
+// 1-65535, got 0), so that an operator fixes a broken inventory in one round.
 package config
 
 import (
+	"net/netip"
 	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
 
 // DefaultPath is where the binaries look for the inventory without -config.
 const DefaultPath = "/etc/vcrcovery/vcrcovery.yaml"
 
-// Inventory is the whole configuration file.
+// Inventory is the whole configuration file, typed: addresses are parsed, enumerations
+// are constants, defaults are filled in and relative file names are absolute. Only Parse
+// and Load make one (through build), so a consumer never parses or checks a field again.
 type Inventory struct {
 	// StateDir holds locks, spools and sample state (default /var/lib/vcrcovery).
-	StateDir    string       `yaml:"state_dir"`
-	Zabbix      Zabbix       `yaml:"zabbix"`
-	SNMP        SNMP         `yaml:"snmp"`
-	DNS         DNS          `yaml:"dns"`
-	Hypervisors []Hypervisor `yaml:"hypervisors"`
-	Standbys    []Standby    `yaml:"standbys"`
-	Services    []Service    `yaml:"services"`
+	StateDir    string
+	Zabbix      Zabbix
+	SNMP        SNMP
+	DNS         DNS
+	Hypervisors []Hypervisor
+	Standbys    []Standby
+	Services    []Service
+	Trapd       Trapd
+	Sender      Sender
+	Fence       Fence
 }
 
 // Zabbix says where the Zabbix server's trapper and API are and how to log in to the API:
-// with an API token (api_token_file) or with username and password_file.
+// with an API token (APITokenFile) or with Username and PasswordFile.
 type Zabbix struct {
-	// Server is the trapper address, host:port (port default 10051).
-	Server string `yaml:"server"`
-	// APIURL is the JSON-RPC endpoint, e.g. https://zabbix.example/api_jsonrpc.php.
-	APIURL       string `yaml:"api_url"`
-	APITokenFile string `yaml:"api_token_file"`
-	Username     string `yaml:"username"`
-	PasswordFile string `yaml:"password_file"`
+	// Server is the trapper address (port default 10051).
+	Server HostPort
+	// APIURL is the JSON-RPC endpoint, e.g. https://zabbix.example/api_jsonrpc.php;
+	// empty: no API.
+	APIURL       string
+	APITokenFile string
+	Username     string
+	PasswordFile string
 	// Timeout bounds one request to the trapper or the API (default 5s).
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration
 }
 
 // SNMP configures trap intake (trapd) and the SNMPv3 users that hypervisors refer to.
 type SNMP struct {
-	// TrapListen lists UDP addresses trapd listens on (host:port; IPv6 as [::1]:162).
-	TrapListen []string `yaml:"trap_listen"`
+	// TrapListen lists the UDP addresses trapd listens on. A file's empty host (":162",
+	// all addresses) is 0.0.0.0, which Go's listener treats the same way (IPv4 and IPv6).
+	TrapListen []netip.AddrPort
 	// CommunitiesFile is the allow-list of SNMPv2c trap communities, one per line.
-	CommunitiesFile string `yaml:"communities_file"`
+	CommunitiesFile string
 	// Users are SNMPv3 USM users, accepted on traps and usable by hypervisors.
-	Users []V3User `yaml:"users"`
+	Users []V3User
 	// SnmptrapdLog is the snmptrapd log file that trapd follows in follow mode.
-	SnmptrapdLog string `yaml:"snmptrapd_log"`
+	SnmptrapdLog string
 }
 
-// V3User is an SNMPv3 USM user (RFC 3414). With priv_protocol set the user is authPriv,
+// V3User is an SNMPv3 USM user (RFC 3414). With a PrivProtocol the user is authPriv,
 // else authNoPriv.
 type V3User struct {
-	Name string `yaml:"name"`
-	// AuthProtocol is one of MD5, SHA, SHA224, SHA256, SHA384, SHA512.
-	AuthProtocol       string `yaml:"auth_protocol"`
-	AuthPassphraseFile string `yaml:"auth_passphrase_file"`
-	// PrivProtocol is empty or one of DES, AES, AES192, AES256, AES192C, AES256C.
-	PrivProtocol       string `yaml:"priv_protocol"`
-	PrivPassphraseFile string `yaml:"priv_passphrase_file"`
+	Name               string
+	AuthProtocol       AuthProtocol
+	AuthPassphraseFile string
+	PrivProtocol       PrivProtocol
+	PrivPassphraseFile string
 }
 
 // Hypervisor is a KVM host whose libvirt-snmp agent serves LIBVIRT-MIB.
 type Hypervisor struct {
-	Name string `yaml:"name"`
-	// ZabbixHost is the Zabbix host that holds this hypervisor's guest items.
-	ZabbixHost string `yaml:"zabbix_host"`
-	// Address of the SNMP agent, host:port (port default 161).
-	Address string `yaml:"address"`
-	// Version is "2c" (default) or "3".
-	Version string `yaml:"version"`
+	Name string
+	// ZabbixHost is the Zabbix host that holds this hypervisor's guest items (default: Name).
+	ZabbixHost string
+	// Address of the SNMP agent (port default 161); the host may be a name.
+	Address HostPort
+	// Version is SNMPv2c (default) or SNMPv3.
+	Version SNMPVersion
 	// CommunityFile holds the v2c community (version 2c).
-	CommunityFile string `yaml:"community_file"`
-	// User names an snmp.users entry (version 3).
-	User    string        `yaml:"user"`
-	Timeout time.Duration `yaml:"timeout"` // per request, default 2s
-	Retries int           `yaml:"retries"` // default 1
+	CommunityFile string
+	// User is the snmp.users entry of a version 3 agent.
+	User    *V3User
+	Timeout time.Duration // per request, default 2s
+	Retries int           // default 0
 }
 
 // DNS is the authoritative server that takes TSIG-signed updates (RFC 2136, RFC 3007).
 type DNS struct {
-	// Server is host:port (port default 53).
-	Server string `yaml:"server"`
-	// Zone is the zone that holds the services' names, e.g. example.com.
-	Zone string `yaml:"zone"`
-	// TSIGKeyFile is a key file in the format tsig-keygen writes.
-	TSIGKeyFile string `yaml:"tsig_key_file"`
+	// Server is the server's address (port default 53).
+	Server HostPort
+	// Zone is the zone that holds the services' names, canonical (example.com.).
+	Zone string
+	// TSIGKeyFile is a key file in the format tsig-keygen writes; TSIGKey is its key,
+	// read (and its permissions checked) when the inventory is built.
+	TSIGKeyFile string
+	TSIGKey     dnsupdate.Key
 	// TTL of the A records written, in seconds (default 5): short, so clients follow a switch.
-	TTL     int           `yaml:"ttl"`
-	Timeout time.Duration `yaml:"timeout"` // default 2s
+	TTL     uint32
+	Timeout time.Duration // default 2s
 }
 
 // Standby is an LXD server that holds standby containers: the standby VM or a bigger one.
 type Standby struct {
-	Name string `yaml:"name"`
+	Name string
 	// URL is unix:///path/to/unix.socket or https://host:port.
-	URL string `yaml:"url"`
-	// ZabbixHost is the standby VM's host in Zabbix (where recover reports).
-	ZabbixHost string `yaml:"zabbix_host"`
-	// ZabbixAgent is the host:port of the standby VM's Zabbix agent, which runs the
-	// recover command of the Zabbix action (port default 10050; default address: the
-	// zabbix_host name).
-	ZabbixAgent string `yaml:"zabbix_agent"`
-	// Capacity is how many running containers it takes before migrate moves some away.
-	Capacity int `yaml:"capacity"`
+	URL string
+	// ZabbixHost is the standby VM's host in Zabbix, where recover reports (default: Name).
+	ZabbixHost string
+	// ZabbixAgent is the standby VM's Zabbix agent, which runs the recover command of
+	// the Zabbix action (port default 10050); zero when not given (provisioning then uses
+	// the zabbix_host name).
+	ZabbixAgent HostPort
+	// Capacity is how many running containers it takes before migrate moves some away
+	// (0: no limit).
+	Capacity int
+	// Network is the LXD network its containers use: a container migrated here whose own
+	// NIC device names a network this server lacks is attached to this one instead.
+	Network string
+	// MaxCPUPercent and MaxMemoryPercent are the load above which vcr-migrate -auto
+	// moves containers away (0: that measure is not checked).
+	MaxCPUPercent    float64
+	MaxMemoryPercent float64
 	// ClientCertFile, ClientKeyFile and ServerCertFile authenticate an https URL.
-	ClientCertFile string `yaml:"client_cert_file"`
-	ClientKeyFile  string `yaml:"client_key_file"`
-	ServerCertFile string `yaml:"server_cert_file"`
+	ClientCertFile string
+	ClientKeyFile  string
+	ServerCertFile string
 }
 
 // Service is one protected service: its primary VM and its standby container.
 type Service struct {
-	Name string `yaml:"name"`
+	Name string
 	// Hypervisor names the hypervisors entry whose agent reports the primary VM.
-	Hypervisor string `yaml:"hypervisor"`
-	// VMUUID is the primary VM's libvirt UUID (as in libvirtGuestUUID).
-	VMUUID string `yaml:"vm_uuid"`
-	// ZabbixHost is the primary VM's host in Zabbix.
-	ZabbixHost string `yaml:"zabbix_host"`
-	// DNSName is the name clients use; it must lie in dns.zone.
-	DNSName string `yaml:"dns_name"`
+	Hypervisor string
+	// VMUUID is the primary VM's libvirt UUID (the index of libvirtGuestTable).
+	VMUUID libvirtmib.UUID
+	// ZabbixHost is the primary VM's host in Zabbix (default: Name).
+	ZabbixHost string
+	// DNSName is the name clients use, canonical (web1.example.com.), inside DNS.Zone.
+	DNSName string
 	// PrimaryAddress is the primary VM's IPv4 address, the A record while it serves.
-	PrimaryAddress string         `yaml:"primary_address"`
-	Probe          Probe          `yaml:"probe"`
-	Standby        ServiceStandby `yaml:"standby"`
-	Hooks          []Hook         `yaml:"hooks"`
+	PrimaryAddress netip.Addr
+	Probe          Probe
+	Standby        ServiceStandby
+	Hooks          []Hook
 	// FastPath lets trapd start recovery through the Zabbix API at once.
-	FastPath bool `yaml:"fast_path"`
+	FastPath bool
 }
 
 // Probe says how to tell that the service answers.
 type Probe struct {
-	Ports []int `yaml:"ports"`
+	// Ports has at least one port; the first is also fencing's port check.
+	Ports []int
 	// Send is written after connecting to the first port; Expect must then be read.
-	Send   string `yaml:"send"`
-	Expect string `yaml:"expect"`
+	Send   string
+	Expect string
 	// Timeout is the whole probe deadline (default 10s).
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration
 }
 
 // ServiceStandby places the service's standby container.
 type ServiceStandby struct {
 	// Host names a standbys entry.
-	Host string `yaml:"host"`
-	// Mode is warm (the container runs already) or cold (started from Backup on demand).
-	Mode string `yaml:"mode"`
+	Host string
+	// Mode is ModeWarm (the container runs already) or ModeCold (started from Backup
+	// on demand).
+	Mode StandbyMode
 	// Container is the LXD instance name (default: the service name).
-	Container string `yaml:"container"`
-	Backup    Backup `yaml:"backup"`
+	Container string
+	Backup    Backup
 }
 
 // Backup is where a cold standby container comes from.
 type Backup struct {
-	// Kind is image (an image alias or fingerprint), backup (an LXD backup tarball) or
-	// snapshot (a snapshot of the container, "container/snap" or just "snap").
-	Kind   string `yaml:"kind"`
-	Source string `yaml:"source"`
+	// Kind is BackupImage (an image alias or fingerprint), BackupTarball (an LXD backup
+	// tarball) or BackupSnapshot ("container/snap" or just "snap"); BackupNone for a
+	// warm standby without one.
+	Kind   BackupKind
+	Source string
 }
 
 // Hook is a command run inside the container after it starts (e.g. promote a replica).
 type Hook struct {
-	Name    string        `yaml:"name"`
-	Command []string      `yaml:"command"`
-	Timeout time.Duration `yaml:"timeout"` // default 30s
+	Name    string
+	Command []string
+	Timeout time.Duration // default 30s
 }
 
-// Service modes and backup kinds.
-const (
-	ModeWarm = "warm"
-	ModeCold = "cold"
-
-	BackupImage    = "image"
-	BackupTarball  = "backup"
-	BackupSnapshot = "snapshot"
-)
-
-// setDefaults fills fields that the file may leave out. It runs before decoding, so the
-// file's values win; list elements get theirs in applyListDefaults after decoding.
-func (inv *Inventory) setDefaults() {
-	inv.StateDir = "/var/lib/vcrcovery"
-	inv.Zabbix.Timeout = 5 * time.Second
-	inv.DNS.TTL = 5
-	inv.DNS.Timeout = 2 * time.Second
+// Trapd is vcr-trapd's deployment settings; its flags of the same names override them.
+type Trapd struct {
+	// ZabbixHost is the Zabbix host of trapd's health counters (default: the first
+	// standby's zabbix_host; empty without standbys: no counters are sent).
+	ZabbixHost string
+	// SpoolMax bounds the disk spool in bytes (default 256 MiB); past it the oldest
+	// values are dropped (counted).
+	SpoolMax int64
+	// RejectRetry is how long values the server refuses are retried (default 3m): a new
+	// guest's items come from LLD some time after its discovery value.
+	RejectRetry time.Duration
 }
 
-// applyListDefaults sets defaults on list elements, which do not exist before decoding.
-// Only zero values are replaced, so a value the file gives is kept.
-func (inv *Inventory) applyListDefaults() {
-	for i := range inv.Hypervisors {
-		h := &inv.Hypervisors[i]
-		if h.Version == "" {
-			h.Version = "2c"
-		}
-		if h.Timeout == 0 {
-			h.Timeout = 2 * time.Second
-		}
-		if h.ZabbixHost == "" {
-			h.ZabbixHost = h.Name
-		}
-	}
-	for i := range inv.Standbys {
-		s := &inv.Standbys[i]
-		if s.ZabbixHost == "" {
-			s.ZabbixHost = s.Name
-		}
-	}
-	for i := range inv.Services {
-		s := &inv.Services[i]
-		if s.Probe.Timeout == 0 {
-			s.Probe.Timeout = 10 * time.Second
-		}
-		if s.Standby.Container == "" {
-			s.Standby.Container = s.Name
-		}
-		if s.ZabbixHost == "" {
-			s.ZabbixHost = s.Name
-		}
-		for j := range s.Hooks {
-			if s.Hooks[j].Timeout == 0 {
-				s.Hooks[j].Timeout = 30 * time.Second
-			}
-		}
-	}
+// Sender is vcr-sender's deployment settings; its flags of the same names override them.
+type Sender struct {
+	// Interval is the sampling interval (default 5s).
+	Interval time.Duration
+	// FreshWait bounds how long after its tick a sample may wait for a fresh table
+	// (default 0: a quarter of the interval in use, so that an -interval flag keeps it).
+	FreshWait time.Duration
+	// Concurrency is how many hypervisors are sampled at once (default 16).
+	Concurrency int
+}
+
+// Fence is the time budget of fencing (internal/fence) in a recovery.
+type Fence struct {
+	// PortTimeout bounds the connect to the primary's service port (default 50ms). A
+	// destroyed VM's address never refuses, it stays silent, so this is spent in full
+	// on every recovery.
+	PortTimeout time.Duration
+	// EvidenceWait is how long recover waits for evidence that the primary is down
+	// while its port is silent (default 6s; recover's -fence-wait overrides it).
+	EvidenceWait time.Duration
 }
 
 // Service returns the service named name.
@@ -239,8 +239,8 @@ func (inv *Inventory) Service(name string) (*Service, bool) {
 	return nil, false
 }
 
-// ServiceForVM returns the service whose primary VM has the (lower-case) UUID.
-func (inv *Inventory) ServiceForVM(uuid string) (*Service, bool) {
+// ServiceForVM returns the service whose primary VM has the UUID.
+func (inv *Inventory) ServiceForVM(uuid libvirtmib.UUID) (*Service, bool) {
 	for i := range inv.Services {
 		if inv.Services[i].VMUUID == uuid {
 			return &inv.Services[i], true

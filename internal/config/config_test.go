@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 const testKey = "key \"ddns-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQ=\";\n};\n"
@@ -53,6 +55,9 @@ func stage(t *testing.T, src string) (dir, path string) {
 	return dir, path
 }
 
+// typed compares the inventory's value types (unexported fields) by ==.
+var typed = cmpopts.EquateComparable(HostPort{}, netip.Addr{}, netip.AddrPort{})
+
 func TestLoadValid(t *testing.T) {
 	dir, path := stage(t, "testdata/valid.yaml")
 	inv, err := Load(path)
@@ -64,34 +69,47 @@ func TestLoadValid(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"zabbix.server default port", inv.Zabbix.Server, "127.0.0.1:10051"},
+		{"zabbix.server default port", inv.Zabbix.Server.String(), "127.0.0.1:10051"},
 		{"zabbix.timeout", inv.Zabbix.Timeout, 3 * time.Second},
 		{"zabbix token path", inv.Zabbix.APITokenFile, filepath.Join(dir, "zabbix-token")},
 		{"dns.zone canonical", inv.DNS.Zone, "lab.vcrcovery.test."},
 		{"dns.timeout default", inv.DNS.Timeout, 2 * time.Second},
-		{"hypervisor default version", inv.Hypervisors[0].Version, "2c"},
+		{"dns.ttl", inv.DNS.TTL, uint32(2)},
+		{"tsig key read", inv.DNS.TSIGKey.Name, "ddns-key."},
+		{"hypervisor default version", inv.Hypervisors[0].Version, SNMPv2c},
 		{"hypervisor default timeout", inv.Hypervisors[0].Timeout, 2 * time.Second},
-		{"hypervisor default port", inv.Hypervisors[1].Address, "192.0.2.7:161"},
+		{"hypervisor default port", inv.Hypervisors[1].Address, HostPortFrom("192.0.2.7", 161)},
+		{"hypervisor v3", inv.Hypervisors[1].Version, SNMPv3},
+		{"hypervisor v3 user", inv.Hypervisors[1].User.Name, "trapper"},
 		{"hypervisor zabbix host default", inv.Hypervisors[1].ZabbixHost, "kvm2"},
-		{"uuid lower-cased", inv.Services[0].VMUUID, "6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01"},
+		{"user auth", inv.SNMP.Users[0].AuthProtocol, AuthSHA256},
+		{"user priv", inv.SNMP.Users[0].PrivProtocol, PrivAES},
+		{"uuid", inv.Services[0].VMUUID.String(), "6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01"},
+		{"primary address", inv.Services[0].PrimaryAddress, netip.MustParseAddr("10.77.1.11")},
 		{"dns_name canonical", inv.Services[0].DNSName, "web1.lab.vcrcovery.test."},
+		{"mode warm", inv.Services[0].Standby.Mode, ModeWarm},
+		{"mode cold", inv.Services[1].Standby.Mode, ModeCold},
+		{"no backup", inv.Services[0].Standby.Backup.Kind, BackupNone},
 		{"container default", inv.Services[0].Standby.Container, "web1"},
 		{"zabbix_host default", inv.Services[0].ZabbixHost, "web1"},
 		{"zabbix_host given", inv.Services[1].ZabbixHost, "db1-vm"},
 		{"probe timeout default", inv.Services[0].Probe.Timeout, 10 * time.Second},
 		{"probe timeout given", inv.Services[1].Probe.Timeout, 5 * time.Second},
 		{"hook timeout default", inv.Services[1].Hooks[0].Timeout, 30 * time.Second},
-		{"ipv6 listen kept", inv.SNMP.TrapListen[1], "[::1]:20163"},
+		{"ipv6 listen kept", inv.SNMP.TrapListen[1], netip.MustParseAddrPort("[::1]:20163")},
 		{"state_dir", inv.StateDir, "/var/lib/vcrcovery"},
-		{"standby agent default port", inv.Standbys[0].ZabbixAgent, "127.0.0.1:10050"},
-		{"standby agent optional", inv.Standbys[1].ZabbixAgent, ""},
+		{"standby agent default port", inv.Standbys[0].ZabbixAgent, HostPortFrom("127.0.0.1", 10050)},
+		{"standby agent optional", inv.Standbys[1].ZabbixAgent.IsZero(), true},
+		{"trapd", inv.Trapd, Trapd{ZabbixHost: "standby-vm", SpoolMax: 64 << 20, RejectRetry: 2 * time.Minute}},
+		{"sender", inv.Sender, Sender{Interval: 10 * time.Second, FreshWait: 2 * time.Second, Concurrency: 8}},
+		{"fence", inv.Fence, Fence{PortTimeout: 100 * time.Millisecond, EvidenceWait: 4 * time.Second}},
 	}
 	for _, c := range checks {
-		if diff := cmp.Diff(c.want, c.got); diff != "" {
+		if diff := cmp.Diff(c.want, c.got, typed); diff != "" {
 			t.Errorf("%s (-want +got)\n%s", c.name, diff)
 		}
 	}
-	if s, ok := inv.Service("db1"); !ok || s.Standby.Backup.Kind != BackupTarball {
+	if s, ok := inv.Service("db1"); !ok || s.Standby.Backup != (Backup{Kind: BackupTarball, Source: "/var/backups/db1.tar.gz"}) {
 		t.Errorf("Service(db1) = %+v, %v", s, ok)
 	}
 	if _, ok := inv.Service("nope"); ok {

@@ -41,7 +41,7 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads, decodes and validates the inventory at path. Relative file names inside
+// Load reads the inventory at path, decodes it and builds its typed form. Relative file names inside
 // it (key files, token files) are taken relative to the inventory's folder. A returned
 // error wraps Errors when the file was read but is not valid.
 func Load(path string) (*Inventory, error) {
@@ -56,7 +56,8 @@ func Load(path string) (*Inventory, error) {
 	return inv, nil
 }
 
-// Parse decodes and validates an inventory; baseDir anchors relative file names.
+// Parse decodes an inventory and builds its typed form; baseDir anchors relative file
+// names.
 func Parse(b []byte, baseDir string) (*Inventory, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -74,19 +75,17 @@ func Parse(b []byte, baseDir string) (*Inventory, error) {
 	// Walk the tree first: yaml.v3 reports unknown keys and type mismatches by line
 	// only, and an operator wants the field's path.
 	w := walker{lines: map[int][]scalarAt{}}
-	w.check(&root, reflect.TypeOf(Inventory{}), "")
+	w.check(&root, reflect.TypeOf(rawInventory{}), "")
 	if len(w.errs) > 0 {
 		return nil, w.errs
 	}
 
-	inv := &Inventory{}
-	inv.setDefaults()
-	if err := root.Decode(inv); err != nil {
+	var raw rawInventory
+	if err := root.Decode(&raw); err != nil {
 		return nil, w.pathify(err)
 	}
-	inv.applyListDefaults()
-	inv.resolvePaths(baseDir)
-	if errs := inv.Validate(); len(errs) > 0 {
+	inv, errs := build(&raw, baseDir)
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	return inv, nil
@@ -236,33 +235,4 @@ func orRoot(path string) string {
 		return "(top level)"
 	}
 	return path
-}
-
-// resolvePaths makes relative file names absolute against the inventory's folder, so a
-// binary started from any working directory (a Zabbix agent's, cron's) finds them.
-func (inv *Inventory) resolvePaths(base string) {
-	abs := func(p *string) {
-		if *p != "" && !filepath.IsAbs(*p) && base != "" {
-			*p = filepath.Join(base, *p)
-		}
-	}
-	abs(&inv.StateDir)
-	abs(&inv.Zabbix.APITokenFile)
-	abs(&inv.Zabbix.PasswordFile)
-	abs(&inv.SNMP.CommunitiesFile)
-	abs(&inv.SNMP.SnmptrapdLog)
-	abs(&inv.DNS.TSIGKeyFile)
-	for i := range inv.SNMP.Users {
-		abs(&inv.SNMP.Users[i].AuthPassphraseFile)
-		abs(&inv.SNMP.Users[i].PrivPassphraseFile)
-	}
-	for i := range inv.Hypervisors {
-		abs(&inv.Hypervisors[i].CommunityFile)
-	}
-	for i := range inv.Standbys {
-		s := &inv.Standbys[i]
-		abs(&s.ClientCertFile)
-		abs(&s.ClientKeyFile)
-		abs(&s.ServerCertFile)
-	}
 }

@@ -25,6 +25,21 @@ import (
 // create it from.
 var ErrMissing = errors.New("container does not exist")
 
+// ErrConfig: Connect failed on the standby's entry itself (its URL, or a certificate
+// or key file that cannot be read), not on the LXD server. A recover run exits 2 for
+// it, and 4 for a server that cannot be reached.
+var ErrConfig = errors.New("standby configuration unusable")
+
+// ErrUntrusted: the LXD server does not trust the client certificate (not added with
+// `lxc config trust add`, or removed since).
+var ErrUntrusted = errors.New("the server does not trust the client certificate")
+
+// configError marks err as ErrConfig and keeps its message.
+type configError struct{ err error }
+
+func (e configError) Error() string   { return e.err.Error() }
+func (e configError) Unwrap() []error { return []error{ErrConfig, e.err} }
+
 // Server is a connection to one LXD server.
 type Server struct {
 	Name string
@@ -37,7 +52,7 @@ type Server struct {
 func Connect(ctx context.Context, s config.Standby) (*Server, error) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		return nil, fmt.Errorf("connect to LXD %s: %w", s.Name, err)
+		return nil, fmt.Errorf("connect to LXD %s: %w", s.Name, configError{err})
 	}
 	var c lxd.InstanceServer
 	switch u.Scheme {
@@ -47,25 +62,30 @@ func Connect(ctx context.Context, s config.Standby) (*Server, error) {
 		args := &lxd.ConnectionArgs{}
 		var cert, key []byte
 		if cert, err = os.ReadFile(s.ClientCertFile); err != nil {
-			return nil, fmt.Errorf("connect to LXD %s: client certificate: %w", s.Name, err)
+			return nil, fmt.Errorf("connect to LXD %s: client certificate: %w", s.Name, configError{err})
 		}
 		if key, err = secret.ReadFileBytes(s.ClientKeyFile); err != nil {
-			return nil, fmt.Errorf("connect to LXD %s: client key: %w", s.Name, err)
+			return nil, fmt.Errorf("connect to LXD %s: client key: %w", s.Name, configError{err})
 		}
 		args.TLSClientCert, args.TLSClientKey = string(cert), string(key)
 		if s.ServerCertFile != "" {
 			sc, err := os.ReadFile(s.ServerCertFile)
 			if err != nil {
-				return nil, fmt.Errorf("connect to LXD %s: server certificate: %w", s.Name, err)
+				return nil, fmt.Errorf("connect to LXD %s: server certificate: %w", s.Name, configError{err})
 			}
 			args.TLSServerCert = string(sc)
 		}
 		c, err = lxd.ConnectLXDWithContext(ctx, s.URL, args)
 	default:
-		return nil, fmt.Errorf("connect to LXD %s: unsupported URL %q", s.Name, s.URL)
+		return nil, fmt.Errorf("connect to LXD %s: %w", s.Name, configError{fmt.Errorf("unsupported URL %q", s.URL)})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to LXD %s at %s: %w", s.Name, s.URL, err)
+	}
+	// LXD answers an untrusted client's GET /1.0 too; every later request would be
+	// refused. Say so now, with the cause, rather than at the first container step.
+	if srv, _, err := c.GetServer(); err == nil && srv.Auth != "trusted" {
+		return nil, fmt.Errorf("connect to LXD %s at %s: %w (auth %q)", s.Name, s.URL, ErrUntrusted, srv.Auth)
 	}
 	return &Server{Name: s.Name, c: c}, nil
 }
@@ -94,7 +114,7 @@ func (s *Server) Ensure(ctx context.Context, spec Spec) (Outcome, error) {
 		return out, fmt.Errorf("get container %s on %s: %w", spec.Name, s.Name, err)
 	}
 	if inst == nil {
-		if spec.Backup.Kind == "" {
+		if spec.Backup.Kind == config.BackupNone {
 			return out, fmt.Errorf("container %s on %s: %w", spec.Name, s.Name, ErrMissing)
 		}
 		if err := s.create(ctx, spec); err != nil {
@@ -162,7 +182,7 @@ func (s *Server) create(ctx context.Context, spec Spec) error {
 		defer f.Close()
 		op, err = s.c.CreateInstanceFromBackup(lxd.InstanceBackupArgs{BackupFile: f, Name: spec.Name})
 	default:
-		return fmt.Errorf("create container %s: unknown backup kind %q", spec.Name, spec.Backup.Kind)
+		return fmt.Errorf("create container %s: unknown backup kind %s", spec.Name, spec.Backup.Kind)
 	}
 	if err == nil {
 		err = op.WaitContext(ctx)
@@ -217,9 +237,12 @@ func (s *Server) Running(ctx context.Context, name string) (bool, error) {
 }
 
 // WaitIPv4 polls until the container's interface has a global IPv4 address (from DHCP
-// in the standby VM's bridge) or ctx ends.
+// in the standby VM's bridge) or ctx ends. It asks every 10 ms for the first second (a
+// just-started container gets its lease in about 0.1 s, and every millisecond here is
+// downtime), then backs off.
 func (s *Server) WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, error) {
 	backoff := 10 * time.Millisecond
+	fastUntil := time.Now().Add(time.Second)
 	for {
 		st, _, err := s.c.GetInstanceState(name)
 		if err != nil {
@@ -238,7 +261,9 @@ func (s *Server) WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, 
 		case <-ctx.Done():
 			return netip.Addr{}, fmt.Errorf("address of container %s on %s: no IPv4 on %s: %w", name, s.Name, iface, ctx.Err())
 		case <-time.After(backoff):
-			backoff = min(backoff*2, 200*time.Millisecond)
+			if time.Now().After(fastUntil) {
+				backoff = min(backoff*2, 200*time.Millisecond)
+			}
 		}
 	}
 }

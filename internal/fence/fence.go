@@ -7,10 +7,14 @@
 // Zabbix (fresher than the agent, whose table is cached for up to 5 s), the availability
 // and maintenance status of the VM's Zabbix host, and a connect to the service's port on
 // the primary address. A primary whose port answers is never called down.
+//
+// Each source is a small interface (Hypervisor, Zabbix, Port) so that the verdict table
+// is tested with fakes; the Checker's zero fields use the real sources.
 package fence
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -38,6 +42,24 @@ type Verdict struct {
 	Evidence []string
 }
 
+// Hypervisor reads the libvirt state of svc's VM from its hypervisor.
+type Hypervisor interface {
+	GuestState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, error)
+}
+
+// Zabbix reads what Zabbix knows of svc's VM.
+type Zabbix interface {
+	// LastState is the last vcr.guest.state trapd sent; false when there is none.
+	LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, bool, error)
+	// Host is the availability and maintenance of the VM's Zabbix host.
+	Host(ctx context.Context, svc *config.Service) (zabbix.HostStatus, error)
+}
+
+// Port connects to svc's first port on its primary address: nil when it answers.
+type Port interface {
+	Answers(ctx context.Context, svc *config.Service) (netip.AddrPort, error)
+}
+
 // Checker gathers the evidence.
 type Checker struct {
 	Inventory *config.Inventory
@@ -46,12 +68,19 @@ type Checker struct {
 	API func() *zabbix.API
 	// Timeout bounds each source (default 500ms): fencing is on the recovery's clock.
 	Timeout time.Duration
-	// PortTimeout bounds the connect to the primary's port (default 50ms). A destroyed
+	// PortTimeout bounds the connect to the primary's port (0: the inventory's
+	// fence.port_timeout, default 50ms). A destroyed
 	// VM's address never refuses, it only stays silent, so this wait is spent in full on
 	// every recovery. A live host on the same network answers a SYN in well under a
 	// millisecond, and the port is only the second guard: a VM whose libvirt state is
 	// running is never called down, whatever its port says.
 	PortTimeout time.Duration
+
+	// Hypervisor, Zabbix and Port replace the real sources (SNMP to the hypervisor's
+	// agent; the API from API; a TCP connect with PortTimeout). Tests set them.
+	Hypervisor Hypervisor
+	Zabbix     Zabbix
+	Port       Port
 }
 
 // Check asks every source about svc's primary.
@@ -63,27 +92,26 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	hyp, port, zbx := c.sources()
 	var (
 		mu          sync.Mutex
 		v           Verdict
 		stateDown   bool
 		unreachable bool
 		wg          sync.WaitGroup
+		// One slot per source, joined in this order: the evidence reads the same
+		// whichever source answers first.
+		evidence [4]string
 	)
-	note := func(format string, args ...any) {
-		mu.Lock()
-		v.Evidence = append(v.Evidence, fmt.Sprintf(format, args...))
-		mu.Unlock()
-	}
 	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 
 	run(func() {
-		st, err := c.snmpState(ctx, svc)
+		st, err := hyp.GuestState(ctx, svc)
 		if err != nil {
-			note("libvirt state over snmp: %v", err)
+			evidence[0] = fmt.Sprintf("libvirt state over snmp: %v", err)
 			return
 		}
-		note("libvirt state over snmp: %s", st)
+		evidence[0] = fmt.Sprintf("libvirt state over snmp: %s", st)
 		if st.Down() {
 			mu.Lock()
 			stateDown = true
@@ -91,39 +119,30 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 		}
 	})
 	run(func() {
-		addr, err := netip.ParseAddr(svc.PrimaryAddress)
+		ap, err := port.Answers(ctx, svc)
 		if err != nil {
-			note("primary port: %v", err)
+			if !ap.IsValid() {
+				evidence[1] = fmt.Sprintf("primary port: %v", err)
+			} else {
+				evidence[1] = fmt.Sprintf("primary port %s silent (%v)", ap, shortErr(err))
+			}
 			return
 		}
-		pt := c.PortTimeout
-		if pt <= 0 {
-			pt = 50 * time.Millisecond
-		}
-		p := &probe.TCP{Ports: svc.Probe.Ports[:1], Attempt: pt}
-		if err := p.Once(ctx, addr); err != nil {
-			note("primary port %s:%d silent (%v)", addr, svc.Probe.Ports[0], shortErr(err))
-			return
-		}
-		note("primary port %s:%d answers", addr, svc.Probe.Ports[0])
+		evidence[1] = fmt.Sprintf("primary port %s answers", ap)
 		mu.Lock()
 		v.Serving = true
 		mu.Unlock()
 	})
-	var api *zabbix.API
-	if c.API != nil {
-		api = c.API()
-	}
-	if api != nil {
+	if zbx != nil {
 		run(func() {
-			st, ok, err := c.zabbixState(ctx, api, svc)
+			st, ok, err := zbx.LastState(ctx, svc)
 			switch {
 			case err != nil:
-				note("last state in zabbix: %v", err)
+				evidence[2] = fmt.Sprintf("last state in zabbix: %v", err)
 			case !ok:
-				note("last state in zabbix: none")
+				evidence[2] = "last state in zabbix: none"
 			default:
-				note("last state in zabbix: %s", st)
+				evidence[2] = fmt.Sprintf("last state in zabbix: %s", st)
 				if st.Down() {
 					mu.Lock()
 					stateDown = true
@@ -132,21 +151,48 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 			}
 		})
 		run(func() {
-			avail, maint, err := c.zabbixHost(ctx, api, svc)
+			hs, err := zbx.Host(ctx, svc)
 			if err != nil {
-				note("zabbix host %s: %v", svc.ZabbixHost, err)
+				evidence[3] = fmt.Sprintf("zabbix host %s: %v", svc.ZabbixHost, err)
 				return
 			}
-			note("zabbix host %s: %s%s", svc.ZabbixHost, avail, map[bool]string{true: ", in maintenance"}[maint])
+			evidence[3] = fmt.Sprintf("zabbix host %s: %s%s", svc.ZabbixHost, hs.Availability, map[bool]string{true: ", in maintenance"}[hs.Maintenance])
 			mu.Lock()
-			unreachable = avail == "unreachable"
-			v.Maintenance = maint
+			unreachable = hs.Availability == zabbix.Unreachable
+			v.Maintenance = hs.Maintenance
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	for _, e := range evidence {
+		if e != "" {
+			v.Evidence = append(v.Evidence, e)
+		}
+	}
 	v.Down = (stateDown || unreachable) && !v.Serving
 	return v
+}
+
+// sources returns the sources to ask: the fakes a test set, else the real ones. zbx is
+// nil while the API is not available.
+func (c *Checker) sources() (hyp Hypervisor, port Port, zbx Zabbix) {
+	hyp, port, zbx = c.Hypervisor, c.Port, c.Zabbix
+	if hyp == nil {
+		hyp = snmpSource{inv: c.Inventory}
+	}
+	if port == nil {
+		pt := c.PortTimeout
+		if pt <= 0 && c.Inventory != nil {
+			pt = c.Inventory.Fence.PortTimeout
+		}
+		port = tcpPort{timeout: pt}
+	}
+	if zbx == nil && c.API != nil {
+		if api := c.API(); api != nil {
+			zbx = apiSource{inv: c.Inventory, api: api}
+		}
+	}
+	return hyp, port, zbx
 }
 
 func shortErr(err error) string {
@@ -157,89 +203,68 @@ func shortErr(err error) string {
 	return s
 }
 
-func (c *Checker) snmpState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, error) {
-	h, ok := c.Inventory.Hypervisor(svc.Hypervisor)
+// snmpSource asks the hypervisor's SNMP agent (libvirtGuestState).
+type snmpSource struct{ inv *config.Inventory }
+
+func (s snmpSource) GuestState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, error) {
+	h, ok := s.inv.Hypervisor(svc.Hypervisor)
 	if !ok {
 		return 0, fmt.Errorf("no hypervisor %q", svc.Hypervisor)
-	}
-	u, err := libvirtmib.ParseUUID(svc.VMUUID)
-	if err != nil {
-		return 0, err
 	}
 	hc := *h
 	if d, ok := ctx.Deadline(); ok {
 		// One try within the fencing budget, no retries beyond it.
 		hc.Timeout, hc.Retries = time.Until(d), 0
 	}
-	a, err := hypervisor.Dial(ctx, c.Inventory, &hc)
+	a, err := hypervisor.Dial(ctx, s.inv, &hc)
 	if err != nil {
 		return 0, err
 	}
 	defer a.Close()
-	return a.GuestState(u)
+	return a.GuestState(svc.VMUUID)
 }
 
-// zabbixState reads the last value of vcr.guest.state[UUID] on the hypervisor's host.
-func (c *Checker) zabbixState(ctx context.Context, api *zabbix.API, svc *config.Service) (libvirtmib.GuestState, bool, error) {
-	h, ok := c.Inventory.Hypervisor(svc.Hypervisor)
+// tcpPort connects to the primary's first port.
+type tcpPort struct{ timeout time.Duration }
+
+func (p tcpPort) Answers(ctx context.Context, svc *config.Service) (netip.AddrPort, error) {
+	addr := svc.PrimaryAddress
+	if len(svc.Probe.Ports) == 0 {
+		return netip.AddrPort{}, errors.New("no probe port")
+	}
+	pt := p.timeout
+	if pt <= 0 {
+		pt = 50 * time.Millisecond
+	}
+	ap := netip.AddrPortFrom(addr, uint16(svc.Probe.Ports[0]))
+	tp := &probe.TCP{Ports: svc.Probe.Ports[:1], Attempt: pt}
+	return ap, tp.Once(ctx, addr)
+}
+
+// apiSource reads the Zabbix API.
+type apiSource struct {
+	inv *config.Inventory
+	api *zabbix.API
+}
+
+// LastState reads the last value of vcr.guest.state[UUID] on the hypervisor's host.
+func (s apiSource) LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, bool, error) {
+	h, ok := s.inv.Hypervisor(svc.Hypervisor)
 	if !ok {
 		return 0, false, fmt.Errorf("no hypervisor %q", svc.Hypervisor)
 	}
-	var items []struct {
-		LastValue string `json:"lastvalue"`
-		LastClock string `json:"lastclock"`
-	}
-	params := map[string]any{
-		"output": []string{"lastvalue", "lastclock"},
-		"host":   h.ZabbixHost,
-		"filter": map[string]any{"key_": zabbix.KeyGuestState(svc.VMUUID)},
-	}
-	if err := api.Call(ctx, "item.get", params, &items); err != nil {
+	val, ok, err := s.api.LastValue(ctx, h.ZabbixHost, zabbix.KeyGuestState(svc.VMUUID.String()))
+	if err != nil || !ok {
 		return 0, false, err
 	}
-	if len(items) == 0 || items[0].LastClock == "0" || items[0].LastClock == "" {
-		return 0, false, nil
-	}
-	n, err := strconv.Atoi(items[0].LastValue)
+	n, err := strconv.Atoi(val)
 	if err != nil {
-		return 0, false, fmt.Errorf("last value %q is not a state", items[0].LastValue)
+		return 0, false, fmt.Errorf("last value %q is not a state", val)
 	}
 	return libvirtmib.GuestState(n), true, nil
 }
 
-// zabbixHost reads the availability of the VM host's interfaces and its maintenance.
-func (c *Checker) zabbixHost(ctx context.Context, api *zabbix.API, svc *config.Service) (availability string, maintenance bool, err error) {
-	var hosts []struct {
-		MaintenanceStatus string `json:"maintenance_status"`
-		Interfaces        []struct {
-			Available string `json:"available"`
-		} `json:"interfaces"`
-	}
-	params := map[string]any{
-		"output":           []string{"maintenance_status"},
-		"selectInterfaces": []string{"available"},
-		"filter":           map[string]any{"host": svc.ZabbixHost},
-	}
-	if err := api.Call(ctx, "host.get", params, &hosts); err != nil {
-		return "", false, err
-	}
-	if len(hosts) == 0 {
-		return "", false, fmt.Errorf("no such host")
-	}
-	h := hosts[0]
-	// interface.available (6.0): 0 unknown, 1 available, 2 unavailable. The host is
-	// unreachable when it has interfaces and none is available while one is unavailable.
-	availability = "availability unknown"
-	anyUp, anyDown := false, false
-	for _, i := range h.Interfaces {
-		anyUp = anyUp || i.Available == "1"
-		anyDown = anyDown || i.Available == "2"
-	}
-	switch {
-	case anyUp:
-		availability = "reachable"
-	case anyDown:
-		availability = "unreachable"
-	}
-	return availability, h.MaintenanceStatus == "1", nil
+// Host reads the availability of the VM host's interfaces and its maintenance.
+func (s apiSource) Host(ctx context.Context, svc *config.Service) (zabbix.HostStatus, error) {
+	return s.api.HostStatus(ctx, svc.ZabbixHost)
 }

@@ -52,7 +52,7 @@ func TestLabDestroyedPrimaryIsDown(t *testing.T) {
 	lab.Run(t, time.Minute, "virsh", "-c", uri, "destroy", svc.Name)
 	t.Cleanup(func() {
 		exec.Command("virsh", "-c", uri, "start", svc.Name).Run()
-		if err := lab.WaitHTTP(svc.PrimaryAddress+":8080", 30*time.Second); err != nil {
+		if err := lab.WaitHTTP(svc.PrimaryAddress.String()+":8080", 30*time.Second); err != nil {
 			t.Errorf("%s does not serve again: %v", svc.Name, err)
 		}
 	})

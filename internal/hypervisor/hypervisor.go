@@ -5,9 +5,6 @@ package hypervisor
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 
 	"github.com/gosnmp/gosnmp"
 
@@ -23,31 +20,23 @@ type Agent struct {
 	g    *gosnmp.GoSNMP
 }
 
-var authProtocols = map[string]gosnmp.SnmpV3AuthProtocol{
-	"MD5": gosnmp.MD5, "SHA": gosnmp.SHA, "SHA224": gosnmp.SHA224, "SHA256": gosnmp.SHA256,
-	"SHA384": gosnmp.SHA384, "SHA512": gosnmp.SHA512,
+var authProtocols = map[config.AuthProtocol]gosnmp.SnmpV3AuthProtocol{
+	config.AuthMD5: gosnmp.MD5, config.AuthSHA: gosnmp.SHA, config.AuthSHA224: gosnmp.SHA224,
+	config.AuthSHA256: gosnmp.SHA256, config.AuthSHA384: gosnmp.SHA384, config.AuthSHA512: gosnmp.SHA512,
 }
 
-var privProtocols = map[string]gosnmp.SnmpV3PrivProtocol{
-	"DES": gosnmp.DES, "AES": gosnmp.AES, "AES192": gosnmp.AES192, "AES256": gosnmp.AES256,
-	"AES192C": gosnmp.AES192C, "AES256C": gosnmp.AES256C,
+var privProtocols = map[config.PrivProtocol]gosnmp.SnmpV3PrivProtocol{
+	config.PrivDES: gosnmp.DES, config.PrivAES: gosnmp.AES, config.PrivAES192: gosnmp.AES192,
+	config.PrivAES256: gosnmp.AES256, config.PrivAES192C: gosnmp.AES192C, config.PrivAES256C: gosnmp.AES256C,
 }
 
 // Dial opens (UDP: no packet is sent yet) the agent of inventory hypervisor h. ctx bounds
 // every request made later through the Agent.
 func Dial(ctx context.Context, inv *config.Inventory, h *config.Hypervisor) (*Agent, error) {
-	host, portStr, err := net.SplitHostPort(h.Address)
-	if err != nil {
-		return nil, fmt.Errorf("hypervisor %s: address: %w", h.Name, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("hypervisor %s: port: %w", h.Name, err)
-	}
 	g := &gosnmp.GoSNMP{
 		Context:            ctx,
-		Target:             host,
-		Port:               uint16(port),
+		Target:             h.Address.Host(),
+		Port:               h.Address.Port(),
 		Transport:          "udp",
 		Timeout:            h.Timeout,
 		Retries:            h.Retries,
@@ -56,29 +45,23 @@ func Dial(ctx context.Context, inv *config.Inventory, h *config.Hypervisor) (*Ag
 		ExponentialTimeout: false,
 	}
 	switch h.Version {
-	case "2c":
+	case config.SNMPv2c:
 		c, err := secret.ReadFile(h.CommunityFile)
 		if err != nil {
 			return nil, fmt.Errorf("hypervisor %s: community: %w", h.Name, err)
 		}
 		g.Version, g.Community = gosnmp.Version2c, c.Reveal()
-	case "3":
-		var u *config.V3User
-		for i := range inv.SNMP.Users {
-			if inv.SNMP.Users[i].Name == h.User {
-				u = &inv.SNMP.Users[i]
-			}
+	case config.SNMPv3:
+		if h.User == nil {
+			return nil, fmt.Errorf("hypervisor %s: version 3 without an snmp.users entry", h.Name)
 		}
-		if u == nil {
-			return nil, fmt.Errorf("hypervisor %s: no snmp.users entry %q", h.Name, h.User)
-		}
-		usm, flags, err := USM(u)
+		usm, flags, err := USM(h.User)
 		if err != nil {
 			return nil, fmt.Errorf("hypervisor %s: %w", h.Name, err)
 		}
 		g.Version, g.SecurityModel, g.MsgFlags, g.SecurityParameters = gosnmp.Version3, gosnmp.UserSecurityModel, flags, usm
 	default:
-		return nil, fmt.Errorf("hypervisor %s: unsupported SNMP version %q", h.Name, h.Version)
+		return nil, fmt.Errorf("hypervisor %s: unsupported SNMP version %s", h.Name, h.Version)
 	}
 	if err := g.Connect(); err != nil {
 		return nil, fmt.Errorf("hypervisor %s at %s: %w", h.Name, h.Address, err)
@@ -95,17 +78,17 @@ func USM(u *config.V3User) (*gosnmp.UsmSecurityParameters, gosnmp.SnmpV3MsgFlags
 	}
 	p := &gosnmp.UsmSecurityParameters{
 		UserName:                 u.Name,
-		AuthenticationProtocol:   authProtocols[strings.ToUpper(u.AuthProtocol)],
+		AuthenticationProtocol:   authProtocols[u.AuthProtocol],
 		AuthenticationPassphrase: auth.Reveal(),
 		PrivacyProtocol:          gosnmp.NoPriv,
 	}
 	flags := gosnmp.AuthNoPriv
-	if u.PrivProtocol != "" {
+	if u.PrivProtocol != config.PrivNone {
 		priv, err := secret.ReadFile(u.PrivPassphraseFile)
 		if err != nil {
 			return nil, 0, fmt.Errorf("snmp user %s: priv passphrase: %w", u.Name, err)
 		}
-		p.PrivacyProtocol, p.PrivacyPassphrase = privProtocols[strings.ToUpper(u.PrivProtocol)], priv.Reveal()
+		p.PrivacyProtocol, p.PrivacyPassphrase = privProtocols[u.PrivProtocol], priv.Reveal()
 		flags = gosnmp.AuthPriv
 	}
 	return p, flags, nil

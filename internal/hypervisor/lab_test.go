@@ -32,10 +32,7 @@ func TestLabGuestState(t *testing.T) {
 	}
 	defer a.Close()
 	svc, _ := inv.Service("web1")
-	u, err := libvirtmib.ParseUUID(svc.VMUUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := svc.VMUUID
 	st, err := a.GuestState(u)
 	if err != nil {
 		lab.Missing(t, "snmp", err)
@@ -64,7 +61,7 @@ func TestLabWrongCommunity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	u, _ := libvirtmib.ParseUUID(inv.Services[0].VMUUID)
+	u := inv.Services[0].VMUUID
 	if _, err := a.GuestState(u); err == nil {
 		t.Fatal("a wrong community got an answer")
 	}

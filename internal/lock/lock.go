@@ -56,3 +56,10 @@ func Acquire(ctx context.Context, path string) (*Lock, error) {
 func (l *Lock) Unlock() error {
 	return l.f.Close() // closing the last descriptor releases the flock
 }
+
+// ServicePath is the lock file of one service under the inventory's state_dir: vcr-recover
+// and vcr-migrate take the same one, so a recovery and a migration of a service never
+// run at once.
+func ServicePath(stateDir, service string) string {
+	return filepath.Join(stateDir, "locks", service+".lock")
+}

@@ -59,7 +59,7 @@ func labOptions(t *testing.T, inv *config.Inventory, recoverCommand string) Opti
 	o := Options{
 		RecoverCommand: recoverCommand,
 		StandbyAgents:  map[string]string{},
-		Sender:         &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout},
+		Sender:         &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 	}
 	for _, sb := range inv.Standbys {
 		o.StandbyAgents[sb.Name] = agent
@@ -157,7 +157,7 @@ func TestLabRecoverAction(t *testing.T) {
 	}
 
 	// Leave the lab provisioned as an operator would have it, and the test VM running.
-	sender := &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout}
+	sender := &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout}
 	t.Cleanup(func() {
 		sender.Send(context.Background(), []zabbix.Value{{Host: hyp.ZabbixHost, Key: zabbix.KeyGuestState(testVM), Value: "1"}})
 		if _, err := Run(context.Background(), api, inv, labOptions(t, inv, DefaultRecoverCommand)); err != nil {
@@ -192,7 +192,7 @@ func TestLabRecoverAction(t *testing.T) {
 	guests := []zabbix.Guest{{UUID: testVM, Name: "vcr-test-vm", Service: svc.Name, Standby: svc.Standby.Host}}
 	for _, s := range inv.Services {
 		if s.Hypervisor == hyp.Name {
-			guests = append(guests, zabbix.Guest{UUID: strings.ToLower(s.VMUUID), Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
+			guests = append(guests, zabbix.Guest{UUID: s.VMUUID.String(), Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
 		}
 	}
 	disc := zabbix.Value{Host: hyp.ZabbixHost, Key: zabbix.KeyGuestDiscovery, Value: zabbix.GuestDiscovery(guests)}

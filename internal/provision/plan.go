@@ -3,7 +3,6 @@ package provision
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +23,7 @@ const (
 
 // agentPort is the Zabbix agent's default port (protected VMs, standbys without
 // Options.StandbyAgents).
-const agentPort = "10050"
+const agentPort = 10050
 
 // hostSpec is what provisioning wants of one Zabbix host. Lists are minimums: a host
 // may have more groups, templates and tags than these.
@@ -126,7 +125,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		}
 	}
 	for _, s := range inv.Services {
-		agent, err := agentInterface(net.JoinHostPort(s.PrimaryAddress, agentPort))
+		agent, err := hostInterface(config.HostPortFrom(s.PrimaryAddress.String(), agentPort))
 		if err != nil {
 			return nil, fmt.Errorf("service %s: primary_address: %w", s.Name, err)
 		}
@@ -146,15 +145,18 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		}
 	}
 	for _, sb := range inv.Standbys {
-		addr, given := opts.StandbyAgents[sb.Name]
+		flag, given := opts.StandbyAgents[sb.Name]
+		var agent *zabbix.Interface
+		var err error
 		switch {
 		case given:
-		case sb.ZabbixAgent != "":
-			addr, given = sb.ZabbixAgent, true
+			agent, err = agentInterface(flag)
+		case !sb.ZabbixAgent.IsZero():
+			agent, err = hostInterface(sb.ZabbixAgent)
+			given = true
 		default:
-			addr = net.JoinHostPort(sb.ZabbixHost, agentPort)
+			agent, err = hostInterface(config.HostPortFrom(sb.ZabbixHost, agentPort))
 		}
-		agent, err := agentInterface(addr)
 		if err != nil {
 			return nil, fmt.Errorf("-standby-agent %s: %w", sb.Name, err)
 		}
@@ -216,7 +218,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 			continue
 		}
 		p.FastPath = append(p.FastPath, zabbix.Script{
-			Name:    FastPathScriptPrefix + s.Name,
+			Name:    zabbix.FastPathScript(s.Name),
 			Command: shellQuote(cmdPath) + " " + shellQuote(s.Name) + " fast-path",
 			Description: "vcrcovery: runs vcr-recover for service " + s.Name + " at once when trapd receives a " +
 				"shutoff or crashed trap of its primary VM (fast path). Managed by vcr-provision.",
@@ -226,25 +228,31 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 	return p, nil
 }
 
-// agentInterface parses host:port into a main agent interface: by IP when host is an
-// address, else by DNS name.
+// agentInterface parses a -standby-agent host:port into a main agent interface.
 func agentInterface(addr string) (*zabbix.Interface, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("agent address %q: want host:port", addr)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
 		return nil, fmt.Errorf("agent address %q: port must be 1-65535", addr)
 	}
-	i := &zabbix.Interface{Type: zabbix.InterfaceAgent, Main: 1, Port: port}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		i.UseIP, i.IP = 1, ip.String()
+	return hostInterface(config.HostPortFrom(host, uint16(n)))
+}
+
+// hostInterface is the main agent interface at hp: by IP when its host is an address,
+// else by DNS name.
+func hostInterface(hp config.HostPort) (*zabbix.Interface, error) {
+	i := &zabbix.Interface{Type: zabbix.InterfaceAgent, Main: 1, Port: strconv.Itoa(int(hp.Port()))}
+	if ap, ok := hp.AddrPort(); ok {
+		i.UseIP, i.IP = 1, ap.Addr().String()
 		return i, nil
 	}
-	if host == "" || strings.ContainsAny(host, " /'\"\\") {
-		return nil, fmt.Errorf("agent address %q: host must be an IP address or a DNS name", addr)
+	if hp.Host() == "" || strings.ContainsAny(hp.Host(), " /'\"\\") {
+		return nil, fmt.Errorf("agent address %q: host must be an IP address or a DNS name", hp)
 	}
-	i.DNS = host
+	i.DNS = hp.Host()
 	return i, nil
 }
 

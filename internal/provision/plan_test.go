@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -21,8 +22,8 @@ func testInventory() *config.Inventory {
 		Hypervisors: []config.Hypervisor{{Name: "kvm1", ZabbixHost: "kvm1"}, {Name: "kvm2", ZabbixHost: "zbx-kvm2"}},
 		Standbys:    []config.Standby{{Name: "standby", ZabbixHost: "standby"}, {Name: "big", ZabbixHost: "big-vm"}},
 		Services: []config.Service{
-			{Name: "web1", ZabbixHost: "web1", PrimaryAddress: "10.77.1.11", Standby: config.ServiceStandby{Host: "standby"}},
-			{Name: "db1", ZabbixHost: "db1-vm", PrimaryAddress: "10.77.1.12", Standby: config.ServiceStandby{Host: "standby"}},
+			{Name: "web1", ZabbixHost: "web1", PrimaryAddress: netip.MustParseAddr("10.77.1.11"), Standby: config.ServiceStandby{Host: "standby"}},
+			{Name: "db1", ZabbixHost: "db1-vm", PrimaryAddress: netip.MustParseAddr("10.77.1.12"), Standby: config.ServiceStandby{Host: "standby"}},
 		},
 	}
 }

@@ -33,8 +33,6 @@ const (
 	GroupVMs         = "vcrcovery VMs"
 	GroupStandbys    = "vcrcovery standbys"
 	ScriptName       = "vcrcovery recover"
-	// FastPathScriptPrefix + service names the manual script trapd's fast path runs.
-	FastPathScriptPrefix = "vcrcovery recover "
 	// ActionPrefix + a standbys[].name names that standby's action.
 	ActionPrefix = "vcrcovery recover on "
 )
@@ -150,7 +148,8 @@ func verbWidth(dryRun bool) int {
 // Connect logs in to the inventory's Zabbix API; provisioning cannot work without it.
 func Connect(ctx context.Context, z config.Zabbix) (*zabbix.API, error) {
 	if z.APIURL == "" {
-		return nil, fmt.Errorf("zabbix.api_url: provisioning needs the Zabbix API")
+		// An inventory error, not a Zabbix failure (exit 2, not 1).
+		return nil, fmt.Errorf("%w: zabbix.api_url: provisioning needs the Zabbix API", ErrOptions)
 	}
 	return zabbix.Login(ctx, z)
 }

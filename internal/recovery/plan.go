@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
 )
 
 // plan fills rep.Plan with what a real run would do, from read-only looks at DNS, the
@@ -27,10 +29,10 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 	if r.Failback {
 		add("check that the primary %s serves on ports %v (now: %s)", svc.PrimaryAddress, svc.Probe.Ports, strings.Join(v.Evidence, "; "))
 		add("switch %s back to %s with a TSIG compare-and-set against the container's address", svc.DNSName, svc.PrimaryAddress)
-		if svc.Standby.Mode == "cold" {
-			add("stop container %s on %s (cold standby; %s)", svc.Standby.Container, svc.Standby.Host, now)
+		if svc.Standby.Mode == config.ModeCold {
+			add("stop container %s on %s (cold standby; %s)", svc.Standby.Container, r.standby(), now)
 		} else {
-			add("keep container %s on %s running (warm standby)", svc.Standby.Container, svc.Standby.Host)
+			add("keep container %s on %s running (warm standby)", svc.Standby.Container, r.standby())
 		}
 		return nil
 	}
@@ -47,10 +49,10 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 	}
 	add("fence %s (%s): %s", svc.ZabbixHost, strings.Join(v.Evidence, "; "), verdict)
 	switch {
-	case svc.Standby.Backup.Kind != "":
-		add("ensure container %s on %s runs, creating it from %s %s if missing (now: %s)", svc.Standby.Container, svc.Standby.Host, svc.Standby.Backup.Kind, svc.Standby.Backup.Source, now)
+	case svc.Standby.Backup.Kind != config.BackupNone:
+		add("ensure container %s on %s runs, creating it from %s %s if missing (now: %s)", svc.Standby.Container, r.standby(), svc.Standby.Backup.Kind, svc.Standby.Backup.Source, now)
 	default:
-		add("ensure container %s on %s runs (%s standby; now: %s)", svc.Standby.Container, svc.Standby.Host, svc.Standby.Mode, now)
+		add("ensure container %s on %s runs (%s standby; now: %s)", svc.Standby.Container, r.standby(), svc.Standby.Mode, now)
 	}
 	for _, h := range svc.Hooks {
 		add("run hook %s in the container: %q (timeout %s)", h.Name, h.Command, h.Timeout)

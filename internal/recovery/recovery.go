@@ -58,6 +58,9 @@ type Reporter interface {
 type Run struct {
 	Inventory *config.Inventory
 	Service   *config.Service
+	// Standby is the standbys entry whose LXD server holds the container now (Wire finds
+	// it; empty: the service's standby.host).
+	Standby string
 	// Event is the Zabbix event ID that started the run ("" when run by hand).
 	Event    string
 	Force    bool // skip fencing and maintenance refusals
@@ -71,18 +74,24 @@ type Run struct {
 	// Iface is the container's interface that carries the service (default eth0).
 	Iface string
 	// FenceWait is how long fencing keeps asking while the primary's port is silent but
-	// no source says it is down yet (default 6s): the SNMP agent caches its table for up
+	// no source says it is down yet (0: the inventory's fence.evidence_wait, default
+	// 6s; negative: no wait): the SNMP agent caches its table for up
 	// to 5 s and Zabbix shows trapd's state after its next history sync (1 s), so a run
 	// started by trapd's fast path can be ahead of both.
 	FenceWait time.Duration
 
 	Containers Containers
-	DNS        DNS
-	Fence      Fencer
-	Probe      Prober
-	Reporter   Reporter // may be nil
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Relocate finds the container's server again (nil: never): after waiting for the
+	// lock, since the run that held it may have been a migration.
+	Relocate func(ctx context.Context) (Containers, string, error)
+	DNS      DNS
+	Fence    Fencer
+	Probe    Prober
+	Reporter Reporter // may be nil
+	Log      *slog.Logger
+	Now      func() time.Time
+	// Clock runs the fence wait (nil: the wall clock).
+	Clock fence.Clock
 
 	api *zabbix.Pending // set by Wire, logged out by Close
 }
@@ -111,6 +120,10 @@ type Report struct {
 	ServedFrom string    `json:"served_from,omitempty"`
 	Started    time.Time `json:"started"`
 	Plan       []string  `json:"plan,omitempty"`
+	// Warnings are failures that did not change the result but need a person: the
+	// service's state not saved (a repeat of the event would not be a no-op). They
+	// are also appended to Message, which the event acknowledgement carries.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Results, as reported to Zabbix (vcr.recover.result) and in -json.
@@ -123,12 +136,15 @@ const (
 	ResultDNS         = "dns-failed"
 	ResultLostRace    = "lost-race"
 	ResultPlanned     = "planned"
+	// ResultCannotRun: the run could not start at all (state_dir or its locks
+	// unusable); nothing was looked at or changed.
+	ResultCannotRun = "cannot-run"
 )
 
 var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultAlreadyDone: cli.ExitOK, ResultPlanned: cli.ExitOK,
 	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
-	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace,
+	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace, ResultCannotRun: cli.ExitRuntime,
 }
 
 // outcome ends a run early with a result.
@@ -183,7 +199,7 @@ func (r *Run) Execute(ctx context.Context) *Report {
 		r.DedupWindow = 10 * time.Minute
 	}
 	if r.FenceWait == 0 {
-		r.FenceWait = 6 * time.Second
+		r.FenceWait = r.Inventory.Fence.EvidenceWait
 	}
 	rep := &Report{Service: r.Service.Name, Event: r.Event, Action: "recover", DryRun: r.DryRun, Started: r.now()}
 	if r.Failback {
@@ -210,6 +226,9 @@ func (r *Run) Execute(ctx context.Context) *Report {
 	if r.DryRun {
 		rep.Result = ResultPlanned
 	}
+	for _, w := range rep.Warnings {
+		rep.Message += "; warning: " + w
+	}
 	rep.ExitCode = exitCodes[rep.Result]
 	rep.Seconds = r.now().Sub(rep.Started).Seconds()
 	if r.Reporter != nil && !r.DryRun {
@@ -233,26 +252,37 @@ func (r *Run) Execute(ctx context.Context) *Report {
 
 // locked runs f under the service's lock, after the duplicate-event check.
 func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *Report) error) error {
-	path := filepath.Join(r.Inventory.StateDir, "locks", r.Service.Name+".lock")
+	path := lock.ServicePath(r.Inventory.StateDir, r.Service.Name)
 	var l *lock.Lock
 	waited := false
+	// A lock that cannot be taken at all (state_dir read-only, full, not a folder) is
+	// no concurrent run: the run cannot start, and says where.
+	unusable := func(err error) error {
+		return end(ResultCannotRun, "cannot run: state_dir/locks unusable (%s): %v", filepath.Dir(path), err)
+	}
 	err := r.step(rep, "lock", func() (string, error) {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 		var err error
 		l, err = lock.Acquire(lctx, path)
 		cancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			return "", nil
+		case !errors.Is(err, lock.ErrBusy):
+			return "", unusable(err)
 		}
 		// Another run holds it: wait for it to finish, then look at what it left.
 		waited = true
 		lctx, cancel = context.WithTimeout(ctx, r.LockWait)
 		defer cancel()
 		l, err = lock.Acquire(lctx, path)
-		if errors.Is(err, lock.ErrBusy) {
+		switch {
+		case errors.Is(err, lock.ErrBusy):
 			return "", end(ResultLostRace, "already in progress: another run of %s holds %s after %s", r.Service.Name, path, r.LockWait)
+		case err != nil:
+			return "", unusable(err)
 		}
-		return "waited for a concurrent run", err
+		return "waited for a concurrent run", nil
 	})
 	if err != nil {
 		return err
@@ -268,10 +298,29 @@ func (r *Run) locked(ctx context.Context, rep *Report, f func(context.Context, *
 		rep.ServedFrom = st.ServedFrom
 		return end(ResultAlreadyDone, "already in progress: a concurrent run finished it (%s)", st.ServedFrom)
 	}
+	if waited && r.Relocate != nil {
+		// The run we waited for may have been a vcr-migrate that moved the container.
+		if err := r.step(rep, "locate", func() (string, error) {
+			c, standby, err := r.Relocate(ctx)
+			if err != nil {
+				return "", end(ResultContainer, "%v", err)
+			}
+			r.Containers, r.Standby = c, standby
+			return "container on " + standby, nil
+		}); err != nil {
+			return err
+		}
+	}
 	err = f(ctx, rep)
 	var o *outcome
 	if err == nil || (errors.As(err, &o) && (o.result == ResultAlreadyDone || o.result == ResultLostRace)) {
-		saveState(r.Inventory.StateDir, r.Service.Name, state{Event: r.Event, Action: rep.Action, Result: resultOf(err), ServedFrom: rep.ServedFrom, Finished: r.now()})
+		// The run's result stands (the service is where DNS says); but without the
+		// state a repeat of this event, or a run that waited for this one, does the
+		// work again: say so where people look, the log and the report.
+		if serr := saveState(r.Inventory.StateDir, r.Service.Name, state{Event: r.Event, Action: rep.Action, Result: resultOf(err), ServedFrom: rep.ServedFrom, Finished: r.now()}); serr != nil {
+			r.Log.Error("state not saved: a repeat of this event is not recognised", "service", rep.Service, "err", serr)
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("state not saved, a repeat of this event is not recognised: %v", serr))
+		}
 	}
 	return err
 }
@@ -287,10 +336,7 @@ func resultOf(err error) string {
 // dnsCheck is the first step of both directions: the primary's address and where the
 // name points now.
 func (r *Run) dnsCheck(ctx context.Context, rep *Report) (primary netip.Addr, current []netip.Addr, err error) {
-	primary, err = netip.ParseAddr(r.Service.PrimaryAddress)
-	if err != nil {
-		return primary, nil, end(ResultContainer, "primary address: %v", err)
-	}
+	primary = r.Service.PrimaryAddress
 	err = r.step(rep, "dns-check", func() (string, error) {
 		var lerr error
 		current, lerr = r.DNS.Lookup(ctx, r.Service.DNSName)
@@ -308,7 +354,15 @@ func (r *Run) spec() container.Spec {
 }
 
 func (r *Run) where(ip netip.Addr) string {
-	return fmt.Sprintf("%s/%s %s", r.Service.Standby.Host, r.Service.Standby.Container, ip)
+	return fmt.Sprintf("%s/%s %s", r.standby(), r.Service.Standby.Container, ip)
+}
+
+// standby names the server that holds the container.
+func (r *Run) standby() string {
+	if r.Standby != "" {
+		return r.Standby
+	}
+	return r.Service.Standby.Host
 }
 
 // recover is the failover path.
@@ -328,15 +382,13 @@ func (r *Run) recover(ctx context.Context, rep *Report) error {
 	}
 
 	if err := r.step(rep, "fence", func() (string, error) {
-		v := r.Fence.Check(ctx, svc)
-		deadline := r.now().Add(r.FenceWait)
-		for !r.Force && !v.Down && !v.Serving && !v.Maintenance && r.now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return "", end(ResultRefused, "refused: %v while fencing", ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
-			v = r.Fence.Check(ctx, svc)
+		wait := r.FenceWait
+		if r.Force {
+			wait = 0 // one check, for the record
+		}
+		v, err := fence.Await(ctx, r.Fence, svc, wait, r.Clock)
+		if err != nil {
+			return "", end(ResultRefused, "refused: %v while fencing", err)
 		}
 		ev := strings.Join(v.Evidence, "; ")
 		switch {

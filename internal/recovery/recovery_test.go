@@ -7,16 +7,20 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
+	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lock"
 )
 
 var (
@@ -84,7 +88,7 @@ func (w *fakeWorld) Report(ctx context.Context, r *Report) error                
 func run(t *testing.T, w *fakeWorld, mutate func(*Run)) *Report {
 	t.Helper()
 	svc := &config.Service{
-		Name: "web1", DNSName: "web1.example.", PrimaryAddress: primaryIP.String(), ZabbixHost: "web1",
+		Name: "web1", DNSName: "web1.example.", PrimaryAddress: primaryIP, ZabbixHost: "web1",
 		Probe:   config.Probe{Ports: []int{80}, Timeout: time.Second},
 		Standby: config.ServiceStandby{Host: "standby", Mode: config.ModeWarm, Container: "web1"},
 	}
@@ -220,15 +224,105 @@ func (s *slowEvidence) Check(ctx context.Context, svc *config.Service) fence.Ver
 func TestFenceWaitsForEvidence(t *testing.T) {
 	w := &fakeWorld{dns: []netip.Addr{primaryIP}}
 	slow := &slowEvidence{fakeWorld: w, left: 3}
-	rep := run(t, w, func(r *Run) { r.Fence, r.FenceWait = slow, 5*time.Second })
+	rep := run(t, w, func(r *Run) { r.Fence, r.FenceWait, r.Clock = slow, 5*time.Second, &fence.StepClock{} })
 	if rep.Result != ResultOK || slow.left != 0 {
 		t.Fatalf("%+v (checks left %d)", rep, slow.left)
 	}
 	// Evidence that never comes: refused once the wait is over.
 	w = &fakeWorld{dns: []netip.Addr{primaryIP}}
 	slow = &slowEvidence{fakeWorld: w, left: 1 << 30}
-	rep = run(t, w, func(r *Run) { r.Fence, r.FenceWait = slow, 300*time.Millisecond })
+	rep = run(t, w, func(r *Run) { r.Fence, r.FenceWait, r.Clock = slow, 300*time.Millisecond, &fence.StepClock{} })
 	if rep.Result != ResultRefused || len(w.changes) != 0 {
 		t.Fatalf("%+v, changes %v", rep, w.changes)
 	}
+}
+
+// TestLockUnusable: a lock that cannot be taken at all is not a concurrent run: the
+// run exits 1 (could not run), names state_dir/locks, and looks at nothing else.
+// The folders fail for root too (tests run as root; chmod would not stop them).
+func TestLockUnusable(t *testing.T) {
+	tests := []struct {
+		name     string
+		stateDir func(t testing.TB) string
+		wantErr  string
+	}{
+		{"state_dir under a file", func(t testing.TB) string { return lab.UnderFile(t, "state") }, "not a directory"},
+		{"state_dir read-only", lab.ReadOnlyDir, "read-only file system"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}
+			dir := tt.stateDir(t)
+			rep := run(t, w, func(r *Run) { r.Inventory.StateDir = dir })
+			if rep.Result != ResultCannotRun || rep.ExitCode != cli.ExitRuntime {
+				t.Fatalf("result %s exit %d (%s), want %s exit %d", rep.Result, rep.ExitCode, rep.Message, ResultCannotRun, cli.ExitRuntime)
+			}
+			for _, want := range []string{"state_dir/locks unusable", tt.wantErr} {
+				if !strings.Contains(rep.Message, want) {
+					t.Errorf("message %q lacks %q", rep.Message, want)
+				}
+			}
+			if diff := cmp.Diff([]string{"lock", "report"}, stepNames(rep)); diff != "" {
+				t.Errorf("steps (-want +got):\n%s", diff)
+			}
+			if len(w.changes) != 0 {
+				t.Errorf("changes %v", w.changes)
+			}
+		})
+	}
+}
+
+// TestLockBusy: a lock that another run keeps for all of LockWait ends as 7 (that run
+// is on it), not as 1.
+func TestLockBusy(t *testing.T) {
+	dir := t.TempDir()
+	held, err := lock.Acquire(context.Background(), filepath.Join(dir, "locks", "web1.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	w := &fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}
+	rep := run(t, w, func(r *Run) { r.Inventory.StateDir, r.LockWait = dir, 50*time.Millisecond })
+	if rep.Result != ResultLostRace || rep.ExitCode != cli.ExitLostRace || !strings.Contains(rep.Message, "already in progress") {
+		t.Fatalf("%+v", rep)
+	}
+}
+
+// TestStateNotSaved: a full state_dir (ENOSPC) does not change the result of a
+// recovery that succeeded, but the report and the log say that the state was not
+// saved, and indeed a repeat of the event is not recognised as one (only DNS shows
+// that the work is done).
+func TestStateNotSaved(t *testing.T) {
+	dir := lab.FullDir(t)
+	w := &fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}
+	var log strings.Builder
+	setup := func(r *Run) {
+		r.Inventory.StateDir, r.Event = dir, "42"
+		r.Log = slog.New(slog.NewTextHandler(&log, nil))
+	}
+	rep := run(t, w, setup)
+	if rep.Result != ResultOK || rep.ExitCode != cli.ExitOK {
+		t.Fatalf("result %s exit %d (%s), want ok 0", rep.Result, rep.ExitCode, rep.Message)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "no space left on device") {
+		t.Errorf("warnings %q, want one about the full disk", rep.Warnings)
+	}
+	if !strings.HasPrefix(rep.Message, "done; warning: state not saved") {
+		t.Errorf("message %q does not carry the warning", rep.Message)
+	}
+	if !strings.Contains(log.String(), "level=ERROR msg=\"state not saved") {
+		t.Errorf("no error logged:\n%s", log.String())
+	}
+	rep = run(t, w, setup)
+	if strings.Contains(rep.Message, "event 42 already handled") {
+		t.Errorf("the repeat was recognised although no state was saved: %s", rep.Message)
+	}
+}
+
+func stepNames(rep *Report) []string {
+	var names []string
+	for _, s := range rep.Steps {
+		names = append(names, s.Name)
+	}
+	return names
 }

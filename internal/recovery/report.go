@@ -65,12 +65,7 @@ func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 		if r.ServedFrom != "" {
 			msg += "; served from " + r.ServedFrom
 		}
-		if len(msg) > 2048 { // event.acknowledge refuses longer messages
-			msg = msg[:2048]
-		}
-		// action 6 = acknowledge (2) + add message (4)
-		params := map[string]any{"eventids": r.Event, "action": 6, "message": msg}
-		if err := api.Call(ctx, "event.acknowledge", params, nil); err != nil {
+		if err := api.Acknowledge(ctx, r.Event, zabbix.AckAcknowledge|zabbix.AckMessage, msg); err != nil {
 			errs = append(errs, fmt.Errorf("acknowledge event %s: %w", r.Event, err))
 		}
 	}

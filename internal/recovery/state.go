@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,5 +44,8 @@ func saveState(dir, service string, s state) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(statePath(dir, service), b, 0o640)
+	if err := atomicfile.Write(statePath(dir, service), b, 0o640); err != nil {
+		return fmt.Errorf("save the state of %s: %w", service, err)
+	}
+	return nil
 }

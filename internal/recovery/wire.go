@@ -2,11 +2,13 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
@@ -15,22 +17,41 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// Wire builds a Run with the real dependencies for svc: its standby's LXD server, the
+// Wire builds a Run with the real dependencies for svc: the LXD server that holds its
+// container now (container.Find; its standbys entry unless it was migrated), the
 // inventory's DNS server and key, the fencing sources and Zabbix. The Zabbix API is
 // optional (no api_url: no Zabbix evidence, no acknowledgement); if it cannot be
-// reached the run goes on without it and says so.
+// reached the run goes on without it and says so. Its errors carry their exit code
+// (cli.Error): cli.ExitUsage for the inventory's files (TSIG key, a standby's
+// certificate and key), cli.ExitContainer when no LXD server that holds the container
+// can be reached (refused, or not trusting the client certificate).
+// A DNS server that does not answer is found by the run's first step (exit 6).
 func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *slog.Logger) (*Run, error) {
 	sb, ok := inv.Standby(svc.Standby.Host)
 	if !ok {
-		return nil, fmt.Errorf("service %s: no standby %q", svc.Name, svc.Standby.Host)
+		return nil, cli.Fail(cli.ExitUsage, fmt.Errorf("service %s: no standby %q", svc.Name, svc.Standby.Host))
 	}
-	key, err := dnsupdate.ReadKeyFile(inv.DNS.TSIGKeyFile)
-	if err != nil {
-		return nil, err
+	// The container may have moved (vcr-migrate): the LXD servers say where it is now.
+	place, err := container.Find(ctx, inv, svc.Standby.Container, svc.Standby.Host)
+	if errors.Is(err, container.ErrConfig) {
+		return nil, cli.Fail(cli.ExitUsage, err)
 	}
-	lxdServer, err := container.Connect(ctx, *sb)
 	if err != nil {
-		return nil, err
+		return nil, cli.Fail(cli.ExitContainer, err)
+	}
+	if place.Server == nil {
+		return nil, cli.Fail(cli.ExitContainer, fmt.Errorf("service %s: standby %s: %w", svc.Name, place.Standby, place.Err))
+	}
+	lxdServer := place.Server
+	relocate := func(ctx context.Context) (Containers, string, error) {
+		p, err := container.Find(ctx, inv, svc.Standby.Container, svc.Standby.Host)
+		if err == nil && p.Server == nil {
+			err = fmt.Errorf("standby %s: %w", p.Standby, p.Err)
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return p.Server, p.Standby, nil
 	}
 	// The API login runs beside the recovery: it must not delay it.
 	var api *zabbix.Pending
@@ -46,9 +67,11 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 	return &Run{
 		Inventory:  inv,
 		Service:    svc,
+		Standby:    place.Standby,
 		Containers: lxdServer,
-		DNS: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key,
-			TTL: uint32(inv.DNS.TTL), Timeout: inv.DNS.Timeout},
+		Relocate:   relocate,
+		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
+			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
 		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
@@ -56,7 +79,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 			return err
 		},
 		Reporter: &ZabbixReporter{
-			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout},
+			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 			API:    api,
 			Host:   sb.ZabbixHost,
 		},

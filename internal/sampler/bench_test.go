@@ -148,8 +148,12 @@ func BenchmarkRound(b *testing.B) {
 				if err := os.WriteFile(cf, []byte("bench\n"), 0o600); err != nil {
 					b.Fatal(err)
 				}
-				inv := &config.Inventory{Hypervisors: []config.Hypervisor{{Name: "kvm", ZabbixHost: "kvm", Address: addr,
-					Version: "2c", CommunityFile: cf, Timeout: 5 * time.Second}}}
+				hp, err := config.ParseHostPort(addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				inv := &config.Inventory{Hypervisors: []config.Hypervisor{{Name: "kvm", ZabbixHost: "kvm", Address: hp,
+					Version: config.SNMPv2c, CommunityFile: cf, Timeout: 5 * time.Second}}}
 				clk := cpuusage.NewFakeClock(t0)
 				sender := &zabbix.Sender{Addr: fakeTrapper(b), Compress: true, Timeout: 10 * time.Second}
 				e, err := New(Options{Inventory: inv, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clk, Sink: sender,

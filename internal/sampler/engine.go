@@ -113,9 +113,7 @@ func New(o Options, st *State) (*Engine, error) {
 	}
 	for i := range o.Inventory.Services {
 		s := &o.Inventory.Services[i]
-		if u, err := libvirtmib.ParseUUID(s.VMUUID); err == nil {
-			e.services[u] = s
-		}
+		e.services[s.VMUUID] = s
 	}
 	return e, nil
 }

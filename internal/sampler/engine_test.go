@@ -359,7 +359,7 @@ func TestDeadline(t *testing.T) {
 func TestGuestsComeAndGo(t *testing.T) {
 	inv, agents := fakeFleet(t, "kvm")
 	gs := hypervisortest.Synthetic(3, 0)
-	inv.Services = []config.Service{{Name: "shop", VMUUID: gs[1].UUID.String(), Standby: config.ServiceStandby{Host: "standby"}}}
+	inv.Services = []config.Service{{Name: "shop", VMUUID: gs[1].UUID, Standby: config.ServiceStandby{Host: "standby"}}}
 	clk := cpuusage.NewFakeClock(t0)
 	var mu sync.Mutex
 	var cur []hypervisortest.Guest

@@ -51,7 +51,7 @@ func BenchmarkLabRound(b *testing.B) {
 			setSynthetic(b, n)
 			inv := labInventory(b)
 			inv.Hypervisors[0].ZabbixHost = benchHost
-			o := labOptions(b, inv, &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout, Compress: true}, &lab.SyncBuffer{})
+			o := labOptions(b, inv, &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout, Compress: true}, &lab.SyncBuffer{})
 			o.Policy.Interval = 20 * time.Second // rounds come every ~18 s here
 			e, err := New(o, nil)
 			if err != nil {

@@ -232,7 +232,7 @@ func labHistory(t *testing.T, api *zabbix.API, host, key string, valueType, min 
 }
 
 func labSender(t *testing.T, inv *config.Inventory) *zabbix.Sender {
-	return &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout, Compress: true}
+	return &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout, Compress: true}
 }
 
 // TestLabBusyAndIdle: with web2 burning one vCPU in a loop, Zabbix stores high CPU

@@ -2,7 +2,6 @@ package trapd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,19 +10,21 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
-	"github.com/vcrcovery/vcrcovery/internal/secret"
 	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
 	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// ScriptName is the name of the global script (scope 2, "manual host action") that the
-// fast path runs on a service's standby host; provisioning creates one per service.
-func ScriptName(service string) string { return "vcrcovery recover " + service }
-
-// scriptScopeManualHost is script.scope 2: a manual host action, the only scope
-// script.execute accepts (Zabbix 6.0 API, script object).
-const scriptScopeManualHost = 2
+// fastAPI is what the fast path asks of the Zabbix API; *zabbix.API is the real one,
+// tests give a fake.
+type fastAPI interface {
+	Version() string
+	// Session reports a user login (script.execute on 6.0 needs one) over an API token.
+	Session() bool
+	HostID(ctx context.Context, host string) (string, error)
+	ScriptsByName(ctx context.Context, name string) ([]zabbix.Script, error)
+	ExecuteScript(ctx context.Context, scriptID, hostID string) (zabbix.ScriptResult, error)
+}
 
 // fastPath starts recovery through the Zabbix API (script.execute) as soon as a
 // protected VM shuts off or crashes, instead of waiting for Zabbix's history syncer (1
@@ -34,9 +35,11 @@ type fastPath struct {
 	log      *slog.Logger
 	counters *health.Counters
 	timeout  time.Duration
+	// login opens the API: zabbix.Login with the inventory's credentials.
+	login func(context.Context) (fastAPI, error)
 
 	mu       sync.Mutex
-	api      *zabbix.API
+	api      fastAPI
 	hostIDs  map[string]string // standby Zabbix host -> hostid
 	scripts  map[string]string // service -> scriptid
 	inFlight map[string]bool
@@ -44,7 +47,14 @@ type fastPath struct {
 }
 
 func newFastPath(inv *config.Inventory, log *slog.Logger, c *health.Counters) *fastPath {
-	return &fastPath{inv: inv, log: log, counters: c, timeout: inv.Zabbix.Timeout,
+	login := func(ctx context.Context) (fastAPI, error) {
+		api, err := zabbix.Login(ctx, inv.Zabbix)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return api, nil
+	}
+	return &fastPath{inv: inv, log: log, counters: c, timeout: inv.Zabbix.Timeout, login: login,
 		hostIDs: map[string]string{}, scripts: map[string]string{}, inFlight: map[string]bool{}}
 }
 
@@ -55,24 +65,13 @@ func (f *fastPath) enabled() bool {
 
 // client returns the API client, logging in on first use (the API may be down when
 // trapd starts; traps must still flow then).
-func (f *fastPath) client(ctx context.Context) (*zabbix.API, error) {
+func (f *fastPath) client(ctx context.Context) (fastAPI, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.api != nil {
 		return f.api, nil
 	}
-	z := f.inv.Zabbix
-	o := zabbix.APIOptions{URL: z.APIURL, Timeout: z.Timeout, Username: z.Username}
-	var err error
-	if z.APITokenFile != "" {
-		o.Token, err = secret.ReadFile(z.APITokenFile)
-	} else {
-		o.Password, err = secret.ReadFile(z.PasswordFile)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("zabbix API credentials: %w", err)
-	}
-	api, err := zabbix.NewAPI(ctx, o)
+	api, err := f.login(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -81,36 +80,26 @@ func (f *fastPath) client(ctx context.Context) (*zabbix.API, error) {
 }
 
 // ids looks up (and caches) the standby host's hostid and the service's script ID.
-func (f *fastPath) ids(ctx context.Context, api *zabbix.API, svc *config.Service, standbyHost string) (hostID, scriptID string, err error) {
+func (f *fastPath) ids(ctx context.Context, api fastAPI, svc *config.Service, standbyHost string) (hostID, scriptID string, err error) {
 	f.mu.Lock()
 	hostID, scriptID = f.hostIDs[standbyHost], f.scripts[svc.Name]
 	f.mu.Unlock()
 	if hostID == "" {
-		var hosts []struct {
-			HostID string `json:"hostid"`
-		}
-		if err := api.Call(ctx, "host.get", map[string]any{"output": []string{"hostid"}, "filter": map[string]any{"host": []string{standbyHost}}}, &hosts); err != nil {
+		if hostID, err = api.HostID(ctx, standbyHost); err != nil {
 			return "", "", fmt.Errorf("look up standby host %s: %w", standbyHost, err)
 		}
-		if len(hosts) != 1 {
-			return "", "", fmt.Errorf("look up standby host %s: %d hosts with that name", standbyHost, len(hosts))
-		}
-		hostID = hosts[0].HostID
 	}
 	if scriptID == "" {
-		name := ScriptName(svc.Name)
-		var scripts []struct {
-			ScriptID string          `json:"scriptid"`
-			Scope    json.RawMessage `json:"scope"`
-		}
-		if err := api.Call(ctx, "script.get", map[string]any{"output": []string{"scriptid", "scope"}, "filter": map[string]any{"name": name}}, &scripts); err != nil {
+		name := zabbix.FastPathScript(svc.Name)
+		scripts, err := api.ScriptsByName(ctx, name)
+		if err != nil {
 			return "", "", fmt.Errorf("look up global script %q: %w", name, err)
 		}
 		if len(scripts) != 1 {
 			return "", "", fmt.Errorf("global script %q: %d scripts with that name (provisioning creates it)", name, len(scripts))
 		}
-		if s := string(scripts[0].Scope); s != `"2"` && s != "2" {
-			return "", "", fmt.Errorf("global script %q has scope %s; script.execute needs scope %d (manual host action)", name, s, scriptScopeManualHost)
+		if s := scripts[0].Scope; s != zabbix.ScriptScopeHost {
+			return "", "", fmt.Errorf("global script %q has scope %d; script.execute needs scope %d (manual host action)", name, s, zabbix.ScriptScopeHost)
 		}
 		scriptID = scripts[0].ScriptID
 	}
@@ -136,7 +125,7 @@ func (f *fastPath) warm(ctx context.Context) {
 		api, err := f.client(cctx)
 		if err == nil {
 			_, _, err = f.ids(cctx, api, svc, st.ZabbixHost)
-			if f.inv.Zabbix.APITokenFile != "" && strings.HasPrefix(api.Version(), "6.0.") {
+			if !api.Session() && strings.HasPrefix(api.Version(), "6.0.") {
 				f.log.Warn("fast path: Zabbix 6.0's script.execute fails with an API token (it needs a user session); give zabbix.username and password_file",
 					"service", svc.Name, "zabbix_version", api.Version())
 			}
@@ -189,41 +178,38 @@ func (f *fastPath) execute(svc *config.Service) (string, error) {
 	// Independent of trapd's shutdown: a recovery once started is seen through.
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
-	api, err := f.client(ctx)
-	if err != nil {
-		return "", err
-	}
-	hostID, scriptID, err := f.ids(ctx, api, svc, st.ZabbixHost)
-	if err != nil {
-		return "", err
-	}
-	var res struct {
-		Response string `json:"response"`
-		Value    string `json:"value"`
-	}
-	err = api.Call(ctx, "script.execute", map[string]any{"scriptid": scriptID, "hostid": hostID}, &res)
-	var apiErr *zabbix.APIError
-	if errors.As(err, &apiErr) && f.inv.Zabbix.Username != "" && strings.Contains(apiErr.Data+apiErr.Message, "re-login") {
+	out, err := f.executeOnce(ctx, svc, st.ZabbixHost)
+	if errors.Is(err, zabbix.ErrSessionExpired) {
 		// The session expired (the user's auto-logout): log in again, once.
 		f.mu.Lock()
 		f.api = nil
 		f.mu.Unlock()
-		if api, err = f.client(ctx); err == nil {
-			err = api.Call(ctx, "script.execute", map[string]any{"scriptid": scriptID, "hostid": hostID}, &res)
-		}
+		out, err = f.executeOnce(ctx, svc, st.ZabbixHost)
 	}
+	return out, err
+}
+
+// executeOnce runs the service's script on standbyHost with the current session.
+func (f *fastPath) executeOnce(ctx context.Context, svc *config.Service, standbyHost string) (string, error) {
+	api, err := f.client(ctx)
+	if err != nil {
+		return "", err
+	}
+	hostID, scriptID, err := f.ids(ctx, api, svc, standbyHost)
+	if err != nil {
+		return "", err
+	}
+	name := zabbix.FastPathScript(svc.Name)
+	res, err := api.ExecuteScript(ctx, scriptID, hostID)
 	if err != nil {
 		// The script may have been replaced (new ID): look it up again next time.
 		f.mu.Lock()
 		delete(f.scripts, svc.Name)
 		f.mu.Unlock()
-		if f.inv.Zabbix.APITokenFile != "" && strings.Contains(err.Error(), "HTTP 500") {
-			err = fmt.Errorf("%w (Zabbix 6.0's script.execute needs a user session: with an API token its frontend fails in executeScript for lack of a session ID; give zabbix.username and password_file instead of api_token_file)", err)
-		}
-		return "", fmt.Errorf("script.execute %q on %s: %w", ScriptName(svc.Name), st.ZabbixHost, err)
+		return "", fmt.Errorf("script.execute %q on %s: %w", name, standbyHost, err)
 	}
 	if res.Response != "success" {
-		return res.Value, fmt.Errorf("script.execute %q on %s: response %q", ScriptName(svc.Name), st.ZabbixHost, res.Response)
+		return res.Value, fmt.Errorf("script.execute %q on %s: response %q", name, standbyHost, res.Response)
 	}
 	return res.Value, nil
 }

@@ -70,12 +70,16 @@ func (g *guests) discovery(hyp string) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	rows := map[string]zabbix.Guest{}
-	for _, s := range g.inv.Services {
+	services := map[string]*config.Service{}
+	for i := range g.inv.Services {
+		s := &g.inv.Services[i]
+		uuid := s.VMUUID.String()
+		services[uuid] = s
 		if s.Hypervisor != hyp {
 			continue
 		}
 		// Until a trap names it, the VM is shown by its service's name.
-		rows[s.VMUUID] = zabbix.Guest{UUID: s.VMUUID, Name: s.Name}
+		rows[uuid] = zabbix.Guest{UUID: uuid, Name: s.Name}
 	}
 	for uuid, name := range g.seen[hyp] {
 		r := rows[uuid]
@@ -84,7 +88,7 @@ func (g *guests) discovery(hyp string) string {
 	}
 	out := make([]zabbix.Guest, 0, len(rows))
 	for uuid, r := range rows {
-		if s, ok := g.inv.ServiceForVM(uuid); ok {
+		if s, ok := services[uuid]; ok {
 			r.Service, r.Standby = s.Name, s.Standby.Host
 		}
 		out = append(out, r)

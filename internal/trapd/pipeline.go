@@ -46,7 +46,7 @@ func (p *pipeline) values(t trap.Trap) []zabbix.Value {
 		return nil
 	}
 	uuid := g.UUID.String()
-	hyp, bySource := p.router.route(g.Source, uuid)
+	hyp, bySource := p.router.route(g.Source, g.UUID)
 	if hyp == nil {
 		p.counters.Rejected.Add(1)
 		p.counters.RejectedSource.Add(1)
@@ -70,18 +70,18 @@ func (p *pipeline) values(t trap.Trap) []zabbix.Value {
 		zabbix.Value{Host: hyp.ZabbixHost, Key: zabbix.KeyGuestStateText(uuid), Value: g.State.String(), Clock: g.Received},
 	)
 	p.log.Debug("guest trap", "hypervisor", hyp.Name, "vm_uuid", uuid, "vm", g.Name, "state", g.State.String(), "source", g.Source.String())
-	p.maybeFastPath(g, uuid, hyp.Name, bySource)
+	p.maybeFastPath(g, hyp.Name, bySource)
 	return out
 }
 
 // maybeFastPath starts recovery at once for a protected VM that shut off or crashed,
 // when the trap is fresh (follow mode may read an old log after a restart) and came
 // from the service's own hypervisor.
-func (p *pipeline) maybeFastPath(g trap.Guest, uuid, hyp string, bySource bool) {
+func (p *pipeline) maybeFastPath(g trap.Guest, hyp string, bySource bool) {
 	if g.State != libvirtmib.StateShutoff && g.State != libvirtmib.StateCrashed {
 		return
 	}
-	svc, ok := p.router.inv.ServiceForVM(uuid)
+	svc, ok := p.router.inv.ServiceForVM(g.UUID)
 	if !ok || !svc.FastPath || p.fast == nil || !p.fast.enabled() {
 		return
 	}

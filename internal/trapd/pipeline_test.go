@@ -28,11 +28,11 @@ const (
 
 func testInventory() *config.Inventory {
 	return &config.Inventory{
-		Hypervisors: []config.Hypervisor{{Name: "kvm1", ZabbixHost: "kvm1-zbx", Address: "127.0.0.1:161"}},
+		Hypervisors: []config.Hypervisor{{Name: "kvm1", ZabbixHost: "kvm1-zbx", Address: config.HostPortFrom("127.0.0.1", 161)}},
 		Standbys:    []config.Standby{{Name: "standby", ZabbixHost: "standby"}},
 		Services: []config.Service{
-			{Name: "web1", Hypervisor: "kvm1", VMUUID: uuidWeb1, Standby: config.ServiceStandby{Host: "standby"}},
-			{Name: "web2", Hypervisor: "kvm1", VMUUID: uuidWeb2, Standby: config.ServiceStandby{Host: "standby"}},
+			{Name: "web1", Hypervisor: "kvm1", VMUUID: mustUUID(uuidWeb1), Standby: config.ServiceStandby{Host: "standby"}},
+			{Name: "web2", Hypervisor: "kvm1", VMUUID: mustUUID(uuidWeb2), Standby: config.ServiceStandby{Host: "standby"}},
 		},
 	}
 }
@@ -159,4 +159,12 @@ func TestPipelineOther(t *testing.T) {
 	if c.Forwarded.Load() != 2 {
 		t.Errorf("forwarded %d", c.Forwarded.Load())
 	}
+}
+
+func mustUUID(s string) libvirtmib.UUID {
+	u, err := libvirtmib.ParseUUID(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }

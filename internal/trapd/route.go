@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
 
 // router maps a trap to the inventory hypervisor that sent it: by the trap's source
@@ -21,13 +23,12 @@ func newRouter(ctx context.Context, inv *config.Inventory) (*router, error) {
 	r := &router{inv: inv, byAddr: map[netip.Addr][]*config.Hypervisor{}}
 	for i := range inv.Hypervisors {
 		h := &inv.Hypervisors[i]
-		host, _, err := net.SplitHostPort(h.Address)
-		if err != nil {
-			return nil, fmt.Errorf("hypervisor %s: address %q: %w", h.Name, h.Address, err)
-		}
+		host := h.Address.Host()
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
-			return nil, fmt.Errorf("hypervisor %s: resolve %s: %w", h.Name, host, err)
+			// The name is valid but does not work here now: the machine's
+			// problem, not the inventory's.
+			return nil, cli.Fail(cli.ExitRuntime, fmt.Errorf("hypervisor %s: resolve %s: %w", h.Name, host, err))
 		}
 		for _, a := range addrs {
 			a = a.Unmap()
@@ -37,9 +38,9 @@ func newRouter(ctx context.Context, inv *config.Inventory) (*router, error) {
 	return r, nil
 }
 
-// route returns the hypervisor of a trap from src about guest uuid (lower-case), and
-// whether it was found by the source address.
-func (r *router) route(src netip.Addr, uuid string) (h *config.Hypervisor, bySource bool) {
+// route returns the hypervisor of a trap from src about guest uuid, and whether it was
+// found by the source address.
+func (r *router) route(src netip.Addr, uuid libvirtmib.UUID) (h *config.Hypervisor, bySource bool) {
 	cands := r.byAddr[src.Unmap()]
 	svc, hasSvc := r.inv.ServiceForVM(uuid)
 	switch {

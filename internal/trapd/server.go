@@ -8,7 +8,6 @@ package trapd
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
@@ -35,7 +35,7 @@ const (
 	ModeFollow = "follow"
 )
 
-// Options configure a Server. Register sets the defaults and binds them to flags.
+// Options configure a Server; Defaults has the defaults (vcr-trapd binds them to flags).
 type Options struct {
 	Inventory *config.Inventory
 	Log       *slog.Logger
@@ -44,20 +44,22 @@ type Options struct {
 	// (snmptrapd's log, snmp.snmptrapd_log).
 	Mode string
 	// TrapdHost is the Zabbix host of trapd's own counters (and of forwarded traps
-	// from unknown sources). Default: the first standby's zabbix_host.
+	// from unknown sources). Empty: the inventory's trapd.zabbix_host.
 	TrapdHost string
 	// StatsInterval is how often the counters go to Zabbix (0: never).
 	StatsInterval time.Duration
 	// ForwardKey, when set, is the item that receives traps that are not
 	// libvirtGuestNotif as text (on the sending hypervisor's host, else TrapdHost).
 	ForwardKey string
-	// SpoolDir holds the spool (default state_dir/trapd/spool); SpoolMax bounds it.
+	// SpoolDir holds the spool (default state_dir/trapd/spool); SpoolMax bounds it
+	// (0: the inventory's trapd.spool_max).
 	SpoolDir string
 	SpoolMax int64
 	// Batch is the most values per trapper request.
 	Batch int
 	// RejectRetry is how long values the server refuses are retried (LLD creates a
-	// new guest's items some time after its discovery value).
+	// new guest's items some time after its discovery value); 0: the inventory's
+	// trapd.reject_retry.
 	RejectRetry time.Duration
 	// FastPathMaxAge: older traps do not start the fast path.
 	FastPathMaxAge time.Duration
@@ -77,32 +79,21 @@ type Options struct {
 	Location  *time.Location
 }
 
-// Register sets o's defaults and binds them to flags in fs.
-func (o *Options) Register(fs *flag.FlagSet) {
-	fs.StringVar(&o.Mode, "mode", ModeListen, "trap intake: listen (own UDP listener on snmp.trap_listen) or follow (snmptrapd's log, snmp.snmptrapd_log)")
-	fs.StringVar(&o.TrapdHost, "zabbix-host", "", "Zabbix `host` of trapd's health counters (default: the first standby's zabbix_host)")
-	fs.DurationVar(&o.StatsInterval, "stats-interval", time.Minute, "how often the health counters are sent to Zabbix (0: never)")
-	fs.StringVar(&o.ForwardKey, "forward-key", "", "item `key` that receives traps that are not libvirtGuestNotif as text (empty: count them only)")
-	fs.StringVar(&o.SpoolDir, "spool-dir", "", "spool `folder` for values Zabbix cannot take (default: state_dir/trapd/spool)")
-	fs.Int64Var(&o.SpoolMax, "spool-max", 256<<20, "spool size limit in `bytes`; past it the oldest values are dropped (counted)")
-	fs.IntVar(&o.Batch, "batch", 1000, "most values per trapper request")
-	fs.DurationVar(&o.RejectRetry, "reject-retry", 3*time.Minute, "how long values the server refuses are retried (new items come from LLD)")
-	fs.DurationVar(&o.FastPathMaxAge, "fast-path-max-age", 30*time.Second, "traps older than this do not start the fast path")
-	fs.DurationVar(&o.DrainTimeout, "drain-timeout", 10*time.Second, "at shutdown, how long queued values may take to send before they are spooled")
-	fs.IntVar(&o.RcvBuf, "rcvbuf", 64<<20, "listen: socket receive buffer in `bytes`")
-	fs.IntVar(&o.Queue, "queue", 65536, "listen: datagrams queued between the socket and the decoders")
-	fs.IntVar(&o.Workers, "workers", 0, "listen: decoders (0: one per CPU)")
-	fs.IntVar(&o.MaxPacket, "max-packet", 8192, "listen: datagrams larger than this many `bytes` are counted malformed, not decoded")
-	fs.StringVar(&o.LogPath, "log-file", "", "follow: snmptrapd's log `file` (default: snmp.snmptrapd_log)")
-	fs.BoolVar(&o.FromStart, "from-start", false, "follow: with no saved position, read the existing log from its start (default: from its end)")
-}
-
-// Defaults returns Options with the flag defaults, for callers without flags (tests).
+// Defaults returns Options with the defaults of vcr-trapd's flags. The fields that
+// the inventory's trapd section sets (TrapdHost, SpoolMax, RejectRetry) stay zero: New
+// takes them from the inventory, so a flag only overrides.
 func Defaults(inv *config.Inventory, log *slog.Logger) Options {
-	var o Options
-	o.Register(flag.NewFlagSet("defaults", flag.ContinueOnError))
-	o.Inventory, o.Log = inv, log
-	return o
+	return Options{
+		Inventory: inv, Log: log,
+		Mode:           ModeListen,
+		StatsInterval:  time.Minute,
+		Batch:          1000,
+		FastPathMaxAge: 30 * time.Second,
+		DrainTimeout:   10 * time.Second,
+		RcvBuf:         64 << 20,
+		Queue:          65536,
+		MaxPacket:      8192,
+	}
 }
 
 // Server is the daemon.
@@ -124,8 +115,22 @@ type Server struct {
 }
 
 // New checks the options and prepares everything that needs no socket: secrets, SNMPv3
-// keys, the spool, the known guests, the hypervisors' addresses.
+// keys, the spool, the known guests, the hypervisors' addresses. Its errors carry their
+// exit code (cli.Error): cli.ExitUsage for options, inventory and secret files,
+// cli.ExitRuntime for what is wrong on the machine (the spool or state_dir unusable, a
+// hypervisor name that does not resolve).
 func New(ctx context.Context, o Options) (*Server, error) {
+	s, err := newServer(ctx, o)
+	var marked *cli.Error
+	if err != nil && !errors.As(err, &marked) {
+		// newServer marks what the machine is to blame for where it happens; the
+		// rest are checks of the options, the inventory and its secret files.
+		err = cli.Fail(cli.ExitUsage, err)
+	}
+	return s, err
+}
+
+func newServer(ctx context.Context, o Options) (*Server, error) {
 	inv := o.Inventory
 	if inv == nil || o.Log == nil {
 		return nil, errors.New("trapd: Inventory and Log are required")
@@ -133,11 +138,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Mode != ModeListen && o.Mode != ModeFollow {
 		return nil, fmt.Errorf("-mode: want %s or %s, got %q", ModeListen, ModeFollow, o.Mode)
 	}
-	if inv.Zabbix.Server == "" {
+	if inv.Zabbix.Server.IsZero() {
 		return nil, errors.New("zabbix.server: required by trapd (the trapper address)")
 	}
-	if o.TrapdHost == "" && len(inv.Standbys) > 0 {
-		o.TrapdHost = inv.Standbys[0].ZabbixHost
+	if o.TrapdHost == "" {
+		o.TrapdHost = inv.Trapd.ZabbixHost
+	}
+	if o.SpoolMax <= 0 {
+		o.SpoolMax = inv.Trapd.SpoolMax
+	}
+	if o.RejectRetry <= 0 {
+		o.RejectRetry = inv.Trapd.RejectRetry
 	}
 	if o.SpoolDir == "" {
 		o.SpoolDir = filepath.Join(inv.StateDir, "trapd", "spool")
@@ -169,15 +180,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	g, err := loadGuests(filepath.Join(inv.StateDir, "trapd", "guests.json"), inv)
 	if err != nil {
-		return nil, err
+		return nil, cli.Fail(cli.ExitRuntime, err)
 	}
 	if s.spool, err = spool.Open(o.SpoolDir, spool.Options{MaxBytes: o.SpoolMax}); err != nil {
-		return nil, err
+		return nil, cli.Fail(cli.ExitRuntime, err)
 	}
 	if n := s.spool.Values(); n > 0 {
 		o.Log.Info("spool holds values from before the restart: replaying them first", "values", n)
 	}
-	s.sender = &zabbix.Sender{Addr: inv.Zabbix.Server, Timeout: inv.Zabbix.Timeout, BatchSize: o.Batch, Retries: 1, Backoff: 100 * time.Millisecond}
+	s.sender = &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout, BatchSize: o.Batch, Retries: 1, Backoff: 100 * time.Millisecond}
 	s.fast = newFastPath(inv, o.Log, s.counters)
 	for _, svc := range inv.Services {
 		if svc.FastPath && !s.fast.enabled() {

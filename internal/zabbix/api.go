@@ -28,6 +28,30 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("zabbix API %s: %s %s (code %d)", e.Method, e.Message, e.Data, e.Code)
 }
 
+// Is makes errors.Is(err, ErrSessionExpired) true for the answer to a call made with a
+// session the server has ended: "Session terminated, re-login, please." (6.0; earlier
+// versions say "Not authorised." with the same hint).
+func (e *APIError) Is(target error) bool {
+	return target == ErrSessionExpired && strings.Contains(e.Message+" "+e.Data, "re-login")
+}
+
+// ErrSessionExpired: the user.login session expired (the user's auto-logout) or was
+// ended; log in again. An API token never expires this way.
+var ErrSessionExpired = errors.New("zabbix API session expired")
+
+// HTTPError is an answer with an HTTP status other than 200: the frontend failed before
+// it could answer in JSON-RPC (a PHP error is HTTP 500).
+type HTTPError struct {
+	Method string
+	Status string // e.g. "500 Internal Server Error"
+	Code   int
+	Body   string // the start of the answer
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("zabbix API %s: HTTP %s: %s", e.Method, e.Status, e.Body)
+}
+
 // APIOptions configure NewAPI. Give Token, or Username and Password.
 type APIOptions struct {
 	// URL of api_jsonrpc.php.
@@ -100,6 +124,9 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 // Version is the server's API version, e.g. "6.0.14".
 func (a *API) Version() string { return a.version }
 
+// Session reports whether the API uses a user.login session (else an API token).
+func (a *API) Session() bool { return a.session }
+
 // Logout ends a session opened by NewAPI with a username; with a token it does nothing.
 func (a *API) Logout(ctx context.Context) error {
 	if !a.session {
@@ -159,7 +186,7 @@ func (a *API) Call(ctx context.Context, method string, params, result any) error
 		return fmt.Errorf("zabbix API %s: answer larger than %d bytes", method, maxAnswer)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("zabbix API %s: HTTP %s: %s", method, resp.Status, truncate(string(raw)))
+		return &HTTPError{Method: method, Status: resp.Status, Code: resp.StatusCode, Body: truncate(string(raw))}
 	}
 	var ans struct {
 		Result json.RawMessage `json:"result"`

@@ -3,7 +3,9 @@ package zabbix
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 )
 
@@ -469,4 +471,160 @@ func templateIDs(ts []TemplateRef) []map[string]string {
 		out = append(out, map[string]string{"templateid": t.TemplateID})
 	}
 	return out
+}
+
+// HostID returns the ID of the host with this technical name.
+func (a *API) HostID(ctx context.Context, host string) (string, error) {
+	var hs []struct {
+		HostID string `json:"hostid"`
+	}
+	params := map[string]any{"output": []string{"hostid"}, "filter": map[string]any{"host": []string{host}}}
+	if err := a.Call(ctx, "host.get", params, &hs); err != nil {
+		return "", err
+	}
+	if len(hs) != 1 {
+		return "", fmt.Errorf("%d hosts named %s", len(hs), host)
+	}
+	return hs[0].HostID, nil
+}
+
+// ErrTokenRefused: Zabbix 6.0's script.execute fails with HTTP 500 when called with an
+// API token: its frontend's executeScript needs a session ID that a token does not
+// have. A user login (zabbix.username, password_file) works.
+var ErrTokenRefused = errors.New("script.execute refused an API token (Zabbix 6.0 needs a user session: give zabbix.username and password_file instead of api_token_file)")
+
+// ScriptResult is script.execute's answer.
+type ScriptResult struct {
+	// Response is "success" when the script ran (its exit code may still be non-zero).
+	Response string `json:"response"`
+	// Value is the script's output.
+	Value string `json:"value"`
+}
+
+// ExecuteScript runs global script scriptID on host hostID and waits for its output.
+// With an API token, an HTTP 500 answer is ErrTokenRefused (besides the *HTTPError);
+// an expired session is ErrSessionExpired.
+func (a *API) ExecuteScript(ctx context.Context, scriptID, hostID string) (ScriptResult, error) {
+	var res ScriptResult
+	err := a.Call(ctx, "script.execute", map[string]any{"scriptid": scriptID, "hostid": hostID}, &res)
+	var he *HTTPError
+	if err != nil && !a.session && errors.As(err, &he) && he.Code == http.StatusInternalServerError {
+		return res, fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	return res, err
+}
+
+// AckAction is event.acknowledge's "action", a sum of flags (Zabbix 6.0 API, event
+// object).
+type AckAction int
+
+// Acknowledge flags.
+const (
+	AckClose       AckAction = 1
+	AckAcknowledge AckAction = 2
+	AckMessage     AckAction = 4
+	AckSeverity    AckAction = 8
+	AckUnack       AckAction = 16
+)
+
+// maxAckMessage: event.acknowledge refuses longer messages.
+const maxAckMessage = 2048
+
+// Acknowledge updates event eventID with action; a message (for AckMessage) longer than
+// the server accepts is cut.
+func (a *API) Acknowledge(ctx context.Context, eventID string, action AckAction, message string) error {
+	params := map[string]any{"eventids": eventID, "action": int(action)}
+	if action&AckMessage != 0 {
+		if len(message) > maxAckMessage {
+			message = message[:maxAckMessage]
+		}
+		params["message"] = message
+	}
+	return a.Call(ctx, "event.acknowledge", params, nil)
+}
+
+// Availability is what Zabbix knows of a host's reachability from its interfaces.
+type Availability int
+
+// Availabilities; the strings are those of fencing's evidence.
+const (
+	AvailabilityUnknown Availability = iota
+	Reachable
+	Unreachable
+)
+
+func (v Availability) String() string {
+	switch v {
+	case Reachable:
+		return "reachable"
+	case Unreachable:
+		return "unreachable"
+	}
+	return "availability unknown"
+}
+
+// HostStatus is a host's availability and maintenance.
+type HostStatus struct {
+	Availability Availability
+	// Maintenance: the host is in a maintenance period (maintenance_status 1).
+	Maintenance bool
+}
+
+// hostStatus reads host.get's maintenance_status and interfaces' "available" (6.0: 0
+// unknown, 1 available, 2 unavailable). A host is unreachable when it has interfaces,
+// none available and one unavailable.
+func hostStatus(maintenance string, available []string) HostStatus {
+	st := HostStatus{Maintenance: maintenance == "1"}
+	anyUp, anyDown := false, false
+	for _, v := range available {
+		anyUp = anyUp || v == "1"
+		anyDown = anyDown || v == "2"
+	}
+	switch {
+	case anyUp:
+		st.Availability = Reachable
+	case anyDown:
+		st.Availability = Unreachable
+	}
+	return st
+}
+
+// ErrNoHost: no host has the name asked for.
+var ErrNoHost = errors.New("no such host")
+
+// HostStatus returns the availability and maintenance of the host with this technical
+// name, or ErrNoHost.
+func (a *API) HostStatus(ctx context.Context, host string) (HostStatus, error) {
+	var hosts []struct {
+		MaintenanceStatus string `json:"maintenance_status"`
+		Interfaces        []struct {
+			Available string `json:"available"`
+		} `json:"interfaces"`
+	}
+	params := map[string]any{
+		"output":           []string{"maintenance_status"},
+		"selectInterfaces": []string{"available"},
+		"filter":           map[string]any{"host": host},
+	}
+	if err := a.Call(ctx, "host.get", params, &hosts); err != nil {
+		return HostStatus{}, err
+	}
+	if len(hosts) == 0 {
+		return HostStatus{}, ErrNoHost
+	}
+	var avail []string
+	for _, i := range hosts[0].Interfaces {
+		avail = append(avail, i.Available)
+	}
+	return hostStatus(hosts[0].MaintenanceStatus, avail), nil
+}
+
+// LastValue returns the last value of item key on host, and false when the item does
+// not exist or has no value yet (lastclock 0).
+func (a *API) LastValue(ctx context.Context, host, key string) (string, bool, error) {
+	items, err := a.ItemsOfHost(ctx, host, key)
+	if err != nil || len(items) == 0 || items[0].LastClock == 0 {
+		return "", false, err
+	}
+	return items[0].LastValue, true, nil
 }

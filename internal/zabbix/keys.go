@@ -30,6 +30,26 @@ func KeyRecoverStep(service, step string) string {
 }
 func KeyServedFrom(service string) string { return "vcr.service.served_from[" + service + "]" }
 
+// FastPathScript names the manual host script (scope 2) that trapd's fast path runs
+// through script.execute on a service's standby host; vcr-provision creates one per
+// fast_path service.
+func FastPathScript(service string) string { return "vcrcovery recover " + service }
+
+// Per-service items of vcr-migrate on the service's standby host: result, exit code,
+// whole-run seconds, downtime (source out of service until the target answered) and
+// seconds per phase (pre-copy, refresh, cutover).
+func KeyMigrateResult(service string) string   { return "vcr.migrate.result[" + service + "]" }
+func KeyMigrateExit(service string) string     { return "vcr.migrate.exit[" + service + "]" }
+func KeyMigrateDuration(service string) string { return "vcr.migrate.duration[" + service + "]" }
+func KeyMigrateDowntime(service string) string { return "vcr.migrate.downtime[" + service + "]" }
+func KeyMigratePhase(service, phase string) string {
+	return "vcr.migrate.phase[" + service + "," + phase + "]"
+}
+
+// KeyStandbyOverload is each standby host's load relative to its thresholds (the
+// highest of count/capacity, CPU and memory; above 1: overloaded), from vcr-migrate -auto.
+const KeyStandbyOverload = "vcr.standby.overload"
+
 // Sender health items on each hypervisor's host.
 const (
 	KeySenderError    = "vcr.sender.error"    // empty when the last round succeeded

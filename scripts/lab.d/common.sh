@@ -106,28 +106,21 @@ lab_pid() {
 # lab_start NAME CMD...: run CMD in its own session (so `down` can stop its whole process
 # group), output to $LAB_LOG/NAME.log, PID to $LAB_RUN/NAME.pid. CMD must stay in the
 # foreground (no self-daemonising), or the PID file would name a process that is gone.
-# CMD inherits no descriptor but 0-2: a daemon holding an inherited lock holds it for as
-# long as it runs, so scripts/lab's own (fd 9) would block the next `lab up`, and the
-# tests' /tmp/vcr-labtests.lock, held by `flock` around a test that restarts an etcd
-# member, would block every later lab test run.
 lab_start() {
   local name=$1; shift
   mkdir -p "$LAB_LOG" "$LAB_RUN"
+  # The daemon must inherit no descriptor above 2: not scripts/lab's lock (fd 9), or the
+  # next `lab up` would wait for the daemon to exit, nor a lock of whoever called
+  # scripts/lab (a test run under flock(1) that restarts a member would leave that lock
+  # held by the daemon for ever).
   (
-    lab_close_fds
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+    done
     exec setsid "$@" </dev/null >>"$LAB_LOG/$name.log" 2>&1
   ) &
   echo $! >"$LAB_RUN/$name.pid"
-}
-
-# lab_close_fds: close every descriptor of this shell above 2.
-lab_close_fds() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
-  done
-  return 0
 }
 
 # LAB_STOP_GRACE: seconds between the stop signal and the KILL.

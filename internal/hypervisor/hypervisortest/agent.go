@@ -88,7 +88,8 @@ func (a *Agent) Hypervisor(dir, name string) (config.Hypervisor, error) {
 	if err := os.WriteFile(cf, []byte(a.Community+"\n"), 0o600); err != nil {
 		return config.Hypervisor{}, fmt.Errorf("fake agent: %w", err)
 	}
-	return config.Hypervisor{Name: name, ZabbixHost: name, Address: a.Addr(), Version: "2c",
+	ap := a.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	return config.Hypervisor{Name: name, ZabbixHost: name, Address: config.HostPortFrom(ap.Addr().Unmap().String(), ap.Port()), Version: config.SNMPv2c,
 		CommunityFile: cf, Timeout: time.Second}, nil
 }
 

@@ -36,8 +36,8 @@ import (
 
 // Options configure a Listener.
 type Options struct {
-	// Addrs are UDP host:port addresses to listen on (IPv4 or IPv6).
-	Addrs []string
+	// Addrs are the UDP addresses to listen on (IPv4 or IPv6; 0.0.0.0: every address).
+	Addrs []netip.AddrPort
 	// RcvBuf is the socket receive buffer wanted, in bytes. Default 64 MiB: at about
 	// 1 KiB of kernel memory per queued small datagram, room for a 50,000-trap burst.
 	RcvBuf int
@@ -111,12 +111,7 @@ func Listen(o Options) (*Listener, error) {
 	l := &Listener{o: o, order: make(chan *task, o.Queue), work: make(chan *task, o.Queue)}
 	l.pool.New = func() any { return &task{ready: make(chan struct{}, 1)} }
 	for _, a := range o.Addrs {
-		ua, err := net.ResolveUDPAddr("udp", a)
-		if err != nil {
-			l.Close()
-			return nil, fmt.Errorf("listen on %s: %w", a, err)
-		}
-		c, err := net.ListenUDP("udp", ua)
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(a))
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("listen on %s: %w", a, err)

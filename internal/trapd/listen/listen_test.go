@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -43,7 +44,7 @@ func start(t *testing.T, o Options) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{counters: &health.Counters{}, served: make(chan error, 1)}
-	o.Addrs = []string{"127.0.0.1:0"}
+	o.Addrs = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
 	o.Decoder, o.Counters = d, h.counters
 	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if o.Handle == nil {
@@ -322,7 +323,7 @@ func TestIPv6(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan trap.Trap, 1)
-	l, err := Listen(Options{Addrs: []string{"[::1]:0"}, Decoder: d, Counters: &health.Counters{},
+	l, err := Listen(Options{Addrs: []netip.AddrPort{netip.MustParseAddrPort("[::1]:0")}, Decoder: d, Counters: &health.Counters{},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Handle: func(tr trap.Trap, done func()) { got <- tr; done() }})
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)

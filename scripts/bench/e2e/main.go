@@ -20,7 +20,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -53,12 +52,8 @@ func run(rounds int, paths []string, trapdRunning bool) error {
 	}
 	svc, _ := inv.Service("web1")
 	hyp, _ := inv.Hypervisor(svc.Hypervisor)
-	key, err := dnsupdate.ReadKeyFile(inv.DNS.TSIGKeyFile)
-	if err != nil {
-		return err
-	}
-	d := &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key, TTL: 2}
-	sender := &zabbix.Sender{Addr: inv.Zabbix.Server}
+	d := &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey, TTL: 2}
+	sender := &zabbix.Sender{Addr: inv.Zabbix.Server.String()}
 	ctx := context.Background()
 	fmt.Printf("destroy -> client served by the standby container, service %s (warm), %d rounds per path\n", svc.Name, rounds)
 	if !trapdRunning {
@@ -81,18 +76,18 @@ func run(rounds int, paths []string, trapdRunning bool) error {
 				return err
 			}
 			// A fresh problem each round: the previous one is resolved by state 1.
-			sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: zabbix.KeyGuestState(svc.VMUUID), Value: "1"}})
+			sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: zabbix.KeyGuestState(svc.VMUUID.String()), Value: "1"}})
 			time.Sleep(4 * time.Second) // let the resolution pass the escalator
 			served := make(chan time.Time, 1)
 			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			go client(cctx, inv.DNS.Server, svc.DNSName, served)
+			go client(cctx, inv.DNS.Server.String(), svc.DNSName, served)
 			t0 := time.Now()
 			if out, err := exec.Command("virsh", "-c", os.Getenv("VCR_LAB_LIBVIRT_URI"), "destroy", svc.Name).CombinedOutput(); err != nil {
 				cancel()
 				return fmt.Errorf("virsh destroy: %v: %s", err, out)
 			}
 			if !trapdRunning {
-				if _, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: zabbix.KeyGuestState(svc.VMUUID), Value: "5"}}); err != nil {
+				if _, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: zabbix.KeyGuestState(svc.VMUUID.String()), Value: "5"}}); err != nil {
 					cancel()
 					return fmt.Errorf("send state: %w", err)
 				}
@@ -184,7 +179,7 @@ func client(ctx context.Context, server, name string, served chan<- time.Time) {
 // restore starts the primary, points the name back at it and forgets recover's state.
 func restore(ctx context.Context, d *dnsupdate.Client, svc *config.Service) error {
 	exec.Command("virsh", "-c", os.Getenv("VCR_LAB_LIBVIRT_URI"), "start", svc.Name).Run()
-	primary := netip.MustParseAddr(svc.PrimaryAddress)
+	primary := svc.PrimaryAddress
 	if got, err := d.Lookup(ctx, svc.DNSName); err == nil && len(got) == 1 && got[0] != primary {
 		if err := d.Switch(ctx, svc.DNSName, got[0], primary); err != nil {
 			return err
@@ -192,7 +187,7 @@ func restore(ctx context.Context, d *dnsupdate.Client, svc *config.Service) erro
 	}
 	hc := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := hc.Get("http://" + svc.PrimaryAddress + ":8080/"); err == nil {
+		if resp, err := hc.Get("http://" + svc.PrimaryAddress.String() + ":8080/"); err == nil {
 			resp.Body.Close()
 			return nil
 		}

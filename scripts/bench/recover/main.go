@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
-	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/recovery"
 )
 
@@ -53,16 +51,12 @@ func run(rounds int) error {
 	if err != nil {
 		return err
 	}
-	key, err := dnsupdate.ReadKeyFile(inv.DNS.TSIGKeyFile)
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "bench-recover")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	l := &lab{inv: inv, invPath: invPath, dns: &dnsupdate.Client{Server: inv.DNS.Server, Zone: inv.DNS.Zone, Key: key, TTL: 2},
+	l := &lab{inv: inv, invPath: invPath, dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey, TTL: 2},
 		bin: filepath.Join(dir, "vcr-recover"), peer: "scripts/bench/recover-peer.sh"}
 	if out, err := exec.Command("go", "build", "-o", l.bin, "./recover").CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %v\n%s", err, out)
@@ -137,7 +131,7 @@ func (l *lab) prepare(svc *config.Service) error {
 	if err := virsh("destroy", svc.Name); err != nil {
 		return err
 	}
-	u, _ := libvirtmib.ParseUUID(svc.VMUUID)
+	u := svc.VMUUID
 	h, _ := l.inv.Hypervisor(svc.Hypervisor)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -167,8 +161,7 @@ func (l *lab) ours(svc *config.Service) (*recovery.Report, error) {
 }
 
 func (l *lab) runPeer(svc *config.Service) error {
-	u, _ := libvirtmib.ParseUUID(svc.VMUUID)
-	out, err := exec.Command(l.peer, svc.Name, svc.Standby.Container, svc.PrimaryAddress, u.Index()).CombinedOutput()
+	out, err := exec.Command(l.peer, svc.Name, svc.Standby.Container, svc.PrimaryAddress.String(), svc.VMUUID.Index()).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%v: %s", err, out)
 	}
@@ -178,7 +171,7 @@ func (l *lab) runPeer(svc *config.Service) error {
 // restore starts the primary and points the name back at it (not timed).
 func (l *lab) restore(svc *config.Service) error {
 	virsh("start", svc.Name)
-	primary := netip.MustParseAddr(svc.PrimaryAddress)
+	primary := svc.PrimaryAddress
 	if got, err := l.dns.Lookup(context.Background(), svc.DNSName); err == nil && len(got) == 1 && got[0] != primary {
 		if err := l.dns.Switch(context.Background(), svc.DNSName, got[0], primary); err != nil {
 			return err
@@ -187,7 +180,7 @@ func (l *lab) restore(svc *config.Service) error {
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := c.Get("http://" + svc.PrimaryAddress + ":8080/"); err == nil {
+		if resp, err := c.Get("http://" + svc.PrimaryAddress.String() + ":8080/"); err == nil {
 			resp.Body.Close()
 			os.RemoveAll(filepath.Join(l.inv.StateDir, "services", svc.Name+".json"))
 			return nil

@@ -1,0 +1,133 @@
+package config
+
+import "time"
+
+// The raw inventory: the file's shape, decoded strictly (unknown keys and wrong types
+// are errors named by their path, see load.go) and never used outside this package.
+// build turns it into the typed Inventory. A field with a default is a pointer here, so
+// that a value the file gives (even 0) is told apart from one it leaves out.
+
+type rawInventory struct {
+	StateDir    *string         `yaml:"state_dir"`
+	Zabbix      rawZabbix       `yaml:"zabbix"`
+	SNMP        rawSNMP         `yaml:"snmp"`
+	DNS         rawDNS          `yaml:"dns"`
+	Hypervisors []rawHypervisor `yaml:"hypervisors"`
+	Standbys    []rawStandby    `yaml:"standbys"`
+	Services    []rawService    `yaml:"services"`
+	Trapd       rawTrapd        `yaml:"trapd"`
+	Sender      rawSender       `yaml:"sender"`
+	Fence       rawFence        `yaml:"fence"`
+}
+
+type rawZabbix struct {
+	Server       string         `yaml:"server"`
+	APIURL       string         `yaml:"api_url"`
+	APITokenFile string         `yaml:"api_token_file"`
+	Username     string         `yaml:"username"`
+	PasswordFile string         `yaml:"password_file"`
+	Timeout      *time.Duration `yaml:"timeout"`
+}
+
+type rawSNMP struct {
+	TrapListen      []string    `yaml:"trap_listen"`
+	CommunitiesFile string      `yaml:"communities_file"`
+	Users           []rawV3User `yaml:"users"`
+	SnmptrapdLog    string      `yaml:"snmptrapd_log"`
+}
+
+type rawV3User struct {
+	Name               string `yaml:"name"`
+	AuthProtocol       string `yaml:"auth_protocol"`
+	AuthPassphraseFile string `yaml:"auth_passphrase_file"`
+	PrivProtocol       string `yaml:"priv_protocol"`
+	PrivPassphraseFile string `yaml:"priv_passphrase_file"`
+}
+
+type rawHypervisor struct {
+	Name          string         `yaml:"name"`
+	ZabbixHost    string         `yaml:"zabbix_host"`
+	Address       string         `yaml:"address"`
+	Version       string         `yaml:"version"`
+	CommunityFile string         `yaml:"community_file"`
+	User          string         `yaml:"user"`
+	Timeout       *time.Duration `yaml:"timeout"`
+	Retries       int            `yaml:"retries"`
+}
+
+type rawDNS struct {
+	Server      string         `yaml:"server"`
+	Zone        string         `yaml:"zone"`
+	TSIGKeyFile string         `yaml:"tsig_key_file"`
+	TTL         *int           `yaml:"ttl"`
+	Timeout     *time.Duration `yaml:"timeout"`
+}
+
+type rawStandby struct {
+	Name             string  `yaml:"name"`
+	URL              string  `yaml:"url"`
+	ZabbixHost       string  `yaml:"zabbix_host"`
+	ZabbixAgent      string  `yaml:"zabbix_agent"`
+	Capacity         int     `yaml:"capacity"`
+	Network          string  `yaml:"network"`
+	MaxCPUPercent    float64 `yaml:"max_cpu_percent"`
+	MaxMemoryPercent float64 `yaml:"max_memory_percent"`
+	ClientCertFile   string  `yaml:"client_cert_file"`
+	ClientKeyFile    string  `yaml:"client_key_file"`
+	ServerCertFile   string  `yaml:"server_cert_file"`
+}
+
+type rawService struct {
+	Name           string            `yaml:"name"`
+	Hypervisor     string            `yaml:"hypervisor"`
+	VMUUID         string            `yaml:"vm_uuid"`
+	ZabbixHost     string            `yaml:"zabbix_host"`
+	DNSName        string            `yaml:"dns_name"`
+	PrimaryAddress string            `yaml:"primary_address"`
+	Probe          rawProbe          `yaml:"probe"`
+	Standby        rawServiceStandby `yaml:"standby"`
+	Hooks          []rawHook         `yaml:"hooks"`
+	FastPath       bool              `yaml:"fast_path"`
+}
+
+type rawProbe struct {
+	Ports   []int          `yaml:"ports"`
+	Send    string         `yaml:"send"`
+	Expect  string         `yaml:"expect"`
+	Timeout *time.Duration `yaml:"timeout"`
+}
+
+type rawServiceStandby struct {
+	Host      string    `yaml:"host"`
+	Mode      string    `yaml:"mode"`
+	Container string    `yaml:"container"`
+	Backup    rawBackup `yaml:"backup"`
+}
+
+type rawBackup struct {
+	Kind   string `yaml:"kind"`
+	Source string `yaml:"source"`
+}
+
+type rawHook struct {
+	Name    string         `yaml:"name"`
+	Command []string       `yaml:"command"`
+	Timeout *time.Duration `yaml:"timeout"`
+}
+
+type rawTrapd struct {
+	ZabbixHost  string         `yaml:"zabbix_host"`
+	SpoolMax    *int64         `yaml:"spool_max"`
+	RejectRetry *time.Duration `yaml:"reject_retry"`
+}
+
+type rawSender struct {
+	Interval    *time.Duration `yaml:"interval"`
+	FreshWait   *time.Duration `yaml:"fresh_wait"`
+	Concurrency *int           `yaml:"concurrency"`
+}
+
+type rawFence struct {
+	PortTimeout  *time.Duration `yaml:"port_timeout"`
+	EvidenceWait *time.Duration `yaml:"evidence_wait"`
+}

@@ -1,0 +1,311 @@
+// Command migrate benchmarks moving a serving container from the lab's standby LXD
+// daemon to big, side by side in one run on the same container: vcr-migrate, the stock
+// way (lxc stop, lxc move to the remote, lxc start, then a DNS update) and lxc move
+// --stateless of the running container (then a DNS update), for containers holding
+// 100 MB and 1 GB of data. A client resolves the name at the lab DNS and connects every
+// 10 ms; its longest run of failures is the downtime it saw. It prints figures; it
+// asserts nothing. Run: eval "$(scripts/lab env)"; go run ./scripts/bench/migrate
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
+	"github.com/vcrcovery/vcrcovery/internal/migration"
+)
+
+const (
+	svc  = "mig-bench"
+	seed = "mig-bench-seed"
+)
+
+func main() {
+	sizes := flag.String("sizes", "100,1000", "container data sizes in MB, comma-separated")
+	flag.Parse()
+	if err := run(*sizes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-migrate:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	invPath, bin, key string
+	dns               *dnsupdate.Client
+	dnsName           string
+	inv               *config.Inventory
+}
+
+func run(sizes string) error {
+	base := os.Getenv("VCR_LAB_INVENTORY")
+	if base == "" {
+		return fmt.Errorf("VCR_LAB_INVENTORY is not set: eval \"$(scripts/lab env)\"")
+	}
+	dir, err := os.MkdirTemp("", "bench-migrate")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{bin: filepath.Join(dir, "vcr-migrate"), invPath: filepath.Join(dir, "inv.yaml"), dnsName: svc + ".lab.vcrcovery.test."}
+	if out, err := exec.Command("go", "build", "-o", b.bin, "./migrate").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(base)
+	if err != nil {
+		return err
+	}
+	text := strings.Replace(string(raw), "state_dir: ", "state_dir: "+dir+" #", 1)
+	text += fmt.Sprintf(`  - name: %[1]s
+    hypervisor: lab-kvm
+    vm_uuid: 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4b99
+    dns_name: %[1]s.lab.vcrcovery.test.
+    primary_address: 127.0.0.77
+    probe: {ports: [8080], timeout: 10s}
+    standby: {host: standby, mode: warm, container: %[1]s}
+`, svc)
+	if err := os.WriteFile(b.invPath, []byte(text), 0o600); err != nil {
+		return err
+	}
+	if b.inv, err = config.Load(b.invPath); err != nil {
+		return err
+	}
+	b.key = b.inv.DNS.TSIGKeyFile
+	key, err := dnsupdate.ReadKeyFile(b.key)
+	if err != nil {
+		return err
+	}
+	b.dns = &dnsupdate.Client{Server: b.inv.DNS.Server.String(), Zone: b.inv.DNS.Zone, Key: key, TTL: 2}
+	defer b.cleanup(true)
+
+	fmt.Println("moving a serving busybox container standby -> big (dir pools), client every 10 ms")
+	fmt.Printf("%-8s %-28s %12s %10s %s\n", "data", "method", "downtime_s", "total_s", "notes")
+	for _, s := range strings.Split(sizes, ",") {
+		var mb int
+		fmt.Sscan(s, &mb)
+		if err := b.makeSeed(mb); err != nil {
+			return err
+		}
+		for _, m := range []struct {
+			name string
+			f    func() (string, error)
+		}{
+			{"vcr-migrate", b.ours},
+			{"lxc stop/move/start + DNS", b.stock},
+			{"lxc move --stateless + DNS", b.stateless},
+		} {
+			if err := b.prepare(); err != nil {
+				return err
+			}
+			c := b.startClient()
+			t0 := time.Now()
+			note, err := m.f()
+			total := time.Since(t0)
+			// The client keeps going a little: the downtime ends at its first answer.
+			time.Sleep(300 * time.Millisecond)
+			gap, fails := c.finish()
+			if err != nil {
+				note = "FAILED: " + err.Error()
+			}
+			fmt.Printf("%-8s %-28s %12.3f %10.2f %s (client failures %d)\n", fmt.Sprintf("%d MB", mb), m.name, gap.Seconds(), total.Seconds(), note, fails)
+			b.cleanup(false)
+		}
+	}
+	return nil
+}
+
+func lxc(args ...string) (string, error) {
+	cmd := exec.Command("lxc", args...)
+	cmd.Env = append(os.Environ(), "LXD_DIR="+os.Getenv("VCR_LAB_LXD_STANDBY_DIR"), "LXD_CONF="+os.Getenv("VCR_LAB_LXD_CONF"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("lxc %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func (b *bench) cleanup(all bool) {
+	lxc("delete", "--force", svc)
+	lxc("delete", "--force", "big:"+svc)
+	if all {
+		lxc("delete", "--force", seed)
+	}
+}
+
+// makeSeed makes a stopped container holding mb MB of random data (random: rsync
+// compresses), copied locally for each method.
+func (b *bench) makeSeed(mb int) error {
+	lxc("delete", "--force", seed)
+	if _, err := lxc("launch", "busybox", seed, "-q"); err != nil {
+		return err
+	}
+	if _, err := lxc("exec", seed, "--", "dd", "if=/dev/urandom", "of=/data.bin", "bs=1M", fmt.Sprint("count=", mb)); err != nil {
+		return err
+	}
+	_, err := lxc("stop", "--force", seed)
+	return err
+}
+
+func (b *bench) ip(remote string) (netip.Addr, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := lxc("list", remote+svc, "-c", "4", "--format", "csv")
+		if a, err := netip.ParseAddr(strings.Fields(out + " x")[0]); err == nil {
+			return a, nil
+		}
+		if time.Now().After(deadline) {
+			return netip.Addr{}, fmt.Errorf("no address for %s%s", remote, svc)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// setDNS points the name at ip alone, as an operator's nsupdate would.
+func (b *bench) setDNS(ip netip.Addr) error {
+	host, port := b.inv.DNS.Server.Host(), b.inv.DNS.Server.Port()
+	cmd := exec.Command("nsupdate", "-k", b.key)
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("server %s %d\nzone %s\nupdate delete %s A\nupdate add %s 2 A %s\nsend\n",
+		host, port, b.inv.DNS.Zone, b.dnsName, b.dnsName, ip))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nsupdate: %v %s", err, out)
+	}
+	return nil
+}
+
+func (b *bench) prepare() error {
+	b.cleanup(false)
+	if _, err := lxc("copy", seed, svc); err != nil {
+		return err
+	}
+	if _, err := lxc("start", svc); err != nil {
+		return err
+	}
+	ip, err := b.ip("")
+	if err != nil {
+		return err
+	}
+	if err := b.setDNS(ip); err != nil {
+		return err
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := get(ip); err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s does not serve", svc)
+}
+
+func (b *bench) ours() (string, error) {
+	out, err := exec.Command(b.bin, "-config", b.invPath, "-service", svc, "-to", "big", "-json").Output()
+	var rep migration.Report
+	json.Unmarshal(out, &rep)
+	if err != nil {
+		return "", fmt.Errorf("%v: %s", err, rep.Message)
+	}
+	return fmt.Sprintf("its report: downtime %.3f s, cut-over %.3f s", rep.DowntimeSeconds, rep.CutoverSeconds), nil
+}
+
+func (b *bench) stock() (string, error) {
+	for _, a := range [][]string{{"stop", svc}, {"move", svc, "big:" + svc}, {"start", "big:" + svc}} {
+		if _, err := lxc(a...); err != nil {
+			return "", err
+		}
+	}
+	return "graceful stop", b.follow()
+}
+
+func (b *bench) stateless() (string, error) {
+	if _, err := lxc("move", svc, "big:"+svc, "--stateless"); err != nil {
+		return "", err
+	}
+	if _, err := lxc("start", "big:"+svc); err != nil && !strings.Contains(err.Error(), "already running") {
+		return "", err
+	}
+	return "", b.follow()
+}
+
+// follow points the name at the container on big once it has its address.
+func (b *bench) follow() error {
+	ip, err := b.ip("big:")
+	if err != nil {
+		return err
+	}
+	return b.setDNS(ip)
+}
+
+func get(ip netip.Addr) (string, error) {
+	c := &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + net.JoinHostPort(ip.String(), "8080") + "/")
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	return resp.Status, nil
+}
+
+type client struct {
+	mu    sync.Mutex
+	gap   time.Duration
+	fails int
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// startClient: every 10 ms, resolve at the authoritative server and GET; the downtime
+// is from the start of the first failed attempt to the start of the next good one.
+func (b *bench) startClient() *client {
+	c := &client{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		var failSince time.Time
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			t0 := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			addrs, err := b.dns.Lookup(ctx, b.dnsName)
+			cancel()
+			if err == nil && len(addrs) > 0 {
+				_, err = get(addrs[0])
+			} else if err == nil {
+				err = fmt.Errorf("no address")
+			}
+			c.mu.Lock()
+			switch {
+			case err != nil:
+				c.fails++
+				if failSince.IsZero() {
+					failSince = t0
+				}
+			case !failSince.IsZero():
+				c.gap = max(c.gap, t0.Sub(failSince))
+				failSince = time.Time{}
+			}
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+func (c *client) finish() (time.Duration, int) {
+	close(c.stop)
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gap, c.fails
+}
