@@ -181,22 +181,8 @@ func (m *Move) now() time.Time {
 
 // step times f as the step name, records it and logs it once.
 func (m *Move) step(rep *Report, name string, f func() (string, error)) error {
-	t0 := m.now()
-	detail, err := f()
-	s := recovery.Step{Name: name, Seconds: m.now().Sub(t0).Seconds(), Detail: detail}
-	if err != nil {
-		s.Error = err.Error()
-	}
+	s, err := recovery.TimeStep(m.Log, m.now, rep.Service, name, f)
 	rep.Steps = append(rep.Steps, s)
-	attrs := []any{"service", rep.Service, "step", name, "duration_seconds", s.Seconds}
-	if detail != "" {
-		attrs = append(attrs, "detail", detail)
-	}
-	if err != nil {
-		m.Log.Warn("step failed", append(attrs, "err", err)...)
-	} else {
-		m.Log.Info("step done", attrs...)
-	}
 	return err
 }
 

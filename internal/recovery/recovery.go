@@ -168,23 +168,30 @@ func (r *Run) now() time.Time {
 
 // step times f as the step name and records it.
 func (r *Run) step(rep *Report, name string, f func() (string, error)) error {
-	t0 := r.now()
+	s, err := TimeStep(r.Log, r.now, rep.Service, name, f)
+	rep.Steps = append(rep.Steps, s)
+	return err
+}
+
+// TimeStep runs f as the step name of service's run, times it on now and logs it once
+// ("step done" or "step failed"). vcr-recover and vcr-migrate report steps alike.
+func TimeStep(log *slog.Logger, now func() time.Time, service, name string, f func() (string, error)) (Step, error) {
+	t0 := now()
 	detail, err := f()
-	s := Step{Name: name, Seconds: r.now().Sub(t0).Seconds(), Detail: detail}
+	s := Step{Name: name, Seconds: now().Sub(t0).Seconds(), Detail: detail}
 	if err != nil {
 		s.Error = err.Error()
 	}
-	rep.Steps = append(rep.Steps, s)
-	attrs := []any{"service", rep.Service, "step", name, "duration_seconds", s.Seconds}
+	attrs := []any{"service", service, "step", name, "duration_seconds", s.Seconds}
 	if detail != "" {
 		attrs = append(attrs, "detail", detail)
 	}
 	if err != nil {
-		r.Log.Warn("step failed", append(attrs, "err", err)...)
+		log.Warn("step failed", append(attrs, "err", err)...)
 	} else {
-		r.Log.Info("step done", attrs...)
+		log.Info("step done", attrs...)
 	}
-	return err
+	return s, err
 }
 
 // Execute performs the run and returns its report (never nil). ExitCode is set.
