@@ -15,21 +15,7 @@ import (
 // with a fake vcr-recover: valid arguments reach it exactly and its exit code comes
 // back; anything else is refused with exit 2 before it runs.
 func TestZabbixRecoverWrapper(t *testing.T) {
-	wrapper := filepath.Join(lab.Root(t), "scripts", "zabbix-recover")
-	dir := t.TempDir()
-	argsFile := filepath.Join(dir, "args")
-	fake := filepath.Join(dir, "vcr-recover")
-	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > " + argsFile + "\nexit 7\n"
-	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantArgs string // what the fake got, one per line; "" = it must not run
-		wantErr  string
-	}{
+	testWrapper(t, "zabbix-recover", "VCR_RECOVER", []wrapperCase{
 		{"valid", []string{"web1", "1234", "56"}, 7,
 			"-config\n/etc/vcrcovery/test.yaml\n-service\nweb1\n-event\n1234\n", ""},
 		{"dots and dashes", []string{"db-1.main_x", "1", "2"}, 7,
@@ -49,12 +35,57 @@ func TestZabbixRecoverWrapper(t *testing.T) {
 		{"event not digits", []string{"web1", "1 2", "3"}, 2, "", "event ID '1 2' is not a number"},
 		{"trigger not digits", []string{"web1", "1", "-3"}, 2, "", "trigger ID '-3' is not a number"},
 		{"newline", []string{"web1\nweb2", "1", "2"}, 2, "", "is not a service name"},
+	})
+}
+
+// TestZabbixMigrateWrapper runs scripts/zabbix-migrate (what the global script
+// "vcrcovery migrate auto" calls) the same way, with a fake vcr-migrate.
+func TestZabbixMigrateWrapper(t *testing.T) {
+	testWrapper(t, "zabbix-migrate", "VCR_MIGRATE", []wrapperCase{
+		{"valid", []string{"1234"}, 7, "-config\n/etc/vcrcovery/test.yaml\n-auto\n-event\n1234\n", ""},
+		{"long", []string{"12345678901234567890"}, 7, "-config\n/etc/vcrcovery/test.yaml\n-auto\n-event\n12345678901234567890\n", ""},
+		{"too long", []string{"123456789012345678901"}, 2, "", "is not a number"},
+		{"none", nil, 2, "", "want 1 argument"},
+		{"too many", []string{"1", "2"}, 2, "", "want 1 argument"},
+		{"empty", []string{""}, 2, "", "event ID '' is not a number"},
+		{"injection", []string{"1; touch /tmp/x"}, 2, "", "is not a number"},
+		{"quote", []string{"1'"}, 2, "", "is not a number"},
+		{"option", []string{"-dry-run"}, 2, "", "is not a number"},
+		{"negative", []string{"-3"}, 2, "", "is not a number"},
+		{"unresolved macro", []string{"{EVENT.ID}"}, 2, "", "is not a number"},
+		{"unknown", []string{"*UNKNOWN*"}, 2, "", "is not a number"},
+		{"newline", []string{"1\n2"}, 2, "", "is not a number"},
+		{"space", []string{"1 2"}, 2, "", "event ID '1 2' is not a number"},
+	})
+}
+
+// wrapperCase is one run of a wrapper script.
+type wrapperCase struct {
+	name     string
+	args     []string
+	wantCode int
+	wantArgs string // what the fake got, one per line; "" = it must not run
+	wantErr  string
+}
+
+// testWrapper runs scripts/<script> with a fake binary (named by envVar) that records
+// its arguments and exits 7: valid arguments reach it exactly and its exit code comes
+// back; anything else is refused with exit 2 before it runs.
+func testWrapper(t *testing.T, script, envVar string, tests []wrapperCase) {
+	t.Helper()
+	wrapper := filepath.Join(lab.Root(t), "scripts", script)
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	fake := filepath.Join(dir, "fake")
+	body := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > " + argsFile + "\nexit 7\n"
+	if err := os.WriteFile(fake, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(argsFile)
 			cmd := exec.Command(wrapper, tt.args...)
-			cmd.Env = append(os.Environ(), "VCR_RECOVER="+fake, "VCR_CONFIG=/etc/vcrcovery/test.yaml")
+			cmd.Env = append(os.Environ(), envVar+"="+fake, "VCR_CONFIG=/etc/vcrcovery/test.yaml")
 			out, err := cmd.CombinedOutput()
 			code := 0
 			var exit *exec.ExitError
@@ -72,12 +103,12 @@ func TestZabbixRecoverWrapper(t *testing.T) {
 			got, err := os.ReadFile(argsFile)
 			if tt.wantArgs == "" {
 				if err == nil {
-					t.Fatalf("vcr-recover ran with %q", got)
+					t.Fatalf("the fake ran with %q", got)
 				}
 				return
 			}
 			if string(got) != tt.wantArgs {
-				t.Errorf("vcr-recover got\n%s\nwant\n%s", got, tt.wantArgs)
+				t.Errorf("the fake got\n%s\nwant\n%s", got, tt.wantArgs)
 			}
 		})
 	}
