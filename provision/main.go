@@ -1,5 +1,5 @@
 // Command provision makes a Zabbix 6.0 server ready for vcrcovery from the inventory:
-// templates, host groups, hosts, the recover script and one action per standby
+// templates, host groups, hosts, the recover and migrate scripts and their actions per standby
 // (internal/provision; user documentation in zabbix-templates/README.md).
 //
 //	go run ./provision -config /etc/vcrcovery/vcrcovery.yaml [-dry-run]
@@ -31,11 +31,13 @@ var (
 
 var program = cli.Program{
 	Name:     "vcr-provision",
-	Synopsis: "vcr-provision [-config PATH] [-check] [-dry-run] [-standby-agent NAME=HOST:PORT]... [-recover-command PATH] [-trapd-host HOST] [-cloud-host HOST]",
+	Synopsis: "vcr-provision [-config PATH] [-check] [-dry-run] [-standby-agent NAME=HOST:PORT]... [-recover-command PATH] [-migrate-command PATH] [-trapd-host HOST] [-cloud-host HOST]",
 	About: `Makes a Zabbix 6.0 server ready for vcrcovery, from the inventory: imports the
 templates of zabbix-templates/, creates the host groups, the hosts of the hypervisors,
 protected VMs and standby VMs, the global script "vcrcovery recover" and one action
-"vcrcovery recover on STANDBY" per standby. It logs in with the inventory's Zabbix API
+"vcrcovery recover on STANDBY" per standby, and the global script "vcrcovery migrate
+auto" (vcr-migrate -auto for the standby's "overloaded" problem) and one action
+"vcrcovery migrate on STANDBY" per standby. It logs in with the inventory's Zabbix API
 credentials. A second run changes nothing; every run lists what it created, updated or
 left unchanged. New objects take effect at the server's next configuration cache reload.
 Each fast_path service also gets the manual script "vcrcovery recover SERVICE" that
@@ -50,6 +52,8 @@ the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.`,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&opts.RecoverCommand, "recover-command", provision.DefaultRecoverCommand,
 			"absolute `path` of scripts/zabbix-recover on the standby VMs")
+		fs.StringVar(&opts.MigrateCommand, "migrate-command", provision.DefaultMigrateCommand,
+			"absolute `path` of scripts/zabbix-migrate on the standby VMs")
 		fs.Func("standby-agent", "Zabbix agent of a standby VM, as `NAME=HOST:PORT` (repeatable; default: standbys[].zabbix_agent, else the standby's zabbix_host, port 10050)",
 			func(s string) error {
 				name, addr, ok := strings.Cut(s, "=")

@@ -10,14 +10,18 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// script creates or updates the global script "vcrcovery recover" and the fast-path
-// scripts. They may run on hosts of group "vcrcovery standbys" only.
+// script creates or updates the global scripts "vcrcovery recover" and "vcrcovery
+// migrate auto" and the fast-path scripts. They may run on hosts of group "vcrcovery
+// standbys" only.
 func (r *runner) script(ctx context.Context) error {
-	id, err := r.ensureScript(ctx, r.plan.Script)
-	if err != nil {
-		return err
+	r.scriptIDs = map[string]string{}
+	for _, s := range []zabbix.Script{r.plan.Script, r.plan.MigrateScript} {
+		id, err := r.ensureScript(ctx, s)
+		if err != nil {
+			return err
+		}
+		r.scriptIDs[s.Name] = id
 	}
-	r.scriptID = id
 	for _, s := range r.plan.FastPath {
 		if _, err := r.ensureScript(ctx, s); err != nil {
 			return err
@@ -83,9 +87,9 @@ func quoteIfString(v any) any {
 	return v
 }
 
-// wantAction is the action that runs the recover script on spec's standby host for
-// problems tagged vcrcovery=recover and standby=<its name> that are not suppressed
-// (a host in maintenance suppresses its problems: no automatic recovery then).
+// wantAction is the action that runs spec's script on spec's standby host for problems
+// tagged vcrcovery=<spec.Tag> and standby=<its name> that are not suppressed (a host in
+// maintenance suppresses its problems: no automatic recovery or migration then).
 func (r *runner) wantAction(spec actionSpec) zabbix.Action {
 	return zabbix.Action{
 		Name:        spec.Name,
@@ -94,14 +98,14 @@ func (r *runner) wantAction(spec actionSpec) zabbix.Action {
 		Filter: zabbix.ActionFilter{
 			EvalType: zabbix.EvalAnd,
 			Conditions: []zabbix.Condition{
-				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "vcrcovery", Value: "recover"},
+				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "vcrcovery", Value: spec.Tag},
 				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "standby", Value: spec.Standby},
 				{ConditionType: zabbix.CondSuppressed, Operator: zabbix.CondOpNo},
 			},
 		},
 		Operations: []zabbix.Operation{{
 			OperationType: zabbix.OperationRemoteShell,
-			OpCommand:     zabbix.OpCommand{ScriptID: r.scriptID},
+			OpCommand:     zabbix.OpCommand{ScriptID: r.scriptIDs[spec.Script]},
 			OpCommandHst:  []zabbix.OpHost{{HostID: r.hostIDs[spec.Host]}},
 		}},
 	}
@@ -128,7 +132,7 @@ func actionShape(a zabbix.Action) string {
 		a.EventSource, a.Filter.EvalType, strings.Join(conds, " "), strings.Join(ops, " "))
 }
 
-// actions creates or updates one recover action per standby.
+// actions creates or updates the recover and the migrate action of each standby.
 func (r *runner) actions(ctx context.Context) error {
 	for _, spec := range r.plan.Actions {
 		want := r.wantAction(spec)
@@ -136,7 +140,7 @@ func (r *runner) actions(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("look up action %s: %w", spec.Name, err)
 		}
-		detail := fmt.Sprintf("runs %s on host %s for problems tagged vcrcovery=recover, standby=%s", ScriptName, spec.Host, spec.Standby)
+		detail := fmt.Sprintf("runs %s on host %s for problems tagged vcrcovery=%s, standby=%s", spec.Script, spec.Host, spec.Tag, spec.Standby)
 		if len(have) == 0 {
 			if !r.opts.DryRun {
 				if _, err := r.api.CreateAction(ctx, want); err != nil {

@@ -187,6 +187,44 @@ func TestLabRecoverAction(t *testing.T) {
 		}
 	})
 
+	// The migrate script and one migrate action per standby exist as planned: the action
+	// runs that script for problems tagged vcrcovery=migrate on its standby.
+	t.Run("migrate action", func(t *testing.T) {
+		scripts, err := api.ScriptsByName(ctx, MigrateScriptName)
+		if err != nil || len(scripts) != 1 {
+			t.Fatalf("global script %s: %v %v", MigrateScriptName, scripts, err)
+		}
+		if want := migrateCommand(DefaultMigrateCommand); scripts[0].Command != want {
+			t.Errorf("script %s runs %q, want %q", MigrateScriptName, scripts[0].Command, want)
+		}
+		if scripts[0].Scope != zabbix.ScriptScopeAction || scripts[0].ExecuteOn != zabbix.ScriptOnAgent {
+			t.Errorf("script %+v: want scope action, executed on the agent", scripts[0])
+		}
+		for _, sb := range inv.Standbys {
+			name := MigrateActionPrefix + sb.Name
+			actions, err := api.ActionsByName(ctx, name)
+			if err != nil || len(actions) != 1 {
+				t.Fatalf("action %s: %v %v", name, actions, err)
+			}
+			a := actions[0]
+			for _, want := range []zabbix.Condition{
+				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "vcrcovery", Value: "migrate"},
+				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "standby", Value: sb.Name},
+			} {
+				found := false
+				for _, c := range a.Filter.Conditions {
+					found = found || c.ConditionType == want.ConditionType && c.Operator == want.Operator && c.Value2 == want.Value2 && c.Value == want.Value
+				}
+				if !found {
+					t.Errorf("action %s: conditions %+v lack %s=%s", name, a.Filter.Conditions, want.Value2, want.Value)
+				}
+			}
+			if len(a.Operations) != 1 || a.Operations[0].OpCommand.ScriptID != scripts[0].ScriptID {
+				t.Errorf("action %s: operations %+v, want one that runs script %s", name, a.Operations, scripts[0].ScriptID)
+			}
+		}
+	})
+
 	// Discovery of the inventory's guests plus the test VM, which claims to be a VM of
 	// the first service.
 	guests := []zabbix.Guest{{UUID: testVM, Name: "vcr-test-vm", Service: svc.Name, Standby: svc.Standby.Host}}

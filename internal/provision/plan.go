@@ -45,11 +45,13 @@ type hostSpec struct {
 	External bool
 }
 
-// actionSpec is the recover action of one standby.
+// actionSpec is the recover or the migrate action of one standby.
 type actionSpec struct {
 	Name    string
 	Standby string // standbys[].name: the value of the trigger tag "standby"
 	Host    string // the standby's Zabbix host, where the command runs
+	Tag     string // the value of the trigger tag "vcrcovery": recover or migrate
+	Script  string // the global script the action runs
 }
 
 // plan is the whole desired state, derived from the inventory and options alone.
@@ -58,6 +60,8 @@ type plan struct {
 	Groups    []string
 	Hosts     []*hostSpec
 	Script    zabbix.Script // GroupID is filled in at run time
+	// MigrateScript runs scripts/zabbix-migrate ("vcrcovery migrate auto").
+	MigrateScript zabbix.Script
 	// FastPath are the manual host scripts "vcrcovery recover SERVICE" that trapd runs
 	// with script.execute (only scope-2 scripts can be executed through the API).
 	FastPath []zabbix.Script
@@ -168,7 +172,9 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		if err != nil {
 			return nil, err
 		}
-		p.Actions = append(p.Actions, actionSpec{Name: ActionPrefix + sb.Name, Standby: sb.Name, Host: sb.ZabbixHost})
+		p.Actions = append(p.Actions,
+			actionSpec{Name: ActionPrefix + sb.Name, Standby: sb.Name, Host: sb.ZabbixHost, Tag: "recover", Script: ScriptName},
+			actionSpec{Name: MigrateActionPrefix + sb.Name, Standby: sb.Name, Host: sb.ZabbixHost, Tag: "migrate", Script: MigrateScriptName})
 		var svcs []string
 		for _, s := range inv.Services {
 			if s.Standby.Host == sb.Name {
@@ -198,12 +204,13 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		}
 	}
 
-	cmdPath := opts.RecoverCommand
-	if cmdPath == "" {
-		cmdPath = DefaultRecoverCommand
+	cmdPath, err := commandPath("-recover-command", opts.RecoverCommand, DefaultRecoverCommand)
+	if err != nil {
+		return nil, err
 	}
-	if !strings.HasPrefix(cmdPath, "/") {
-		return nil, fmt.Errorf("-recover-command %q: want an absolute path (the agent runs it with its own PATH)", cmdPath)
+	migratePath, err := commandPath("-migrate-command", opts.MigrateCommand, DefaultMigrateCommand)
+	if err != nil {
+		return nil, err
 	}
 	p.Script = zabbix.Script{
 		Name:    ScriptName,
@@ -211,6 +218,14 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		Description: "vcrcovery: runs vcr-recover, through scripts/zabbix-recover, for the service of a problem " +
 			"tagged vcrcovery=recover, on the standby VM that the action names. Arguments: service tag, " +
 			"event ID, trigger ID. Managed by vcr-provision.",
+		Type: zabbix.ScriptTypeCustom, Scope: zabbix.ScriptScopeAction, ExecuteOn: zabbix.ScriptOnAgent,
+	}
+	p.MigrateScript = zabbix.Script{
+		Name:    MigrateScriptName,
+		Command: migrateCommand(migratePath),
+		Description: "vcrcovery: runs vcr-migrate -auto, through scripts/zabbix-migrate, for a problem tagged " +
+			"vcrcovery=migrate (an overloaded standby VM), on the standby VM that the action names. " +
+			"Argument: event ID. Managed by vcr-provision.",
 		Type: zabbix.ScriptTypeCustom, Scope: zabbix.ScriptScopeAction, ExecuteOn: zabbix.ScriptOnAgent,
 	}
 	for _, s := range inv.Services {
@@ -226,6 +241,18 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		})
 	}
 	return p, nil
+}
+
+// commandPath is the option's path, or def when it is empty; the agent runs it with its
+// own PATH, so it must be absolute.
+func commandPath(flag, path, def string) (string, error) {
+	if path == "" {
+		path = def
+	}
+	if !strings.HasPrefix(path, "/") {
+		return "", fmt.Errorf("%s %q: want an absolute path (the agent runs it with its own PATH)", flag, path)
+	}
+	return path, nil
 }
 
 // agentInterface parses a -standby-agent host:port into a main agent interface.

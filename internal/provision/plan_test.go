@@ -66,8 +66,10 @@ func TestPlan(t *testing.T) {
 		t.Errorf("hosts (-want +got)\n%s", diff)
 	}
 	wantActions := []actionSpec{
-		{Name: "vcrcovery recover on standby", Standby: "standby", Host: "standby"},
-		{Name: "vcrcovery recover on big", Standby: "big", Host: "big-vm"},
+		{Name: "vcrcovery recover on standby", Standby: "standby", Host: "standby", Tag: "recover", Script: "vcrcovery recover"},
+		{Name: "vcrcovery migrate on standby", Standby: "standby", Host: "standby", Tag: "migrate", Script: "vcrcovery migrate auto"},
+		{Name: "vcrcovery recover on big", Standby: "big", Host: "big-vm", Tag: "recover", Script: "vcrcovery recover"},
+		{Name: "vcrcovery migrate on big", Standby: "big", Host: "big-vm", Tag: "migrate", Script: "vcrcovery migrate auto"},
 	}
 	if diff := cmp.Diff(wantActions, p.Actions); diff != "" {
 		t.Errorf("actions (-want +got)\n%s", diff)
@@ -79,8 +81,16 @@ func TestPlan(t *testing.T) {
 	if want := `'/usr/local/bin/vcr-zabbix-recover' '{EVENT.TAGS.service}' '{EVENT.ID}' '{TRIGGER.ID}'`; p.Script.Command != want {
 		t.Errorf("command = %s, want %s", p.Script.Command, want)
 	}
-	if p.Script.Scope != zabbix.ScriptScopeAction || p.Script.ExecuteOn != zabbix.ScriptOnAgent {
-		t.Errorf("script %+v: want scope action, executed on the agent", p.Script)
+	if want := `'/usr/local/bin/vcr-zabbix-migrate' '{EVENT.ID}'`; p.MigrateScript.Command != want {
+		t.Errorf("migrate command = %s, want %s", p.MigrateScript.Command, want)
+	}
+	for _, s := range []zabbix.Script{p.Script, p.MigrateScript} {
+		if s.Scope != zabbix.ScriptScopeAction || s.ExecuteOn != zabbix.ScriptOnAgent {
+			t.Errorf("script %+v: want scope action, executed on the agent", s)
+		}
+	}
+	if p.Script.Name != ScriptName || p.MigrateScript.Name != MigrateScriptName {
+		t.Errorf("script names %q, %q", p.Script.Name, p.MigrateScript.Name)
 	}
 	var names []string
 	for _, tpl := range p.Templates {
@@ -132,6 +142,8 @@ func TestPlanErrors(t *testing.T) {
 			`-standby-agent big: agent address "a b:10050": host must be an IP address or a DNS name`},
 		{"relative command", testInventory(), Options{RecoverCommand: "vcr-zabbix-recover"},
 			`-recover-command "vcr-zabbix-recover": want an absolute path`},
+		{"relative migrate command", testInventory(), Options{MigrateCommand: "bin/vcr-zabbix-migrate"},
+			`-migrate-command "bin/vcr-zabbix-migrate": want an absolute path`},
 		{"no standby for the trapd host", noStandbys, Options{},
 			"-trapd-host: the inventory has no standbys to default to: name a Zabbix host"},
 		{"one host, two agents", clash, Options{StandbyAgents: map[string]string{"standby": "127.0.0.1:20050"}},
@@ -155,6 +167,48 @@ func TestRecoverCommandQuoting(t *testing.T) {
 	want := `'/opt/it'\''s here/vcr-zabbix-recover' '{EVENT.TAGS.service}' '{EVENT.ID}' '{TRIGGER.ID}'`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	got = migrateCommand("/opt/it's here/vcr-zabbix-migrate")
+	want = `'/opt/it'\''s here/vcr-zabbix-migrate' '{EVENT.ID}'`
+	if got != want {
+		t.Fatalf("migrate: got  %s\nwant %s", got, want)
+	}
+}
+
+// TestWantAction: each action runs its own script on its standby's host, for problems
+// with its own vcrcovery tag on that standby, not suppressed; so the recover and the
+// migrate action of one standby differ, and a change of script shows in the shape.
+func TestWantAction(t *testing.T) {
+	p, err := newPlan(testInventory(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{plan: p, hostIDs: map[string]string{"standby": "10", "big-vm": "11"},
+		scriptIDs: map[string]string{ScriptName: "1", MigrateScriptName: "2"}}
+	got := map[string]string{}
+	for _, spec := range p.Actions {
+		a := r.wantAction(spec)
+		if a.Name != spec.Name || a.Status != zabbix.ActionEnabled {
+			t.Errorf("action %+v from %+v", a, spec)
+		}
+		got[spec.Name] = actionShape(a)
+	}
+	cond := func(tag, standby string) string {
+		return fmt.Sprintf(`%d/%d/""/"" %d/%d/"standby"/%q %d/%d/"vcrcovery"/%q`, zabbix.CondSuppressed, zabbix.CondOpNo,
+			zabbix.CondEventTagValue, zabbix.CondOpEqual, standby, zabbix.CondEventTagValue, zabbix.CondOpEqual, tag)
+	}
+	shape := func(tag, standby, script, host string) string {
+		return fmt.Sprintf("source %d; eval %d; conditions %s; operations %d/script %s/hosts %s",
+			zabbix.EventSourceTrigger, zabbix.EvalAnd, cond(tag, standby), zabbix.OperationRemoteShell, script, host)
+	}
+	want := map[string]string{
+		"vcrcovery recover on standby": shape("recover", "standby", "1", "10"),
+		"vcrcovery migrate on standby": shape("migrate", "standby", "2", "10"),
+		"vcrcovery recover on big":     shape("recover", "big", "1", "11"),
+		"vcrcovery migrate on big":     shape("migrate", "big", "2", "11"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("action shapes (-want +got)\n%s", diff)
 	}
 }
 

@@ -2,7 +2,9 @@
 // it imports the templates (zabbix-templates/), creates the host groups and the hosts
 // of the hypervisors, the protected VMs and the standby VMs, the global script that
 // runs scripts/zabbix-recover, and one action per standby that runs it there when a
-// VM of a service protected by that standby is shut off, crashed or hung.
+// VM of a service protected by that standby is shut off, crashed or hung; and the
+// global script that runs scripts/zabbix-migrate, with one action per standby that
+// runs it there when that standby is overloaded.
 //
 // Run is idempotent: it compares before it writes (configuration.importcompare for
 // templates, field by field for the rest), so a second run changes nothing and its
@@ -26,6 +28,9 @@ import (
 // DefaultRecoverCommand is where scripts/zabbix-recover is installed on standby VMs.
 const DefaultRecoverCommand = "/usr/local/bin/vcr-zabbix-recover"
 
+// DefaultMigrateCommand is where scripts/zabbix-migrate is installed on standby VMs.
+const DefaultMigrateCommand = "/usr/local/bin/vcr-zabbix-migrate"
+
 // Names of the objects provisioning owns. trapd and the templates' group checks
 // rely on the group names; operators find the script and actions by these names.
 const (
@@ -33,8 +38,12 @@ const (
 	GroupVMs         = "vcrcovery VMs"
 	GroupStandbys    = "vcrcovery standbys"
 	ScriptName       = "vcrcovery recover"
-	// ActionPrefix + a standbys[].name names that standby's action.
+	// ActionPrefix + a standbys[].name names that standby's recover action.
 	ActionPrefix = "vcrcovery recover on "
+	// MigrateScriptName runs vcr-migrate -auto for an overloaded standby's problem.
+	MigrateScriptName = "vcrcovery migrate auto"
+	// MigrateActionPrefix + a standbys[].name names that standby's migrate action.
+	MigrateActionPrefix = "vcrcovery migrate on "
 )
 
 // Options configure Run beyond the inventory.
@@ -43,6 +52,10 @@ type Options struct {
 	// DefaultRecoverCommand). The global script runs it with the problem's service
 	// tag, event ID and trigger ID as three single-quoted arguments.
 	RecoverCommand string
+	// MigrateCommand is the path of scripts/zabbix-migrate on the standby VMs (default
+	// DefaultMigrateCommand). The global script "vcrcovery migrate auto" runs it with
+	// the problem's event ID as one single-quoted argument.
+	MigrateCommand string
 	// StandbyAgents maps a standbys[].name to the host:port of the Zabbix agent on that
 	// standby VM. A standby not listed gets an agent interface at its Zabbix host name
 	// (a DNS name), port 10050.
@@ -194,7 +207,7 @@ type runner struct {
 	groupIDs    map[string]string // host group name -> ID
 	templateIDs map[string]string // template name -> ID
 	hostIDs     map[string]string // host name -> ID
-	scriptID    string
+	scriptIDs   map[string]string // global script name -> ID ("" in a dry run that would create it)
 }
 
 // shellQuote quotes s for sh as one word.
@@ -208,6 +221,12 @@ func shellQuote(s string) string {
 // service tag, and the wrapper checks every argument again.
 func recoverCommand(path string) string {
 	return shellQuote(path) + " '{EVENT.TAGS.service}' '{EVENT.ID}' '{TRIGGER.ID}'"
+}
+
+// migrateCommand is the migrate script's command: the wrapper and the event ID, each a
+// single-quoted word (the wrapper checks that it is a number).
+func migrateCommand(path string) string {
+	return shellQuote(path) + " '{EVENT.ID}'"
 }
 
 // discoveryTimeout bounds the trapper send of the service lists.
