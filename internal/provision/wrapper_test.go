@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 )
@@ -41,9 +42,11 @@ func TestZabbixRecoverWrapper(t *testing.T) {
 // TestZabbixMigrateWrapper runs scripts/zabbix-migrate (what the global script
 // "vcrcovery migrate auto" calls) the same way, with a fake vcr-migrate.
 func TestZabbixMigrateWrapper(t *testing.T) {
+	// vcr-migrate runs detached (the agent's timeout must not kill a move): the wrapper
+	// exits 0 once it started, whatever vcr-migrate's own exit code.
 	testWrapper(t, "zabbix-migrate", "VCR_MIGRATE", []wrapperCase{
-		{"valid", []string{"1234"}, 7, "-config\n/etc/vcrcovery/test.yaml\n-auto\n-event\n1234\n", ""},
-		{"long", []string{"12345678901234567890"}, 7, "-config\n/etc/vcrcovery/test.yaml\n-auto\n-event\n12345678901234567890\n", ""},
+		{"valid", []string{"1234"}, 0, "-config\n/etc/vcrcovery/test.yaml\n-auto\n-event\n1234\n", ""},
+		{"long", []string{"12345678901234567890"}, 0, "-config\n/etc/vcrcovery/test.yaml\n-auto\n-event\n12345678901234567890\n", ""},
 		{"too long", []string{"123456789012345678901"}, 2, "", "is not a number"},
 		{"none", nil, 2, "", "want 1 argument"},
 		{"too many", []string{"1", "2"}, 2, "", "want 1 argument"},
@@ -69,8 +72,9 @@ type wrapperCase struct {
 }
 
 // testWrapper runs scripts/<script> with a fake binary (named by envVar) that records
-// its arguments and exits 7: valid arguments reach it exactly and its exit code comes
-// back; anything else is refused with exit 2 before it runs.
+// its arguments and exits 7: valid arguments reach it exactly (and, for a wrapper that
+// waits for it, its exit code comes back); anything else is refused with exit 2 before it
+// runs.
 func testWrapper(t *testing.T, script, envVar string, tests []wrapperCase) {
 	t.Helper()
 	wrapper := filepath.Join(lab.Root(t), "scripts", script)
@@ -85,7 +89,8 @@ func testWrapper(t *testing.T, script, envVar string, tests []wrapperCase) {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(argsFile)
 			cmd := exec.Command(wrapper, tt.args...)
-			cmd.Env = append(os.Environ(), envVar+"="+fake, "VCR_CONFIG=/etc/vcrcovery/test.yaml")
+			cmd.Env = append(os.Environ(), envVar+"="+fake, "VCR_CONFIG=/etc/vcrcovery/test.yaml",
+				"VCR_MIGRATE_LOG="+filepath.Join(dir, "migrate.log"))
 			out, err := cmd.CombinedOutput()
 			code := 0
 			var exit *exec.ExitError
@@ -101,6 +106,11 @@ func testWrapper(t *testing.T, script, envVar string, tests []wrapperCase) {
 				t.Errorf("output %q, want it to contain %q", out, tt.wantErr)
 			}
 			got, err := os.ReadFile(argsFile)
+			// A detached fake (zabbix-migrate) may not have written yet.
+			for i := 0; tt.wantArgs != "" && string(got) != tt.wantArgs && i < 100; i++ {
+				time.Sleep(50 * time.Millisecond)
+				got, err = os.ReadFile(argsFile)
+			}
 			if tt.wantArgs == "" {
 				if err == nil {
 					t.Fatalf("the fake ran with %q", got)
