@@ -157,7 +157,7 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 	e.lxc("config", "device", "add", svc, "eth0", "nic", "network=vcrsb0", "name=eth0", "-q")
 	ip := e.waitIP("standby")
 	e.setDNS(ip)
-	until(t, "the container serves", 10*time.Second, func() error { _, err := httpGet(ip.String()); return err })
+	lab.Until(t, "the container serves", 10*time.Second, func() error { _, err := httpGet(ip.String()); return err })
 	return e
 }
 
@@ -215,7 +215,7 @@ func (e *env) waitIP(server string) netip.Addr {
 		remote = "big:"
 	}
 	var ip netip.Addr
-	until(e.t, "address of "+e.svc+" on "+server, 15*time.Second, func() error {
+	lab.Until(e.t, "address of "+e.svc+" on "+server, 15*time.Second, func() error {
 		out, _ := e.lxcErr("list", remote+e.svc, "-c", "4", "--format", "csv")
 		a, err := netip.ParseAddr(strings.Fields(out + " x")[0])
 		if err != nil {
@@ -312,21 +312,6 @@ func httpGet(ip string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
-}
-
-func until(t *testing.T, what string, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // client resolves the name at the lab DNS and connects, every 10 ms, like a user
@@ -525,7 +510,7 @@ func TestLabRollback(t *testing.T) {
 		{name: "race", o: opts{hooks: []string{`{name: wait, command: ["sleep", "2"]}`}}, wantCode: 7,
 			during: func(e *env, from netip.Addr) {
 				// Once the source is frozen, another "recoverer" moves the name.
-				until(e.t, "source frozen", 60*time.Second, func() error {
+				lab.Until(e.t, "source frozen", 60*time.Second, func() error {
 					if st := e.status("standby"); st != "FROZEN" {
 						return fmt.Errorf("status %s", st)
 					}
@@ -680,7 +665,7 @@ func TestLabReportsToZabbix(t *testing.T) {
 	for k := range keys {
 		names = append(names, k)
 	}
-	until(t, "items in zabbix", 20*time.Second, func() error {
+	lab.Until(t, "items in zabbix", 20*time.Second, func() error {
 		items, err := api.ItemsOfHost(ctx, host, names...)
 		if err != nil {
 			return err
@@ -777,7 +762,7 @@ func TestLabAuto(t *testing.T) {
 	// The dry run reported the standby's load, n of n-1, to its Zabbix host (the
 	// template's "overloaded" trigger fires on it).
 	want := float64(n) / float64(n-1)
-	until(t, "the overload item", 20*time.Second, func() error {
+	lab.Until(t, "the overload item", 20*time.Second, func() error {
 		if got, err := strconv.ParseFloat(overload(), 64); err != nil || math.Abs(got-want) > 0.001 {
 			return fmt.Errorf("%s = %g (%v), want %g", zabbix.KeyStandbyOverload, got, err, want)
 		}
@@ -818,7 +803,7 @@ func TestLabInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "source frozen", 60*time.Second, func() error {
+	lab.Until(t, "source frozen", 60*time.Second, func() error {
 		if st := e.status("standby"); st != "FROZEN" {
 			return fmt.Errorf("status %s", st)
 		}
@@ -848,7 +833,7 @@ func TestLabRecoverWaitsForMove(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "the move under way", 60*time.Second, func() error {
+	lab.Until(t, "the move under way", 60*time.Second, func() error {
 		if st := e.status("big"); st == "" {
 			return errors.New("no copy on big yet")
 		}

@@ -87,22 +87,6 @@ func (e *env) lookup(t *testing.T, name string) []netip.Addr {
 	return got
 }
 
-// until polls f until it returns nil or the deadline passes.
-func until(t *testing.T, what string, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // destroy kills the primary VM and waits until the hypervisor's agent reports it
 // (its table is cached for up to 5 s). Cleanup restores the primary and its DNS name.
 func (e *env) destroy(t *testing.T, svc *config.Service) {
@@ -111,7 +95,7 @@ func (e *env) destroy(t *testing.T, svc *config.Service) {
 	t.Cleanup(func() { e.restore(t, svc) })
 	u := svc.VMUUID
 	h, _ := e.inv.Hypervisor(svc.Hypervisor)
-	until(t, "agent reports "+svc.Name+" down", 20*time.Second, func() error {
+	lab.Until(t, "agent reports "+svc.Name+" down", 20*time.Second, func() error {
 		a, err := hypervisor.Dial(context.Background(), e.inv, h)
 		if err != nil {
 			return err
@@ -135,7 +119,7 @@ func (e *env) restore(t *testing.T, svc *config.Service) {
 			t.Errorf("restore %s: %v", svc.DNSName, err)
 		}
 	}
-	until(t, svc.Name+" primary serves again", 30*time.Second, func() error {
+	lab.Until(t, svc.Name+" primary serves again", 30*time.Second, func() error {
 		_, err := httpGet(svc.PrimaryAddress.String())
 		return err
 	})
@@ -229,7 +213,7 @@ func TestLabWarmRecoverAndFailback(t *testing.T) {
 		t.Fatalf("failback while the primary is down: %+v", rep)
 	}
 	e.virsh(t, "start", svc.Name)
-	until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress.String()); return err })
+	lab.Until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress.String()); return err })
 	rep, stderr = e.recover(t, "-service", svc.Name, "-failback")
 	if rep.ExitCode != 0 || rep.Result != recovery.ResultOK {
 		t.Fatalf("failback: %+v\n%s", rep, stderr)
@@ -275,7 +259,7 @@ func TestLabColdRecoverAndFailback(t *testing.T) {
 	t.Logf("cold recover: %.3f s, steps %+v", rep.Seconds, rep.Steps)
 
 	e.virsh(t, "start", svc.Name)
-	until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress.String()); return err })
+	lab.Until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress.String()); return err })
 	if rep, stderr := e.recover(t, "-service", svc.Name, "-failback"); rep.ExitCode != 0 {
 		t.Fatalf("failback: %+v\n%s", rep, stderr)
 	}

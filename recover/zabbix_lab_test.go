@@ -44,7 +44,7 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 		t.Fatalf("discovery: %v", err)
 	}
 	// LLD creates the per-guest items; the trapper sees them after a cache reload.
-	until(t, "state item of web1 exists", 60*time.Second, func() error {
+	lab.Until(t, "state item of web1 exists", 60*time.Second, func() error {
 		lab.ReloadZabbixConfig(t)
 		return send(zabbix.KeyGuestState(svc.VMUUID.String()), "1")
 	})
@@ -55,7 +55,7 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	t.Cleanup(func() { e.restore(t, svc) })
 	start := time.Now()
 	// The name moves once the action's recover has run (history sync 1 s, escalator 3 s).
-	until(t, "the action recovered "+svc.Name, 60*time.Second, func() error {
+	lab.Until(t, "the action recovered "+svc.Name, 60*time.Second, func() error {
 		got := e.lookup(t, svc.DNSName)
 		if len(got) == 1 && got[0] != svc.PrimaryAddress {
 			return nil
@@ -67,7 +67,7 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 
 	// recover reported to the standby host and acknowledged the event.
 	sb, _ := e.inv.Standby(svc.Standby.Host)
-	until(t, "recover's result in Zabbix", 30*time.Second, func() error {
+	lab.Until(t, "recover's result in Zabbix", 30*time.Second, func() error {
 		var items []struct {
 			LastValue string `json:"lastvalue"`
 		}
@@ -80,7 +80,7 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	})
 	// The acknowledgement comes last in the run (after the items, once the API login
 	// that runs beside the recovery is done): poll for it.
-	until(t, "recover acknowledged the event", 30*time.Second, func() error {
+	lab.Until(t, "recover acknowledged the event", 30*time.Second, func() error {
 		var events []struct {
 			Acknowledged string `json:"acknowledged"`
 			Acks         []struct {
@@ -133,7 +133,7 @@ func startTrapd(t *testing.T) {
 		}
 	})
 	// Listening within a moment; the first trap comes from the destroy that follows.
-	until(t, "trapd listens", 10*time.Second, func() error {
+	lab.Until(t, "trapd listens", 10*time.Second, func() error {
 		if strings.Contains(logs.String(), "level=ERROR") {
 			t.Fatalf("vcr-trapd: %s", logs.String())
 		}

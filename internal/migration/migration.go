@@ -235,14 +235,7 @@ func (m *Move) Execute(ctx context.Context) *Report {
 	rep.ExitCode = exitCodes[rep.Result]
 	rep.Seconds = m.now().Sub(rep.Started).Seconds()
 	if m.Reporter != nil && !m.DryRun {
-		t0 := m.now()
-		rerr := m.Reporter.Report(ctx, rep)
-		s := recovery.Step{Name: "report", Seconds: m.now().Sub(t0).Seconds()}
-		if rerr != nil {
-			s.Error = rerr.Error()
-			m.Log.Warn("report to zabbix failed", "service", rep.Service, "err", rerr)
-		}
-		rep.Steps = append(rep.Steps, s)
+		rep.Steps = append(rep.Steps, recovery.TimeReport(m.Log, m.now, rep.Service, func() error { return m.Reporter.Report(ctx, rep) }))
 	}
 	level := slog.LevelInfo
 	if rep.ExitCode != 0 {

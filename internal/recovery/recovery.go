@@ -194,6 +194,20 @@ func TimeStep(log *slog.Logger, now func() time.Time, service, name string, f fu
 	return s, err
 }
 
+// TimeReport runs report (the run's report to Zabbix) as the step "report", timed on
+// now. Its failure is logged once and recorded in the step; it never changes the run's
+// result, which has been decided before.
+func TimeReport(log *slog.Logger, now func() time.Time, service string, report func() error) Step {
+	t0 := now()
+	err := report()
+	s := Step{Name: "report", Seconds: now().Sub(t0).Seconds()}
+	if err != nil {
+		s.Error = err.Error()
+		log.Warn("report to zabbix failed", "service", service, "err", err)
+	}
+	return s
+}
+
 // Execute performs the run and returns its report (never nil). ExitCode is set.
 func (r *Run) Execute(ctx context.Context) *Report {
 	if r.Iface == "" {
@@ -239,14 +253,7 @@ func (r *Run) Execute(ctx context.Context) *Report {
 	rep.ExitCode = exitCodes[rep.Result]
 	rep.Seconds = r.now().Sub(rep.Started).Seconds()
 	if r.Reporter != nil && !r.DryRun {
-		t0 := r.now()
-		rerr := r.Reporter.Report(ctx, rep)
-		s := Step{Name: "report", Seconds: r.now().Sub(t0).Seconds()}
-		if rerr != nil {
-			s.Error = rerr.Error()
-			r.Log.Warn("report to zabbix failed", "service", rep.Service, "err", rerr)
-		}
-		rep.Steps = append(rep.Steps, s)
+		rep.Steps = append(rep.Steps, TimeReport(r.Log, r.now, rep.Service, func() error { return r.Reporter.Report(ctx, rep) }))
 	}
 	level := slog.LevelInfo
 	if rep.ExitCode != 0 {
