@@ -163,17 +163,8 @@ func writeInventory(t testing.TB, hypHost, listen, trapper, trapdLog string, mod
 	return inv
 }
 
-// freeUDP returns a UDP address on 127.0.0.1 that is free now (the inventory refuses
-// port 0).
-func freeUDP(t testing.TB) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
-}
+// freeUDP returns a UDP address on 127.0.0.1 that is free now.
+func freeUDP(t testing.TB) string { return lab.FreeUDP(t) }
 
 // running is a trapd Server run in-process.
 type running struct {
