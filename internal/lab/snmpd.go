@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -17,12 +19,13 @@ type AgentOptions struct {
 	// LostFile is passed to the lab agent's -lost-file: once it exists, the agent
 	// serves no rows until it is restarted, as libvirt-snmp after a libvirtd restart.
 	LostFile string
-	// V3 adds an SNMPv3 user (authPriv, SHA and AES) with these passphrases, read
-	// from files; the user is the only one allowed to read over v3.
-	V3 *AgentV3User
+	// V3User, when set, adds an SNMPv3 authPriv user of that name (SHA, AES) whose
+	// passphrases StartAgent writes to 0600 files (Agent.V3).
+	V3User string
 }
 
-// AgentV3User is an SNMPv3 user of a test agent.
+// AgentV3User is the SNMPv3 user of a test agent: SHA authentication and AES privacy,
+// passphrases in files.
 type AgentV3User struct {
 	Name                       string
 	AuthPassFile, PrivPassFile string
@@ -34,6 +37,8 @@ type AgentV3User struct {
 type Agent struct {
 	// Addr is the agent's host:port; Community its v2c community (the lab's).
 	Addr, Community string
+	// V3 is its SNMPv3 user (AgentOptions.V3User), nil without one.
+	V3 *AgentV3User
 
 	t    testing.TB
 	dir  string
@@ -66,9 +71,13 @@ func StartAgent(t testing.TB, o AgentOptions) *Agent {
 	}
 	write(t, wrapper, 0o755, fmt.Sprintf("#!/bin/sh\nexec '%s' %s 2>>'%s/pass.log'\n", bin, args, dir))
 	conf := fmt.Sprintf("[snmp] mibs :\ndontLogTCPWrappersConnects yes\nrocommunity %s 127.0.0.1\npass_persist .1.3.6.1.4.1.36957.1.1 %s\n", a.Community, wrapper)
-	if u := o.V3; u != nil {
-		auth, priv := readSecret(t, u.AuthPassFile), readSecret(t, u.PrivPassFile)
-		conf += fmt.Sprintf("createUser %s SHA %q AES %q\nrouser %s priv\n", u.Name, auth, priv, u.Name)
+	if o.V3User != "" {
+		a.V3 = &AgentV3User{Name: o.V3User, AuthPassFile: filepath.Join(dir, "v3-auth"), PrivPassFile: filepath.Join(dir, "v3-priv")}
+		auth, priv := "auth-"+randomHex(t), "priv-"+randomHex(t)
+		write(t, a.V3.AuthPassFile, 0o600, auth+"\n")
+		write(t, a.V3.PrivPassFile, 0o600, priv+"\n")
+		// createUser is read once into snmpd's persistent store (SNMP_PERSISTENT_DIR).
+		conf += fmt.Sprintf("createUser %s SHA %q AES %q\nrouser %s priv\n", o.V3User, auth, priv, o.V3User)
 	}
 	write(t, a.conf, 0o600, conf)
 	a.start()
@@ -76,13 +85,14 @@ func StartAgent(t testing.TB, o AgentOptions) *Agent {
 	return a
 }
 
-func readSecret(t testing.TB, f string) string {
+// randomHex returns 16 random hex digits, for passphrases (at least 8 characters).
+func randomHex(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(f)
-	if err != nil {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(b))
+	return hex.EncodeToString(b)
 }
 
 func write(t testing.TB, f string, mode os.FileMode, s string) {

@@ -92,12 +92,7 @@ func TestLabAgentLostLibvirt(t *testing.T) {
 	}
 	inv.Hypervisors[0].Address, inv.Hypervisors[0].ZabbixHost = hp, host
 	rec := &recorder{}
-	logs := &lab.SyncBuffer{}
-	e, err := New(labOptions(t, inv, Tee{rec, labSender(t, inv)}, logs), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e, logs := labEngine(t, inv, Tee{rec, labSender(t, inv)})
 	defer func() {
 		if t.Failed() {
 			t.Logf("sender log:\n%s\nagent log:\n%s", logs, agent.Log())
@@ -158,4 +153,28 @@ func TestLabAgentLostLibvirt(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestLabSampleOverV3: vcr-sender samples the lab's guests over SNMPv3 (authPriv, SHA
+// and AES) from a test snmpd serving the same libvirt, with CPU % from the second
+// sample on.
+func TestLabSampleOverV3(t *testing.T) {
+	inv := labInventory(t)
+	a := lab.StartAgent(t, lab.AgentOptions{V3User: "vcrsender"})
+	if err := lab.UseV3(inv, a); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	e, logs := labEngine(t, inv, rec)
+	if err := e.Run(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	host := inv.Hypervisors[0].ZabbixHost
+	errs, guests := rec.find(host, KeySenderError), rec.find(host, KeySenderGuests)
+	if len(errs) != 2 || errs[1] != "" || len(guests) != 2 || guests[1] != "2" {
+		t.Fatalf("over v3: errors %q, guests %q; want 2 rounds without error, 2 guests\n%s\n%s", errs, guests, logs, a.Log())
+	}
+	if cpu := rec.series("vcr.guest.cpu["); len(cpu) != 2 {
+		t.Fatalf("over v3: CPU values %q, want one per guest from the second sample", cpu)
+	}
 }
