@@ -10,6 +10,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labsnmp"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -79,7 +80,7 @@ func TestLabDestroyedPrimaryIsDown(t *testing.T) {
 func TestLabFenceOverV3(t *testing.T) {
 	c, inv := labChecker(t)
 	a := lab.StartAgent(t, lab.AgentOptions{V3User: "vcrfence"})
-	if err := lab.UseV3(inv, a); err != nil {
+	if err := labsnmp.UseV3(inv, a); err != nil {
 		t.Fatal(err)
 	}
 	svc, _ := inv.Service("web1")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labsnmp"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 	templates "github.com/vcrcovery/vcrcovery/zabbix-templates"
 )
@@ -161,7 +162,7 @@ func TestLabAgentLostLibvirt(t *testing.T) {
 func TestLabSampleOverV3(t *testing.T) {
 	inv := labInventory(t)
 	a := lab.StartAgent(t, lab.AgentOptions{V3User: "vcrsender"})
-	if err := lab.UseV3(inv, a); err != nil {
+	if err := labsnmp.UseV3(inv, a); err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
