@@ -314,7 +314,7 @@ func (e *Engine) poll(ctx context.Context, h *hvRun, tick cpuusage.Reading) (rep
 		if err != nil {
 			sendErrs = append(sendErrs, fmt.Errorf("discovery: %w", err))
 		}
-		if err == nil || errors.Is(err, zabbix.ErrRejected) {
+		if err == nil || errors.Is(err, zabbix.ErrRejected) || errors.Is(err, ErrSpooled) {
 			rep.Discovery = true
 			h.st.DiscoveryHash, h.st.DiscoveryAt = hash, at
 		}

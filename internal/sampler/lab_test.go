@@ -294,18 +294,26 @@ func TestLabBusyAndIdle(t *testing.T) {
 	}
 }
 
-// TestLabDestroyStart: `virsh destroy web2` then `virsh start web2` while the sender
-// runs: its CpuTime falls to 0 and restarts from a small value, and no value stored in
-// Zabbix is negative or above 100 %.
-func TestLabDestroyStart(t *testing.T) {
+// labServing returns the lab's inventory sending to a test host (labZabbix), no
+// generated guests, and the domain name serving, with its UUID and address.
+func labServing(t *testing.T, name string) (*config.Inventory, *zabbix.API, string, libvirtmib.UUID, string) {
+	t.Helper()
 	inv := labInventory(t)
 	api, host := labZabbix(t)
 	inv.Hypervisors[0].ZabbixHost = host
 	setSynthetic(t, 0)
-	u2, addr2 := labDomain(t, "web2")
-	if err := ensureServing(t, "web2", addr2); err != nil {
+	u, addr := labDomain(t, name)
+	if err := ensureServing(t, name, addr); err != nil {
 		t.Fatal(err)
 	}
+	return inv, api, host, u, addr
+}
+
+// TestLabDestroyStart: `virsh destroy web2` then `virsh start web2` while the sender
+// runs: its CpuTime falls to 0 and restarts from a small value, and no value stored in
+// Zabbix is negative or above 100 %.
+func TestLabDestroyStart(t *testing.T) {
+	inv, api, host, u2, addr2 := labServing(t, "web2")
 	t.Cleanup(func() {
 		if err := ensureServing(t, "web2", addr2); err != nil {
 			t.Errorf("restore web2: %v", err)

@@ -3,12 +3,14 @@ package sampler
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
@@ -177,5 +179,68 @@ func TestLabSampleOverV3(t *testing.T) {
 	}
 	if cpu := rec.series("vcr.guest.cpu["); len(cpu) != 2 {
 		t.Fatalf("over v3: CPU values %q, want one per guest from the second sample", cpu)
+	}
+}
+
+// TestLabSpoolWhileZabbixDown: with the trapper unreachable for 3 rounds (the lab's
+// TCP proxy in front of it goes down), vcr-sender spools what it measured and replays
+// it when the trapper answers again: Zabbix then holds web1's CPU % of every round
+// from the second on, each with the clock of its own sample, in order.
+func TestLabSpoolWhileZabbixDown(t *testing.T) {
+	inv, api, host, u1, _ := labServing(t, "web1")
+	px := lab.StartProxy(t, inv.Zabbix.Server.String())
+	sp, closeSpool, err := OpenSpool(context.Background(), filepath.Join(t.TempDir(), "spool"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSpool()
+	rec := &recorder{} // what was measured, with its clocks
+	logs := &lab.SyncBuffer{}
+	spooled := &Spooled{Next: &zabbix.Sender{Addr: px.Addr, Timeout: 2 * time.Second}, Spool: sp, Log: slog.New(slog.NewTextHandler(logs, nil))}
+	e, elog := labEngine(t, inv, Tee{rec, spooled})
+	ctx := context.Background()
+	key := zabbix.KeyGuestCPU(u1.String())
+	if err := e.Run(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	px.Down()
+	if err := e.Run(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if n := sp.Values(); n == 0 {
+		t.Fatalf("trapper down for 3 rounds: nothing spooled\n%s\n%s", logs, elog)
+	}
+	px.Up(t)
+	if err := e.Run(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	rec.mu.Lock()
+	for _, v := range rec.values {
+		if v.Host == host && v.Key == key {
+			want = append(want, v.Clock.Unix())
+		}
+	}
+	rec.mu.Unlock()
+	if len(want) != 6 {
+		t.Fatalf("measured %d CPU values of web1 in 7 rounds, want 6", len(want))
+	}
+	h := labHistory(t, api, host, key, lab.ValueFloat, len(want))
+	var got []int64
+	for _, v := range h {
+		got = append(got, v.Clock)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("clocks of web1's CPU %% in Zabbix (-measured +stored): a hole or a changed clock\n%s\n%s", diff, logs)
+	}
+	var order []int64
+	for _, v := range px.Forwarded(host, key) {
+		order = append(order, v.Clock)
+	}
+	if diff := cmp.Diff(want, order); diff != "" {
+		t.Errorf("order of web1's CPU %% through the proxy (-measured +forwarded)\n%s", diff)
+	}
+	if n := sp.Values(); n != 0 {
+		t.Errorf("%d values still spooled after the trapper came back", n)
 	}
 }
