@@ -1,5 +1,8 @@
 package sampler
 
+// Lab tests of vcr-sender against failures: an agent that lost libvirt, SNMPv3 walks,
+// the trapper unreachable.
+
 import (
 	"context"
 	"fmt"
