@@ -32,6 +32,7 @@ const (
 	Standby    = "vcrcovery standby"
 	Trapd      = "vcrcovery trapd"
 	Cloud      = "vcrcovery cloud"
+	Pooled     = "vcrcovery pooled service"
 )
 
 // All returns every embedded template, sorted by file name. A file must hold exactly

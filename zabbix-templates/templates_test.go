@@ -27,6 +27,7 @@ func TestAllTemplates(t *testing.T) {
 	want := []string{
 		"vcrcovery-cloud.yaml=" + Cloud,
 		"vcrcovery-hypervisor.yaml=" + Hypervisor,
+		"vcrcovery-pool.yaml=" + Pooled,
 		"vcrcovery-standby.yaml=" + Standby,
 		"vcrcovery-trapd.yaml=" + Trapd,
 	}
@@ -150,6 +151,11 @@ func TestContract(t *testing.T) {
 		zabbix.KeyMigrateDuration(svc): sb("FLOAT"),
 		zabbix.KeyMigrateDowntime(svc): sb("FLOAT"),
 		zabbix.KeyStandbyOverload:      sb("FLOAT"),
+		zabbix.KeyPoolOwner:            {Pooled, "TRAP", "CHAR"},
+		zabbix.KeyPoolReplicas:         {Pooled, "TRAP", "UNSIGNED"},
+		zabbix.KeyPoolReplicasWanted:   {Pooled, "TRAP", "UNSIGNED"},
+		zabbix.KeyPoolSnapshotAge:      {Pooled, "TRAP", "FLOAT"},
+		zabbix.KeyPoolSnapshotPeriod:   {Pooled, "TRAP", "FLOAT"},
 	}
 	for _, phase := range []string{"precopy", "refresh", "cutover"} {
 		want[zabbix.KeyMigratePhase(svc, phase)] = sb("FLOAT")

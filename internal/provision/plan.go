@@ -16,7 +16,7 @@ import (
 // trigger tags that the recover action and the wrapper read (vcrcovery, service,
 // standby): a host tag service=web1 would make {EVENT.TAGS.service} ambiguous.
 const (
-	TagRole    = "vcr.role" // hypervisor, vm or standby
+	TagRole    = "vcr.role" // hypervisor, vm, standby or pooled
 	TagService = "vcr.service"
 	TagStandby = "vcr.standby"
 )
@@ -141,6 +141,21 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		if err != nil {
 			return nil, err
 		}
+	}
+	// A pooled service's host is trapper-only: the service runs in a container on
+	// whichever pool host owns it now, so no agent address would stay right.
+	for _, s := range inv.Pooled {
+		err := add(&hostSpec{
+			Name: s.ZabbixHost, Role: "pooled service " + s.Name,
+			Groups: []string{GroupPooled}, Templates: []string{templates.Pooled},
+			Tags: []zabbix.Tag{{Tag: TagRole, Value: "pooled"}, {Tag: TagService, Value: s.Name}},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(inv.Pooled) > 0 {
+		p.Groups = append(p.Groups, GroupPooled)
 	}
 	for name := range opts.StandbyAgents {
 		if _, ok := inv.Standby(name); !ok {

@@ -96,8 +96,34 @@ func TestPlan(t *testing.T) {
 	for _, tpl := range p.Templates {
 		names = append(names, tpl.Name)
 	}
-	if diff := cmp.Diff([]string{"vcrcovery cloud", "vcrcovery hypervisor", "vcrcovery standby", "vcrcovery trapd"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"vcrcovery cloud", "vcrcovery hypervisor", "vcrcovery pooled service", "vcrcovery standby", "vcrcovery trapd"}, names); diff != "" {
 		t.Errorf("templates (-want +got)\n%s", diff)
+	}
+}
+
+// TestPlanPooled: a pooled service gets a trapper-only host (no agent: the service
+// moves between pool hosts) with the pooled template, in its own group.
+func TestPlanPooled(t *testing.T) {
+	inv := testInventory()
+	inv.Pooled = []config.PooledService{{Name: "p1", ZabbixHost: "p1"}}
+	p, err := newPlan(inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for _, h := range p.Hosts {
+		if h.Name == "p1" {
+			got = summary(h)
+		}
+	}
+	if want := "p1 | pooled service p1 | groups vcrcovery pooled services | templates vcrcovery pooled service | agent - | tags vcr.role=pooled,vcr.service=p1 | external false"; got != want {
+		t.Errorf("pooled host:\n got %s\nwant %s", got, want)
+	}
+	if !strings.Contains(strings.Join(p.Groups, ","), GroupPooled) {
+		t.Errorf("groups %v lack %s", p.Groups, GroupPooled)
+	}
+	if plain, _ := newPlan(testInventory(), Options{}); strings.Contains(strings.Join(plain.Groups, ","), GroupPooled) {
+		t.Errorf("an inventory without pooled services gets the group %s", GroupPooled)
 	}
 }
 

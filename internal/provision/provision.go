@@ -37,6 +37,7 @@ const (
 	GroupHypervisors = "vcrcovery hypervisors"
 	GroupVMs         = "vcrcovery VMs"
 	GroupStandbys    = "vcrcovery standbys"
+	GroupPooled      = "vcrcovery pooled services"
 	ScriptName       = "vcrcovery recover"
 	// ActionPrefix + a standbys[].name names that standby's recover action.
 	ActionPrefix = "vcrcovery recover on "

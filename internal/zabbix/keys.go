@@ -50,6 +50,16 @@ func KeyMigratePhase(service, phase string) string {
 // highest of count/capacity, CPU and memory; above 1: overloaded), from vcr-migrate -auto.
 const KeyStandbyOverload = "vcr.standby.overload"
 
+// Pool items on each pooled service's host (template "vcrcovery pooled service"), sent
+// by the owner's pool agent every snapshot period.
+const (
+	KeyPoolOwner          = "vcr.pool.owner"           // the owning pool host
+	KeyPoolReplicas       = "vcr.pool.replicas"        // live replicas holding the latest committed snapshot
+	KeyPoolReplicasWanted = "vcr.pool.replicas.wanted" // services[].pool.replicas
+	KeyPoolSnapshotAge    = "vcr.pool.snapshot.age"    // seconds since the latest committed snapshot was taken
+	KeyPoolSnapshotPeriod = "vcr.pool.snapshot.period" // pool.snapshot_period, seconds
+)
+
 // Sender health items on each hypervisor's host.
 const (
 	KeySenderError    = "vcr.sender.error"    // empty when the last round succeeded
