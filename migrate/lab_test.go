@@ -261,10 +261,11 @@ func (e *env) lookup() []netip.Addr {
 	return got
 }
 
-// migrate runs vcr-migrate -json and returns its report and exit code.
-func (e *env) migrate(args ...string) (*migration.Report, int, string) {
+// runJSON runs bin with args, decodes its JSON report from stdout into v (when it
+// printed one) and returns the exit code and stderr.
+func (e *env) runJSON(bin string, args []string, v any) (int, string) {
 	e.t.Helper()
-	cmd := exec.Command(binary, append([]string{"-config", e.invPath, "-service", e.svc, "-json"}, args...)...)
+	cmd := exec.Command(bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -275,14 +276,21 @@ func (e *env) migrate(args ...string) (*migration.Report, int, string) {
 	} else if err != nil {
 		e.t.Fatal(err)
 	}
-	var rep migration.Report
 	if len(out) > 0 {
-		if err := json.Unmarshal(out, &rep); err != nil {
-			e.t.Fatalf("report: %v\n%s\n%s", err, out, stderr.String())
+		if err := json.Unmarshal(out, v); err != nil {
+			e.t.Fatalf("report of %s: %v\n%s\n%s", filepath.Base(bin), err, out, stderr.String())
 		}
 	}
+	return code, stderr.String()
+}
+
+// migrate runs vcr-migrate -json and returns its report and exit code.
+func (e *env) migrate(args ...string) (*migration.Report, int, string) {
+	e.t.Helper()
+	var rep migration.Report
+	code, stderr := e.runJSON(binary, append([]string{"-config", e.invPath, "-service", e.svc, "-json"}, args...), &rep)
 	e.t.Logf("vcr-migrate %v: exit %d, %s: %s (downtime %.3f s, total %.3f s)", args, code, rep.Result, rep.Message, rep.DowntimeSeconds, rep.Seconds)
-	return &rep, code, stderr.String()
+	return &rep, code, stderr
 }
 
 // wantServing checks that the name points at the container on server alone and that
@@ -608,19 +616,7 @@ func TestLabRecoverAfterMove(t *testing.T) {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "primary") })}
 	go srv.Serve(ln)
-	rec := func(args ...string) (*recovery.Report, int) {
-		cmd := exec.Command(recoverBinary, append([]string{"-config", e.invPath, "-service", e.svc, "-json", "-fence-wait", "0s"}, args...)...)
-		out, err := cmd.Output()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		var rep recovery.Report
-		json.Unmarshal(out, &rep)
-		t.Logf("vcr-recover %v: exit %d %s: %s (%s)", args, code, rep.Result, rep.Message, rep.ServedFrom)
-		return &rep, code
-	}
+	rec := e.recover
 	if rep, code := rec("-failback"); code != 0 || !strings.Contains(rep.ServedFrom, "primary") {
 		t.Fatalf("failback after the move: exit %d %+v", code, rep)
 	}
@@ -702,21 +698,10 @@ func (e *env) setCapacity(n int) {
 
 func (e *env) auto(args ...string) (*migration.AutoReport, int, string) {
 	e.t.Helper()
-	cmd := exec.Command(binary, append([]string{"-config", e.invPath, "-auto", "-json"}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	}
 	var rep migration.AutoReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		e.t.Fatalf("auto report: %v\n%s\n%s", err, out, stderr.String())
-	}
+	code, stderr := e.runJSON(binary, append([]string{"-config", e.invPath, "-auto", "-json"}, args...), &rep)
 	e.t.Logf("vcr-migrate -auto %v: exit %d, %s: %s, plan %+v", args, code, rep.Result, rep.Message, rep.Plan)
-	return &rep, code, stderr.String()
+	return &rep, code, stderr
 }
 
 // running counts the running containers on the lab's standby daemon.
@@ -824,8 +809,9 @@ func TestLabInterrupted(t *testing.T) {
 	e.lxc("delete", "--force", "big:"+e.svc)
 }
 
-// TestLabRecoverWaitsForMove: a recovery that starts while a migration holds the lock
-// waits, then finds the container where the migration left it (big), not where it was.
+// TestLabRecoverWaitsForMove: a recovery that starts while a migration is in its
+// cut-over (it holds the service's lock) waits, then finds the container where the
+// migration left it (big), not where it was.
 func TestLabRecoverWaitsForMove(t *testing.T) {
 	e := newEnv(t, "mig-race", opts{hooks: []string{`{name: wait, command: ["sleep", "2"]}`}})
 	e.setDNS(netip.MustParseAddr(fakePrimary)) // the primary serves; its standby moves
@@ -833,23 +819,83 @@ func TestLabRecoverWaitsForMove(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lab.Until(t, "the move under way", 60*time.Second, func() error {
+	lab.Until(t, "the cut-over under way", 60*time.Second, func() error {
+		if st := e.status("standby"); st != "FROZEN" {
+			return fmt.Errorf("source %s", st)
+		}
+		return nil
+	})
+	// The primary "fails": recover -force (the fake primary has no fencing evidence).
+	rep, code := e.recover("-force")
+	if werr := cmd.Wait(); werr != nil {
+		t.Fatalf("the move: %v", werr)
+	}
+	if code != 0 || !strings.Contains(rep.ServedFrom, "big/"+e.svc) {
+		t.Fatalf("recover during the cut-over: exit %d, %+v", code, rep)
+	}
+	e.wantServing("big")
+}
+
+// TestLabRecoverDuringPreCopy: a recovery that starts while a migration copies the
+// container (200 MB: seconds of pre-copy) is not held up: it takes the service's lock
+// at once and switches the name to the source container. The migration then finds the
+// name changed under the lock and refuses (exit 3, result "changed"), removes its copy
+// and leaves DNS where the recovery put it.
+func TestLabRecoverDuringPreCopy(t *testing.T) {
+	e := newEnv(t, "mig-pre", opts{})
+	e.lxc("exec", e.svc, "--", "dd", "if=/dev/urandom", "of=/data.bin", "bs=1M", "count=200")
+	ip := e.waitIP("standby")
+	e.setDNS(netip.MustParseAddr(fakePrimary)) // the primary serves; its standby moves
+	cmd := exec.Command(binary, "-config", e.invPath, "-service", e.svc, "-to", "big", "-json")
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	lab.Until(t, "the pre-copy under way", 60*time.Second, func() error {
 		if st := e.status("big"); st == "" {
 			return errors.New("no copy on big yet")
 		}
 		return nil
 	})
-	// The primary "fails": recover -force (the fake primary has no fencing evidence).
-	out, err := exec.Command(recoverBinary, "-config", e.invPath, "-service", e.svc, "-json", "-force").Output()
+	rep, code := e.recover("-force", "-lock-wait", "1s")
+	select {
+	case <-exited:
+		t.Fatalf("the migration ended before the recovery did: the pre-copy was too short to test\n%s", stderr.String())
+	default:
+	}
+	if code != 0 || !strings.Contains(rep.ServedFrom, "standby/"+e.svc) {
+		t.Fatalf("recover during the pre-copy: exit %d, %+v", code, rep)
+	}
+	<-exited
+	var mrep migration.Report
+	if err := json.Unmarshal([]byte(out.String()), &mrep); err != nil {
+		t.Fatalf("migrate report: %v\n%s\n%s", err, out.String(), stderr.String())
+	}
+	t.Logf("vcr-migrate: exit %d %s: %s", mrep.ExitCode, mrep.Result, mrep.Message)
+	if cmd.ProcessState.ExitCode() != 3 || mrep.Result != migration.ResultChanged || !strings.Contains(mrep.Message, "changed during the pre-copy") {
+		t.Fatalf("migration after the recovery: exit %d %s %q, want 3 changed\n%s", cmd.ProcessState.ExitCode(), mrep.Result, mrep.Message, stderr.String())
+	}
+	if mrep.DNSSwitched {
+		t.Error("the migration switched DNS over the recovery")
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s (where the recovery put it)", got, ip)
+	}
+	if st := e.status("big"); st != "" {
+		t.Errorf("copy left on big: %s", st)
+	}
+}
+
+// recover runs vcr-recover -json for the env's service.
+func (e *env) recover(args ...string) (*recovery.Report, int) {
+	e.t.Helper()
 	var rep recovery.Report
-	json.Unmarshal(out, &rep)
-	if werr := cmd.Wait(); werr != nil {
-		t.Fatalf("the move: %v", werr)
-	}
-	if err != nil || rep.ExitCode != 0 || !strings.Contains(rep.ServedFrom, "big/"+e.svc) {
-		t.Fatalf("recover during the move: %v, %+v", err, rep)
-	}
-	e.wantServing("big")
+	code, _ := e.runJSON(recoverBinary, append([]string{"-config", e.invPath, "-service", e.svc, "-json", "-fence-wait", "0s"}, args...), &rep)
+	e.t.Logf("vcr-recover %v: exit %d %s: %s (%s)", args, code, rep.Result, rep.Message, rep.ServedFrom)
+	return &rep, code
 }
 
 // labAPI logs in to the lab's Zabbix API as the lab inventory does; the session ends
