@@ -60,7 +60,7 @@ not moved again. -dry-run prints the plan.`,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&service, "service", "", "service `name` from the inventory (required without -auto)")
 		fs.BoolVar(&auto, "auto", false, "move services off overloaded standbys, by the inventory's thresholds")
-		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started an -auto run (logged and in the report; not acknowledged)")
+		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started an -auto run: acknowledged with what the run did (moves made, or why none)")
 		fs.DurationVar(&cooldown, "cooldown", 30*time.Minute, "-auto: never move a service again within this")
 		fs.StringVar(&to, "to", "", "target `standby` name from the inventory (required without -auto)")
 		fs.BoolVar(&keep, "keep-source", false, "keep the source container, stopped, instead of deleting it")
