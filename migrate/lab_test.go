@@ -72,6 +72,8 @@ type opts struct {
 	hooks      []string // YAML hook entries
 	tsigKey    string   // another key file (a DNS failure)
 	zabbixHost string   // the standby's Zabbix host (where the report goes)
+	svcHost    string   // the service's own Zabbix host (default: the service's name)
+	pool       string   // the storage pool of the container's root disk (default: the profile's)
 	only       bool     // drop the lab's services (web1, web2): -auto must not move them
 	others     []string // more services (containers made by their own newEnv)
 }
@@ -110,9 +112,13 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 	if o.probeTime != "" {
 		probeTime = o.probeTime
 	}
+	svcHost := svc
+	if o.svcHost != "" {
+		svcHost = o.svcHost
+	}
 	text += fmt.Sprintf(`  - name: %[1]s
     hypervisor: lab-kvm
-    zabbix_host: %[1]s
+    zabbix_host: %[6]s
     vm_uuid: 6f1c8a52-3e0b-4d5e-9a77-%012[2]x
     dns_name: %[1]s.lab.vcrcovery.test.
     primary_address: %[3]s
@@ -120,7 +126,7 @@ func newEnv(t *testing.T, svc string, o opts) *env {
       ports: %[4]s
       timeout: %[5]s
     standby: {host: standby, mode: warm, container: %[1]s}
-`, svc, time.Now().UnixNano()&0xffffffffffff, fakePrimary, ports, probeTime)
+`, svc, time.Now().UnixNano()&0xffffffffffff, fakePrimary, ports, probeTime, svcHost)
 	if len(o.hooks) > 0 {
 		text += "    hooks:\n"
 		for _, h := range o.hooks {
@@ -153,7 +159,11 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 		dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: key, TTL: 2}}
 	e.cleanup()
 	t.Cleanup(e.cleanup)
-	e.lxc("launch", "busybox", svc, "-q")
+	launch := []string{"launch", "busybox", svc, "-q"}
+	if o.pool != "" {
+		launch = append(launch, "-s", o.pool)
+	}
+	e.lxc(launch...)
 	e.lxc("config", "device", "add", svc, "eth0", "nic", "network=vcrsb0", "name=eth0", "-q")
 	ip := e.waitIP("standby")
 	e.setDNS(ip)
@@ -489,6 +499,90 @@ func TestLabTargetRefuses(t *testing.T) {
 	}
 	if got := e.wantServing("standby"); got != ip {
 		t.Errorf("serving at %s, want %s", got, ip)
+	}
+}
+
+// TestLabTargetNoSpace: the target's pool of the container's name is a 32 MB tmpfs
+// (made by the test on big, with a same-named ordinary pool on standby); the container
+// holds 64 MB, which the dir pool does not report: the target check measures it (du in
+// the container) and refuses with exit 8 before anything is copied; the source serves
+// and DNS is unchanged.
+func TestLabTargetNoSpace(t *testing.T) {
+	const pool = "migtiny"
+	lxcRoot := func(args ...string) (string, error) {
+		cmd := exec.Command("lxc", args...)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+lab.Need(t, "LXD_STANDBY_DIR"), "LXD_CONF="+lab.Need(t, "LXD_CONF"))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	small := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32m", "migtiny", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", small).Run() })
+	for _, p := range []struct{ remote, source string }{{"", filepath.Join(t.TempDir(), "pool")}, {"big:", small + "/pool"}} {
+		if err := os.MkdirAll(p.source, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		lxcRoot("storage", "delete", p.remote+pool)
+		if out, err := lxcRoot("storage", "create", p.remote+pool, "dir", "source="+p.source); err != nil {
+			t.Fatalf("storage create %s%s: %v %s", p.remote, pool, err, out)
+		}
+		t.Cleanup(func() { lxcRoot("storage", "delete", p.remote+pool) })
+	}
+	e := newEnv(t, "mig-nospace", opts{pool: pool})
+	t.Cleanup(e.cleanup) // before the pools go (cleanups run last-in first-out)
+	e.lxc("exec", e.svc, "--", "dd", "if=/dev/urandom", "of=/data.bin", "bs=1M", "count=64")
+	ip := e.wantServing("standby")
+	rep, code, stderr := e.migrate("-to", "big")
+	if code != 8 || rep.Result != migration.ResultTargetRefused || !strings.Contains(rep.Message, "no space: pool "+pool) {
+		t.Fatalf("no space: exit %d %s %q, want 8 (space)\n%s", code, rep.Result, rep.Message, stderr)
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s", got, ip)
+	}
+	if st := e.status("big"); st != "" {
+		t.Errorf("a copy on big after the refusal: %s", st)
+	}
+}
+
+// TestLabMaintenance: a real Zabbix maintenance period on the service's host refuses
+// the move (exit 3) before anything is copied; the service is untouched.
+func TestLabMaintenance(t *testing.T) {
+	ctx := context.Background()
+	api := labAPI(t)
+	host, hostid := lab.TrapperHost(t, api, "mig-maint", nil)
+	now := time.Now().Unix()
+	var created struct {
+		IDs []string `json:"maintenanceids"`
+	}
+	if err := api.Call(ctx, "maintenance.create", map[string]any{"name": host, "active_since": now - 60, "active_till": now + 3600,
+		"hosts":       []any{map[string]any{"hostid": hostid}},
+		"timeperiods": []any{map[string]any{"timeperiod_type": 0, "start_date": now - 60, "period": 3600}}}, &created); err != nil {
+		t.Fatalf("maintenance.create: %v", err)
+	}
+	t.Cleanup(func() { api.Call(context.Background(), "maintenance.delete", created.IDs, nil) })
+	// Zabbix's timer process puts hosts into maintenance once a minute, from the
+	// configuration cache: make the cache see the new period.
+	lab.ReloadZabbixConfig(t)
+	lab.Until(t, host+" in maintenance", 90*time.Second, func() error {
+		st, err := api.HostStatus(ctx, host)
+		if err != nil || !st.Maintenance {
+			return fmt.Errorf("maintenance=%v %v", st.Maintenance, err)
+		}
+		return nil
+	})
+	e := newEnv(t, "mig-maint", opts{svcHost: host})
+	ip := e.wantServing("standby")
+	rep, code, stderr := e.migrate("-to", "big")
+	if code != 3 || !strings.Contains(rep.Message, host+" is in maintenance") {
+		t.Fatalf("in maintenance: exit %d %q, want 3\n%s", code, rep.Message, stderr)
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s", got, ip)
+	}
+	if st := e.status("big"); st != "" {
+		t.Errorf("a copy on big: %s", st)
 	}
 }
 

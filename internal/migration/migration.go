@@ -548,12 +548,23 @@ func (m *Move) checkTarget(ctx context.Context, e *endpoints, tsb *config.Standb
 	if pool == "" {
 		pool = "default"
 	}
-	if free, err := e.dst.PoolFree(ctx, pool); err == nil && info.DiskBytes > 0 {
-		// Twice the size: a refresh may need room for a second copy of what changed.
-		if uint64(info.DiskBytes) > free {
-			return "", refuse("pool %s has %d bytes free, the container uses %d", pool, free, info.DiskBytes)
+	size, how := info.DiskBytes, "uses"
+	if size <= 0 && info.Running {
+		// A dir pool reports no usage: measure it (bounded; without a figure the copy's
+		// own failure is the check).
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if n, err := e.src.DuUsage(dctx, name); err == nil {
+			size, how = n, "holds (du)"
 		}
-		notes = append(notes, fmt.Sprintf("pool %s: %d MB free, container %d MB", pool, free>>20, info.DiskBytes>>20))
+		cancel()
+	}
+	if free, err := e.dst.PoolFree(ctx, pool); err == nil && size > 0 {
+		// The size once: a refresh of a dir pool (rsync) rewrites changed files in place
+		// of the old ones; a copy that still runs out is classified by copyFailed.
+		if uint64(size) > free {
+			return "", refuse("no space: pool %s has %d bytes free, the container %s %d", pool, free, how, size)
+		}
+		notes = append(notes, fmt.Sprintf("pool %s: %d MB free, container %d MB", pool, free>>20, size>>20))
 	}
 	return strings.Join(notes, "; "), nil
 }
@@ -584,10 +595,7 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 	if err := m.step(rep, "pre-copy", func() (string, error) {
 		defer m.progressDone("pre-copy")
 		if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("pre-copy", false)); err != nil {
-			if strings.Contains(err.Error(), "no space left on device") {
-				return "", targetRefused("target %s: no space: %v", m.To, err)
-			}
-			return "", end(ResultContainer, "%v", err)
+			return "", m.copyFailed(err)
 		}
 		return fmt.Sprintf("%s -> %s while it runs=%v", e.from, m.To, e.info.Running), nil
 	}); err != nil {
@@ -602,7 +610,7 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 		if err := m.step(rep, fmt.Sprintf("refresh-%d", i), func() (string, error) {
 			defer m.progressDone("refresh")
 			if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("refresh", true)); err != nil {
-				return "", end(ResultContainer, "%v", err)
+				return "", m.copyFailed(err)
 			}
 			return "delta while it runs", nil
 		}); err != nil {
@@ -614,6 +622,18 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 		}
 	}
 	return m.cutoverLocked(ctx, rep, e)
+}
+
+// copyFailed classifies a failed copy or refresh: a target that ran out of space
+// (LXD passes on the target rsync's "No space left on device"; when the source's rsync
+// fails first it says only "Broken pipe", hence the size check in checkTarget) refuses
+// the container; anything else is a container failure.
+func (m *Move) copyFailed(err error) error {
+	text := strings.ToLower(err.Error())
+	if strings.Contains(text, "no space left on device") || strings.Contains(text, "disk quota exceeded") {
+		return targetRefused("target %s: no space: %v", m.To, err)
+	}
+	return end(ResultContainer, "%v", err)
 }
 
 // progressDone tells the progress display that a phase ended.
@@ -649,7 +669,7 @@ func (m *Move) cutover(ctx context.Context, rep *Report, e *endpoints) error {
 	}
 	if err := m.step(rep, "final-refresh", func() (string, error) {
 		if err := e.dst.CopyFrom(ctx, e.src, name, container.CopyOptions{Refresh: true, Devices: e.devices}); err != nil {
-			return "", end(ResultContainer, "%v", err)
+			return "", m.copyFailed(err)
 		}
 		return "", nil
 	}); err != nil {
