@@ -118,6 +118,10 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) {
 	if n.Tag == "!!null" {
 		return // an empty value keeps the default
 	}
+	// A pointer to a struct marks an optional section (nil when the file leaves it out).
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
