@@ -202,10 +202,7 @@ func (e *env) lxc(args ...string) string {
 
 // status is the container's LXD status on a server ("" when it does not exist).
 func (e *env) status(server string) string {
-	remote := ""
-	if server == "big" {
-		remote = "big:"
-	}
+	remote := remoteOf(server)
 	out, err := e.lxcErr("list", remote+e.svc, "-c", "ns", "--format", "csv")
 	if err != nil {
 		e.t.Fatalf("lxc list: %v %s", err, out)
@@ -218,12 +215,17 @@ func (e *env) status(server string) string {
 	return ""
 }
 
+// remoteOf is the lab lxc client's prefix for a standby server ("" for the local one).
+func remoteOf(server string) string {
+	if server == "standby" {
+		return ""
+	}
+	return server + ":"
+}
+
 func (e *env) waitIP(server string) netip.Addr {
 	e.t.Helper()
-	remote := ""
-	if server == "big" {
-		remote = "big:"
-	}
+	remote := remoteOf(server)
 	var ip netip.Addr
 	lab.Until(e.t, "address of "+e.svc+" on "+server, 15*time.Second, func() error {
 		out, _ := e.lxcErr("list", remote+e.svc, "-c", "4", "--format", "csv")
