@@ -32,6 +32,7 @@ var (
 	stopTimeout, lockWait time.Duration
 	deadline, deltaTime   time.Duration
 	maxRefreshes          int
+	pool, plan            bool
 )
 
 var program = cli.Program{
@@ -55,7 +56,13 @@ CPU and memory use) against standbys[].capacity, max_cpu_percent and
 max_memory_percent, and moves inventory services off overloaded standbys (the cheapest
 move that brings one under, else the best relief per byte) to the standby with the
 most headroom that stays under its thresholds; a service moved in the last -cooldown is
-not moved again. -dry-run prints the plan.`,
+not moved again. -dry-run prints the plan.
+
+-pool -plan prints the cooperative pool as etcd and the SHA-1 ring see it (read only):
+per pooled service its owner, the owner the ring would pick, its replicas in takeover
+order, which live replicas hold the latest committed snapshot and its age, and what the
+failure of each live host would do (who takes over, where a new replica goes). It exits
+0 when printed, 1 when etcd does not answer, 2 without a pool section.`,
 	ExitCodes: cli.MigrateExitCodesHelp,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&service, "service", "", "service `name` from the inventory (required without -auto)")
@@ -72,6 +79,8 @@ not moved again. -dry-run prints the plan.`,
 		fs.DurationVar(&deltaTime, "delta-time", time.Second, "stop refreshing once a refresh takes less than this")
 		fs.DurationVar(&lockWait, "lock-wait", 5*time.Second, "how long to wait for a recovery or migration of the same service before refusing")
 		fs.DurationVar(&deadline, "timeout", 30*time.Minute, "deadline of the whole run")
+		fs.BoolVar(&pool, "pool", false, "the cooperative pool (with -plan: print its state and what a host failure would do)")
+		fs.BoolVar(&plan, "plan", false, "with -pool: print the pool's plan, change nothing")
 	},
 	Main: run,
 }
@@ -80,6 +89,9 @@ func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(env cli.Env) int {
 	inv := env.Inventory
+	if pool || plan {
+		return runPool(env)
+	}
 	var svc *config.Service
 	switch {
 	case auto && (service != "" || to != ""):

@@ -200,3 +200,27 @@ func (r *Ring) next(i, dir int, group []int32) int {
 		}
 	}
 }
+
+// PlaceOwned places a service whose owner is already decided (ownership is sticky in
+// the pool: the host that holds the service's owner key in etcd keeps it even when the
+// ring would now pick another). The replicas are the ring's group for the service,
+// owner included as the ring ranks it, minus the actual owner, in the same takeover
+// order; so a host that rejoins gets back the replicas the ring gives it and no
+// ownership. With owner empty or the ring's own choice it is Place.
+func (r *Ring) PlaceOwned(s Service, owner string) Placement {
+	p := r.Place(s)
+	if owner == "" || owner == p.Owner {
+		return p
+	}
+	want := max(s.Replicas, 0)
+	// One host more than usual: the owner may be one of the group, and is skipped.
+	wide := r.Place(Service{Name: s.Name, Pin: s.Pin, Replicas: want + 1})
+	out := Placement{Service: s.Name, Owner: owner}
+	for _, h := range append([]string{wide.Owner}, wide.Replicas...) {
+		if h != "" && h != owner && len(out.Replicas) < want {
+			out.Replicas = append(out.Replicas, h)
+		}
+	}
+	out.Missing = want - len(out.Replicas)
+	return out
+}
