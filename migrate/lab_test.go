@@ -72,6 +72,8 @@ type opts struct {
 	hooks      []string // YAML hook entries
 	tsigKey    string   // another key file (a DNS failure)
 	zabbixHost string   // the standby's Zabbix host (where the report goes)
+	svcHost    string   // the service's own Zabbix host (default: the service's name)
+	pool       string   // the storage pool of the container's root disk (default: the profile's)
 	only       bool     // drop the lab's services (web1, web2): -auto must not move them
 	others     []string // more services (containers made by their own newEnv)
 }
@@ -110,9 +112,13 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 	if o.probeTime != "" {
 		probeTime = o.probeTime
 	}
+	svcHost := svc
+	if o.svcHost != "" {
+		svcHost = o.svcHost
+	}
 	text += fmt.Sprintf(`  - name: %[1]s
     hypervisor: lab-kvm
-    zabbix_host: %[1]s
+    zabbix_host: %[6]s
     vm_uuid: 6f1c8a52-3e0b-4d5e-9a77-%012[2]x
     dns_name: %[1]s.lab.vcrcovery.test.
     primary_address: %[3]s
@@ -120,7 +126,7 @@ func newEnv(t *testing.T, svc string, o opts) *env {
       ports: %[4]s
       timeout: %[5]s
     standby: {host: standby, mode: warm, container: %[1]s}
-`, svc, time.Now().UnixNano()&0xffffffffffff, fakePrimary, ports, probeTime)
+`, svc, time.Now().UnixNano()&0xffffffffffff, fakePrimary, ports, probeTime, svcHost)
 	if len(o.hooks) > 0 {
 		text += "    hooks:\n"
 		for _, h := range o.hooks {
@@ -153,7 +159,11 @@ func newEnv(t *testing.T, svc string, o opts) *env {
 		dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: key, TTL: 2}}
 	e.cleanup()
 	t.Cleanup(e.cleanup)
-	e.lxc("launch", "busybox", svc, "-q")
+	launch := []string{"launch", "busybox", svc, "-q"}
+	if o.pool != "" {
+		launch = append(launch, "-s", o.pool)
+	}
+	e.lxc(launch...)
 	e.lxc("config", "device", "add", svc, "eth0", "nic", "network=vcrsb0", "name=eth0", "-q")
 	ip := e.waitIP("standby")
 	e.setDNS(ip)
@@ -192,10 +202,7 @@ func (e *env) lxc(args ...string) string {
 
 // status is the container's LXD status on a server ("" when it does not exist).
 func (e *env) status(server string) string {
-	remote := ""
-	if server == "big" {
-		remote = "big:"
-	}
+	remote := remoteOf(server)
 	out, err := e.lxcErr("list", remote+e.svc, "-c", "ns", "--format", "csv")
 	if err != nil {
 		e.t.Fatalf("lxc list: %v %s", err, out)
@@ -208,12 +215,17 @@ func (e *env) status(server string) string {
 	return ""
 }
 
+// remoteOf is the lab lxc client's prefix for a standby server ("" for the local one).
+func remoteOf(server string) string {
+	if server == "standby" {
+		return ""
+	}
+	return server + ":"
+}
+
 func (e *env) waitIP(server string) netip.Addr {
 	e.t.Helper()
-	remote := ""
-	if server == "big" {
-		remote = "big:"
-	}
+	remote := remoteOf(server)
 	var ip netip.Addr
 	lab.Until(e.t, "address of "+e.svc+" on "+server, 15*time.Second, func() error {
 		out, _ := e.lxcErr("list", remote+e.svc, "-c", "4", "--format", "csv")
@@ -261,10 +273,11 @@ func (e *env) lookup() []netip.Addr {
 	return got
 }
 
-// migrate runs vcr-migrate -json and returns its report and exit code.
-func (e *env) migrate(args ...string) (*migration.Report, int, string) {
+// runJSON runs bin with args, decodes its JSON report from stdout into v (when it
+// printed one) and returns the exit code and stderr.
+func (e *env) runJSON(bin string, args []string, v any) (int, string) {
 	e.t.Helper()
-	cmd := exec.Command(binary, append([]string{"-config", e.invPath, "-service", e.svc, "-json"}, args...)...)
+	cmd := exec.Command(bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -275,14 +288,21 @@ func (e *env) migrate(args ...string) (*migration.Report, int, string) {
 	} else if err != nil {
 		e.t.Fatal(err)
 	}
-	var rep migration.Report
 	if len(out) > 0 {
-		if err := json.Unmarshal(out, &rep); err != nil {
-			e.t.Fatalf("report: %v\n%s\n%s", err, out, stderr.String())
+		if err := json.Unmarshal(out, v); err != nil {
+			e.t.Fatalf("report of %s: %v\n%s\n%s", filepath.Base(bin), err, out, stderr.String())
 		}
 	}
+	return code, stderr.String()
+}
+
+// migrate runs vcr-migrate -json and returns its report and exit code.
+func (e *env) migrate(args ...string) (*migration.Report, int, string) {
+	e.t.Helper()
+	var rep migration.Report
+	code, stderr := e.runJSON(binary, append([]string{"-config", e.invPath, "-service", e.svc, "-json"}, args...), &rep)
 	e.t.Logf("vcr-migrate %v: exit %d, %s: %s (downtime %.3f s, total %.3f s)", args, code, rep.Result, rep.Message, rep.DowntimeSeconds, rep.Seconds)
-	return &rep, code, stderr.String()
+	return &rep, code, stderr
 }
 
 // wantServing checks that the name points at the container on server alone and that
@@ -484,6 +504,90 @@ func TestLabTargetRefuses(t *testing.T) {
 	}
 }
 
+// TestLabTargetNoSpace: the target's pool of the container's name is a 32 MB tmpfs
+// (made by the test on big, with a same-named ordinary pool on standby); the container
+// holds 64 MB, which the dir pool does not report: the target check measures it (du in
+// the container) and refuses with exit 8 before anything is copied; the source serves
+// and DNS is unchanged.
+func TestLabTargetNoSpace(t *testing.T) {
+	const pool = "migtiny"
+	lxcRoot := func(args ...string) (string, error) {
+		cmd := exec.Command("lxc", args...)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+lab.Need(t, "LXD_STANDBY_DIR"), "LXD_CONF="+lab.Need(t, "LXD_CONF"))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	small := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32m", "migtiny", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", small).Run() })
+	for _, p := range []struct{ remote, source string }{{"", filepath.Join(t.TempDir(), "pool")}, {"big:", small + "/pool"}} {
+		if err := os.MkdirAll(p.source, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		lxcRoot("storage", "delete", p.remote+pool)
+		if out, err := lxcRoot("storage", "create", p.remote+pool, "dir", "source="+p.source); err != nil {
+			t.Fatalf("storage create %s%s: %v %s", p.remote, pool, err, out)
+		}
+		t.Cleanup(func() { lxcRoot("storage", "delete", p.remote+pool) })
+	}
+	e := newEnv(t, "mig-nospace", opts{pool: pool})
+	t.Cleanup(e.cleanup) // before the pools go (cleanups run last-in first-out)
+	e.lxc("exec", e.svc, "--", "dd", "if=/dev/urandom", "of=/data.bin", "bs=1M", "count=64")
+	ip := e.wantServing("standby")
+	rep, code, stderr := e.migrate("-to", "big")
+	if code != 8 || rep.Result != migration.ResultTargetRefused || !strings.Contains(rep.Message, "no space: pool "+pool) {
+		t.Fatalf("no space: exit %d %s %q, want 8 (space)\n%s", code, rep.Result, rep.Message, stderr)
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s", got, ip)
+	}
+	if st := e.status("big"); st != "" {
+		t.Errorf("a copy on big after the refusal: %s", st)
+	}
+}
+
+// TestLabMaintenance: a real Zabbix maintenance period on the service's host refuses
+// the move (exit 3) before anything is copied; the service is untouched.
+func TestLabMaintenance(t *testing.T) {
+	ctx := context.Background()
+	api := labAPI(t)
+	host, hostid := lab.TrapperHost(t, api, "mig-maint", nil)
+	now := time.Now().Unix()
+	var created struct {
+		IDs []string `json:"maintenanceids"`
+	}
+	if err := api.Call(ctx, "maintenance.create", map[string]any{"name": host, "active_since": now - 60, "active_till": now + 3600,
+		"hosts":       []any{map[string]any{"hostid": hostid}},
+		"timeperiods": []any{map[string]any{"timeperiod_type": 0, "start_date": now - 60, "period": 3600}}}, &created); err != nil {
+		t.Fatalf("maintenance.create: %v", err)
+	}
+	t.Cleanup(func() { api.Call(context.Background(), "maintenance.delete", created.IDs, nil) })
+	// Zabbix's timer process puts hosts into maintenance once a minute, from the
+	// configuration cache: make the cache see the new period.
+	lab.ReloadZabbixConfig(t)
+	lab.Until(t, host+" in maintenance", 90*time.Second, func() error {
+		st, err := api.HostStatus(ctx, host)
+		if err != nil || !st.Maintenance {
+			return fmt.Errorf("maintenance=%v %v", st.Maintenance, err)
+		}
+		return nil
+	})
+	e := newEnv(t, "mig-maint", opts{svcHost: host})
+	ip := e.wantServing("standby")
+	rep, code, stderr := e.migrate("-to", "big")
+	if code != 3 || !strings.Contains(rep.Message, host+" is in maintenance") {
+		t.Fatalf("in maintenance: exit %d %q, want 3\n%s", code, rep.Message, stderr)
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s", got, ip)
+	}
+	if st := e.status("big"); st != "" {
+		t.Errorf("a copy on big: %s", st)
+	}
+}
+
 // TestLabRollback: failures after the source was frozen thaw it: a probe that fails
 // on the target (exit 5), a hook that fails (exit 4), a DNS server that refuses the
 // key (exit 6), a name that moved meanwhile (exit 7). Each time the source serves
@@ -608,19 +712,7 @@ func TestLabRecoverAfterMove(t *testing.T) {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "primary") })}
 	go srv.Serve(ln)
-	rec := func(args ...string) (*recovery.Report, int) {
-		cmd := exec.Command(recoverBinary, append([]string{"-config", e.invPath, "-service", e.svc, "-json", "-fence-wait", "0s"}, args...)...)
-		out, err := cmd.Output()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		var rep recovery.Report
-		json.Unmarshal(out, &rep)
-		t.Logf("vcr-recover %v: exit %d %s: %s (%s)", args, code, rep.Result, rep.Message, rep.ServedFrom)
-		return &rep, code
-	}
+	rec := e.recover
 	if rep, code := rec("-failback"); code != 0 || !strings.Contains(rep.ServedFrom, "primary") {
 		t.Fatalf("failback after the move: exit %d %+v", code, rep)
 	}
@@ -702,21 +794,10 @@ func (e *env) setCapacity(n int) {
 
 func (e *env) auto(args ...string) (*migration.AutoReport, int, string) {
 	e.t.Helper()
-	cmd := exec.Command(binary, append([]string{"-config", e.invPath, "-auto", "-json"}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	}
 	var rep migration.AutoReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		e.t.Fatalf("auto report: %v\n%s\n%s", err, out, stderr.String())
-	}
+	code, stderr := e.runJSON(binary, append([]string{"-config", e.invPath, "-auto", "-json"}, args...), &rep)
 	e.t.Logf("vcr-migrate -auto %v: exit %d, %s: %s, plan %+v", args, code, rep.Result, rep.Message, rep.Plan)
-	return &rep, code, stderr.String()
+	return &rep, code, stderr
 }
 
 // running counts the running containers on the lab's standby daemon.
@@ -824,8 +905,9 @@ func TestLabInterrupted(t *testing.T) {
 	e.lxc("delete", "--force", "big:"+e.svc)
 }
 
-// TestLabRecoverWaitsForMove: a recovery that starts while a migration holds the lock
-// waits, then finds the container where the migration left it (big), not where it was.
+// TestLabRecoverWaitsForMove: a recovery that starts while a migration is in its
+// cut-over (it holds the service's lock) waits, then finds the container where the
+// migration left it (big), not where it was.
 func TestLabRecoverWaitsForMove(t *testing.T) {
 	e := newEnv(t, "mig-race", opts{hooks: []string{`{name: wait, command: ["sleep", "2"]}`}})
 	e.setDNS(netip.MustParseAddr(fakePrimary)) // the primary serves; its standby moves
@@ -833,23 +915,83 @@ func TestLabRecoverWaitsForMove(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lab.Until(t, "the move under way", 60*time.Second, func() error {
+	lab.Until(t, "the cut-over under way", 60*time.Second, func() error {
+		if st := e.status("standby"); st != "FROZEN" {
+			return fmt.Errorf("source %s", st)
+		}
+		return nil
+	})
+	// The primary "fails": recover -force (the fake primary has no fencing evidence).
+	rep, code := e.recover("-force")
+	if werr := cmd.Wait(); werr != nil {
+		t.Fatalf("the move: %v", werr)
+	}
+	if code != 0 || !strings.Contains(rep.ServedFrom, "big/"+e.svc) {
+		t.Fatalf("recover during the cut-over: exit %d, %+v", code, rep)
+	}
+	e.wantServing("big")
+}
+
+// TestLabRecoverDuringPreCopy: a recovery that starts while a migration copies the
+// container (200 MB: seconds of pre-copy) is not held up: it takes the service's lock
+// at once and switches the name to the source container. The migration then finds the
+// name changed under the lock and refuses (exit 3, result "changed"), removes its copy
+// and leaves DNS where the recovery put it.
+func TestLabRecoverDuringPreCopy(t *testing.T) {
+	e := newEnv(t, "mig-pre", opts{})
+	e.lxc("exec", e.svc, "--", "dd", "if=/dev/urandom", "of=/data.bin", "bs=1M", "count=200")
+	ip := e.waitIP("standby")
+	e.setDNS(netip.MustParseAddr(fakePrimary)) // the primary serves; its standby moves
+	cmd := exec.Command(binary, "-config", e.invPath, "-service", e.svc, "-to", "big", "-json")
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	lab.Until(t, "the pre-copy under way", 60*time.Second, func() error {
 		if st := e.status("big"); st == "" {
 			return errors.New("no copy on big yet")
 		}
 		return nil
 	})
-	// The primary "fails": recover -force (the fake primary has no fencing evidence).
-	out, err := exec.Command(recoverBinary, "-config", e.invPath, "-service", e.svc, "-json", "-force").Output()
+	rep, code := e.recover("-force", "-lock-wait", "1s")
+	select {
+	case <-exited:
+		t.Fatalf("the migration ended before the recovery did: the pre-copy was too short to test\n%s", stderr.String())
+	default:
+	}
+	if code != 0 || !strings.Contains(rep.ServedFrom, "standby/"+e.svc) {
+		t.Fatalf("recover during the pre-copy: exit %d, %+v", code, rep)
+	}
+	<-exited
+	var mrep migration.Report
+	if err := json.Unmarshal([]byte(out.String()), &mrep); err != nil {
+		t.Fatalf("migrate report: %v\n%s\n%s", err, out.String(), stderr.String())
+	}
+	t.Logf("vcr-migrate: exit %d %s: %s", mrep.ExitCode, mrep.Result, mrep.Message)
+	if cmd.ProcessState.ExitCode() != 3 || mrep.Result != migration.ResultChanged || !strings.Contains(mrep.Message, "changed during the pre-copy") {
+		t.Fatalf("migration after the recovery: exit %d %s %q, want 3 changed\n%s", cmd.ProcessState.ExitCode(), mrep.Result, mrep.Message, stderr.String())
+	}
+	if mrep.DNSSwitched {
+		t.Error("the migration switched DNS over the recovery")
+	}
+	if got := e.wantServing("standby"); got != ip {
+		t.Errorf("serving at %s, want %s (where the recovery put it)", got, ip)
+	}
+	if st := e.status("big"); st != "" {
+		t.Errorf("copy left on big: %s", st)
+	}
+}
+
+// recover runs vcr-recover -json for the env's service.
+func (e *env) recover(args ...string) (*recovery.Report, int) {
+	e.t.Helper()
 	var rep recovery.Report
-	json.Unmarshal(out, &rep)
-	if werr := cmd.Wait(); werr != nil {
-		t.Fatalf("the move: %v", werr)
-	}
-	if err != nil || rep.ExitCode != 0 || !strings.Contains(rep.ServedFrom, "big/"+e.svc) {
-		t.Fatalf("recover during the move: %v, %+v", err, rep)
-	}
-	e.wantServing("big")
+	code, _ := e.runJSON(recoverBinary, append([]string{"-config", e.invPath, "-service", e.svc, "-json", "-fence-wait", "0s"}, args...), &rep)
+	e.t.Logf("vcr-recover %v: exit %d %s: %s (%s)", args, code, rep.Result, rep.Message, rep.ServedFrom)
+	return &rep, code
 }
 
 // labAPI logs in to the lab's Zabbix API as the lab inventory does; the session ends

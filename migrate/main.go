@@ -39,10 +39,11 @@ var program = cli.Program{
 	Name:     "vcr-migrate",
 	Synopsis: "vcr-migrate [-config PATH] -service NAME -to STANDBY [-keep-source] [-dry-run] [-json] [-stop freeze|force|graceful]\n       vcr-migrate [-config PATH] -auto [-event ID] [-dry-run] [-json]",
 	About: `Moves a service's container to another standby LXD server (a bigger VM) with a
-short downtime: under the service's lock (the one vcr-recover takes), it copies the
-running container server to server without freezing it, refreshes the copy until the
-delta is small, then freezes the source, sends the last delta, starts the target, runs
-the hooks, probes the ports and switches the DNS name with the same TSIG
+short downtime: it copies the running container server to server without freezing
+it, refreshes the copy until the delta is small, then takes the service's lock (the one
+vcr-recover takes: a recovery never waits behind a copy), checks that nothing changed
+meanwhile (else refuses, exit 3), freezes the source, sends the last delta, starts the
+target, runs the hooks, probes the ports and switches the DNS name with the same TSIG
 compare-and-set as vcr-recover (only if the name points at the source: a standby that
 does not serve moves without touching DNS). Any failure before the switch thaws the
 source and removes the copy. The source is then deleted, or kept stopped with
@@ -66,7 +67,7 @@ failure of each live host would do (who takes over, where a new replica goes). I
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&service, "service", "", "service `name` from the inventory (required without -auto)")
 		fs.BoolVar(&auto, "auto", false, "move services off overloaded standbys, by the inventory's thresholds")
-		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started an -auto run (logged and in the report; not acknowledged)")
+		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started an -auto run: acknowledged with what the run did (moves made, or why none)")
 		fs.DurationVar(&cooldown, "cooldown", 30*time.Minute, "-auto: never move a service again within this")
 		fs.StringVar(&to, "to", "", "target `standby` name from the inventory (required without -auto)")
 		fs.BoolVar(&keep, "keep-source", false, "keep the source container, stopped, instead of deleting it")

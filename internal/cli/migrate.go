@@ -11,8 +11,10 @@ const MigrateExitCodesHelp = `Exit codes:
   1  could not run at all: state_dir or its locks unusable (read-only, not a folder,
      not permitted)
   2  usage or configuration error (unknown service or standby, target = where it runs)
-  3  refused: the service's or a standby's Zabbix host is in maintenance, or a
-     recovery or migration of the service holds its lock
+  3  refused: the service's or a standby's Zabbix host is in maintenance, a
+     recovery or migration of the service holds its lock, or (result "changed") a
+     recovery changed the container or its name during the pre-copy: the copy is
+     removed, the recovery's outcome stands
   4  container failure: before the DNS switch rolled back (the source serves again,
      DNS untouched); after it (stopping or deleting the source) the target serves
      and the message says what is left

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,6 +114,25 @@ func (s *Server) Profiles(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list profiles on %s: %w", s.Name, err)
 	}
 	return names, nil
+}
+
+// DuUsage measures a running container's root file system from inside (du -skx /,
+// which busybox and coreutils both have): dir pools without quotas report no disk
+// usage, and a copy's room must be known before it starts.
+func (s *Server) DuUsage(ctx context.Context, name string) (int64, error) {
+	res, err := s.Exec(ctx, name, []string{"du", "-skx", "/"})
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(res.Output)
+	if res.ExitCode != 0 || len(f) == 0 {
+		return 0, fmt.Errorf("du in container %s on %s: exit %d: %s", name, s.Name, res.ExitCode, strings.TrimSpace(res.Output))
+	}
+	kb, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("du in container %s on %s: %q: %w", name, s.Name, f[0], err)
+	}
+	return kb << 10, nil
 }
 
 // PoolFree returns the free bytes of a storage pool.

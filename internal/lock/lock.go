@@ -63,3 +63,10 @@ func (l *Lock) Unlock() error {
 func ServicePath(stateDir, service string) string {
 	return filepath.Join(stateDir, "locks", service+".lock")
 }
+
+// MigratePath is the lock file vcr-migrate holds for a whole move of one service (its
+// pre-copy included): two migrations of a service never overlap, while vcr-recover,
+// which takes only ServicePath, is not held up by a long copy.
+func MigratePath(stateDir, service string) string {
+	return filepath.Join(stateDir, "locks", service+".migrate.lock")
+}

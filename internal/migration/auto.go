@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +67,9 @@ type AutoReport struct {
 	ExitCode int             `json:"exit_code"`
 	Message  string          `json:"message"`
 	Seconds  float64         `json:"seconds"`
+	// Acknowledged: Event was acknowledged with AckMessage's text (not in a dry run,
+	// nor without the Zabbix API).
+	Acknowledged bool `json:"acknowledged,omitempty"`
 }
 
 func (a *Auto) now() time.Time {
@@ -89,6 +93,7 @@ func (a *Auto) Execute(ctx context.Context) *AutoReport {
 	done := func(result, msg string, code int) *AutoReport {
 		rep.Result, rep.Message, rep.ExitCode = result, msg, code
 		rep.Seconds = a.now().Sub(t0).Seconds()
+		a.acknowledge(ctx, rep)
 		a.Log.Info("migrate -auto finished", "event", a.Event, "result", result, "exit_code", code,
 			"moves", len(rep.Plan), "duration_seconds", rep.Seconds, "message", msg)
 		return rep
@@ -250,4 +255,47 @@ func loadCooldown(dir string) map[string]time.Time {
 func saveCooldown(dir string, m map[string]time.Time) {
 	b, _ := json.Marshal(m)
 	_ = atomicfile.Write(cooldownPath(dir), b, 0o640)
+}
+
+// acknowledge tells the Zabbix event that started the run what the run did, as
+// vcr-recover does for its events; a failure is logged only (the moves stand).
+func (a *Auto) acknowledge(ctx context.Context, rep *AutoReport) {
+	if a.Event == "" || a.DryRun || a.Base == nil || a.Base.api == nil {
+		return
+	}
+	if err := a.Base.api.AckEvent(ctx, a.Event, rep.AckMessage()); err != nil {
+		a.Log.Warn("acknowledge the zabbix event failed", "event", a.Event, "err", err)
+		return
+	}
+	rep.Acknowledged = true
+}
+
+// AckMessage is the event acknowledgement's text: the outcome, then each move made
+// or, with none, the loads that needed none.
+func (r *AutoReport) AckMessage() string {
+	msg := fmt.Sprintf("vcrcovery migrate -auto: %s (exit %d) in %.1f s: %s", r.Result, r.ExitCode, r.Seconds, r.Message)
+	for _, m := range r.Moves {
+		msg += fmt.Sprintf("; %s %s -> %s: %s", m.Service, m.From, m.To, m.Result)
+		if m.DowntimeSeconds > 0 {
+			msg += fmt.Sprintf(", downtime %.3f s", m.DowntimeSeconds)
+		}
+		if m.ExitCode != 0 {
+			msg += " (" + m.Message + ")"
+		}
+	}
+	if len(r.Plan) == 0 && r.Result == ResultOK {
+		msg += "; no move needed:"
+		if len(r.Stuck) > 0 {
+			msg = strings.Replace(msg, "no move needed", "no move fits", 1)
+		}
+		for _, l := range r.Loads {
+			if l.Error != "" {
+				msg += fmt.Sprintf(" %s unreadable;", l.Name)
+				continue
+			}
+			msg += fmt.Sprintf(" %s load %.2f;", l.Name, l.Overload)
+		}
+		msg = strings.TrimSuffix(msg, ";")
+	}
+	return msg
 }

@@ -1,9 +1,14 @@
 // Package migration is one run of vcr-migrate: move a service's container to another
 // standby LXD server with a short downtime, and its DNS name with it (shared/DESIGN.md):
 //
-//	lock -> checks -> pre-copy while it runs -> refreshes -> cut-over:
-//	freeze source -> final refresh -> start target -> hooks -> address -> probe ->
-//	DNS compare-and-set -> confirm -> stop and delete (or keep) the source -> report
+//	migration lock -> checks -> pre-copy while it runs -> refreshes ->
+//	service lock -> recheck -> cut-over: freeze source -> final refresh -> start
+//	target -> hooks -> address -> probe -> DNS compare-and-set -> confirm -> stop and
+//	delete (or keep) the source -> report
+//
+// The service's lock (vcr-recover's) is held only from the recheck on: a recovery that
+// starts during the pre-copy runs at once, and the recheck then refuses the move if it
+// changed anything (ResultChanged), so a migration never switches DNS over a recovery.
 //
 // No CRIU: LXD upstream is removing it and Debian's fails here. The pre-copy and the
 // refreshes read the running container without freezing it (AllowInconsistent); only
@@ -18,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,15 +127,18 @@ type Report struct {
 
 // Results, as reported to Zabbix (vcr.migrate.result) and in -json.
 const (
-	ResultOK             = "ok"
-	ResultRefused        = "refused"
-	ResultTargetRefused  = "target-refused"
-	ResultContainer      = "container-failed"
-	ResultProbe          = "probe-timeout"
-	ResultDNS            = "dns-failed"
-	ResultLostRace       = "lost-race"
-	ResultPlanned        = "planned"
-	ResultUsage          = "usage"
+	ResultOK            = "ok"
+	ResultRefused       = "refused"
+	ResultTargetRefused = "target-refused"
+	ResultContainer     = "container-failed"
+	ResultProbe         = "probe-timeout"
+	ResultDNS           = "dns-failed"
+	ResultLostRace      = "lost-race"
+	ResultPlanned       = "planned"
+	ResultUsage         = "usage"
+	// ResultChanged: under the service's lock, the container or its name was found
+	// changed since the pre-copy began (a recovery ran meanwhile): refused, copy removed.
+	ResultChanged        = "changed"
 	resultRolledBackNote = " (rolled back: the source serves again, DNS untouched)"
 )
 
@@ -139,7 +148,7 @@ const ResultCannotRun = "cannot-run"
 
 var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultPlanned: cli.ExitOK, ResultUsage: cli.ExitUsage,
-	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
+	ResultRefused: cli.ExitRefused, ResultChanged: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
 	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace, ResultTargetRefused: cli.ExitTargetRefused,
 	ResultCannotRun: cli.ExitRuntime,
 }
@@ -218,7 +227,7 @@ func (m *Move) Execute(ctx context.Context) *Report {
 	if m.DryRun {
 		err = m.plan(ctx, rep)
 	} else {
-		err = m.locked(ctx, rep)
+		err = m.run(ctx, rep)
 	}
 	var o *outcome
 	switch {
@@ -247,28 +256,118 @@ func (m *Move) Execute(ctx context.Context) *Report {
 	return rep
 }
 
-// locked runs the move under the service's lock, the one vcr-recover takes.
-func (m *Move) locked(ctx context.Context, rep *Report) error {
-	path := lock.ServicePath(m.Inventory.StateDir, m.Service.Name)
+// run holds the service's migration lock for the whole move, so that two migrations of
+// one service never overlap (a second one waits -lock-wait, then is refused), and then
+// moves. The service's lock, the one vcr-recover takes, is held only for the cut-over
+// (cutoverLocked): a recovery never waits behind a long pre-copy.
+func (m *Move) run(ctx context.Context, rep *Report) error {
+	l, err := m.acquire(ctx, rep, "migrate-lock", lock.MigratePath(m.Inventory.StateDir, m.Service.Name), "another migration")
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	return m.move(ctx, rep)
+}
+
+// acquire takes the lock at path as step name, waiting up to LockWait for holder.
+func (m *Move) acquire(ctx context.Context, rep *Report, name, path, holder string) (*lock.Lock, error) {
 	var l *lock.Lock
-	if err := m.step(rep, "lock", func() (string, error) {
+	err := m.step(rep, name, func() (string, error) {
 		lctx, cancel := context.WithTimeout(ctx, m.LockWait)
 		defer cancel()
 		var err error
 		l, err = lock.Acquire(lctx, path)
 		if errors.Is(err, lock.ErrBusy) {
-			return "", end(ResultRefused, "refused: a recovery or migration of %s is running (it holds %s for more than %s)", m.Service.Name, path, m.LockWait)
+			return "", end(ResultRefused, "refused: %s of %s is running (it holds %s for more than %s)", holder, m.Service.Name, path, m.LockWait)
 		}
 		if err != nil {
 			// Not a concurrent run: the lock cannot be taken at all (read-only, not a folder).
 			return "", end(ResultCannotRun, "cannot run: state_dir/locks unusable: %v", err)
 		}
 		return "", nil
-	}); err != nil {
+	})
+	return l, err
+}
+
+// cutoverLocked takes the service's lock, checks that nothing the pre-copy assumed has
+// changed meanwhile (a recovery that ran during the pre-copy takes the lock at once and
+// may have started the container, moved it or switched the name), and only then runs
+// the cut-over (or, for a stopped container, the finish). A change refuses the move
+// (ResultChanged) and removes the copy: the recovery's outcome stands, DNS untouched.
+func (m *Move) cutoverLocked(ctx context.Context, rep *Report, e *endpoints) error {
+	l, err := m.acquire(ctx, rep, "lock", lock.ServicePath(m.Inventory.StateDir, m.Service.Name), "a recovery or migration")
+	if err != nil {
+		m.removeTarget(ctx, rep, e)
 		return err
 	}
 	defer l.Unlock()
-	return m.move(ctx, rep)
+	if err := m.step(rep, "recheck", func() (string, error) { return m.recheck(ctx, e) }); err != nil {
+		m.removeTarget(ctx, rep, e)
+		return err
+	}
+	if !e.info.Running {
+		// A stopped container is consistent already: the copy is the move.
+		return m.finish(ctx, rep, e, netip.Addr{})
+	}
+	return m.cutover(ctx, rep, e)
+}
+
+// recheck compares what the checks saw before the pre-copy with what is true now,
+// under the service's lock: the container on the same server in the same state, the
+// target's copy still there and stopped, the source's address and the name's answer
+// unchanged.
+func (m *Move) recheck(ctx context.Context, e *endpoints) (string, error) {
+	name := m.Service.Standby.Container
+	changed := func(format string, args ...any) error {
+		return end(ResultChanged, "refused: %s changed during the pre-copy (a recovery ran?): %s; the copy on %s is removed, nothing else was changed",
+			m.Service.Name, fmt.Sprintf(format, args...), m.To)
+	}
+	pl, err := container.Pick(container.Locate(ctx, m.Inventory, name), m.Service.Standby.Host)
+	if err != nil {
+		return "", changed("locate %s: %v", name, err)
+	}
+	if pl.Standby != e.from || pl.Running != e.info.Running {
+		return "", changed("container %s was on %s (running=%v), now on %s (running=%v)", name, e.from, e.info.Running, pl.Standby, pl.Running)
+	}
+	info, err := e.src.Inspect(ctx, name)
+	if err != nil {
+		return "", changed("%v", err)
+	}
+	if info.Status != e.info.Status {
+		return "", changed("container %s was %s on %s, now %s", name, e.info.Status, e.from, info.Status)
+	}
+	if running, err := e.dst.Running(ctx, name); err != nil || running {
+		return "", changed("the copy on %s: running=%v %v", m.To, running, err)
+	}
+	if e.srcAddr.IsValid() {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ip, err := e.src.WaitIPv4(actx, name, m.Iface)
+		cancel()
+		if err != nil || ip != e.srcAddr {
+			return "", changed("source address was %s, now %s %v", e.srcAddr, ip, err)
+		}
+	}
+	now, err := m.DNS.Lookup(ctx, m.Service.DNSName)
+	if err != nil {
+		return "", end(ResultDNS, "%v", err)
+	}
+	if !sameAddrs(now, e.dnsBefore) {
+		return "", changed("%s pointed at %v, now at %v", m.Service.DNSName, e.dnsBefore, now)
+	}
+	return fmt.Sprintf("unchanged: %s on %s, %s -> %v", name, e.from, m.Service.DNSName, now), nil
+}
+
+// sameAddrs reports whether a and b hold the same addresses, in any order.
+func sameAddrs(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // endpoints is what the checks found: both servers, the container and its addresses.
@@ -279,6 +378,7 @@ type endpoints struct {
 	devices    map[string]map[string]string // for the target (network mapping); nil: as is
 	srcAddr    netip.Addr                   // the running source's address (invalid if stopped)
 	serving    bool                         // the name points at srcAddr
+	dnsBefore  []netip.Addr                 // the name's answer at the check
 	mapped     []string                     // "eth1: vcrsb0 -> vcrbig0"
 	targetNote string
 }
@@ -336,8 +436,9 @@ func (m *Move) check(ctx context.Context, rep *Report) (*endpoints, error) {
 		return nil, err
 	}
 	if info, err := e.src.Inspect(ctx, name); err == nil && info.Status == "Frozen" && !m.DryRun {
-		// Only a move that died in its cut-over leaves it so (we hold the lock now): the
-		// service is down until it is thawed, whatever this run decides.
+		// Only a move that died in its cut-over leaves it so (we hold the migration lock:
+		// no other move runs): the service is down until it is thawed, whatever this run
+		// decides.
 		if err := m.step(rep, "thaw", func() (string, error) {
 			return "left frozen by an interrupted move: thawed", e.src.Unfreeze(ctx, name)
 		}); err != nil {
@@ -363,6 +464,7 @@ func (m *Move) check(ctx context.Context, rep *Report) (*endpoints, error) {
 		if err != nil {
 			return "", end(ResultDNS, "%v", err)
 		}
+		e.dnsBefore = current
 		e.serving = e.srcAddr.IsValid() && len(current) == 1 && current[0] == e.srcAddr
 		if e.serving {
 			return fmt.Sprintf("%s -> %v: served from %s; the name moves with it", svc.DNSName, current, e.from), nil
@@ -446,12 +548,23 @@ func (m *Move) checkTarget(ctx context.Context, e *endpoints, tsb *config.Standb
 	if pool == "" {
 		pool = "default"
 	}
-	if free, err := e.dst.PoolFree(ctx, pool); err == nil && info.DiskBytes > 0 {
-		// Twice the size: a refresh may need room for a second copy of what changed.
-		if uint64(info.DiskBytes) > free {
-			return "", refuse("pool %s has %d bytes free, the container uses %d", pool, free, info.DiskBytes)
+	size, how := info.DiskBytes, "uses"
+	if size <= 0 && info.Running {
+		// A dir pool reports no usage: measure it (bounded; without a figure the copy's
+		// own failure is the check).
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if n, err := e.src.DuUsage(dctx, name); err == nil {
+			size, how = n, "holds (du)"
 		}
-		notes = append(notes, fmt.Sprintf("pool %s: %d MB free, container %d MB", pool, free>>20, info.DiskBytes>>20))
+		cancel()
+	}
+	if free, err := e.dst.PoolFree(ctx, pool); err == nil && size > 0 {
+		// The size once: a refresh of a dir pool (rsync) rewrites changed files in place
+		// of the old ones; a copy that still runs out is classified by copyFailed.
+		if uint64(size) > free {
+			return "", refuse("no space: pool %s has %d bytes free, the container %s %d", pool, free, how, size)
+		}
+		notes = append(notes, fmt.Sprintf("pool %s: %d MB free, container %d MB", pool, free>>20, size>>20))
 	}
 	return strings.Join(notes, "; "), nil
 }
@@ -465,7 +578,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// move is the migration proper, under the lock.
+// move is the migration proper: checks and pre-copy unlocked, the cut-over locked.
 func (m *Move) move(ctx context.Context, rep *Report) error {
 	e, err := m.check(ctx, rep)
 	if err != nil {
@@ -482,10 +595,7 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 	if err := m.step(rep, "pre-copy", func() (string, error) {
 		defer m.progressDone("pre-copy")
 		if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("pre-copy", false)); err != nil {
-			if strings.Contains(err.Error(), "no space left on device") {
-				return "", targetRefused("target %s: no space: %v", m.To, err)
-			}
-			return "", end(ResultContainer, "%v", err)
+			return "", m.copyFailed(err)
 		}
 		return fmt.Sprintf("%s -> %s while it runs=%v", e.from, m.To, e.info.Running), nil
 	}); err != nil {
@@ -493,15 +603,14 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 		return err
 	}
 	if !e.info.Running {
-		// A stopped container is consistent already: the copy is the move.
-		return m.finish(ctx, rep, e, netip.Addr{})
+		return m.cutoverLocked(ctx, rep, e)
 	}
 	for i := 1; i <= m.MaxRefreshes; i++ {
 		t0 := m.now()
 		if err := m.step(rep, fmt.Sprintf("refresh-%d", i), func() (string, error) {
 			defer m.progressDone("refresh")
 			if err := e.dst.CopyFrom(ctx, e.src, name, copyOpts("refresh", true)); err != nil {
-				return "", end(ResultContainer, "%v", err)
+				return "", m.copyFailed(err)
 			}
 			return "delta while it runs", nil
 		}); err != nil {
@@ -512,7 +621,19 @@ func (m *Move) move(ctx context.Context, rep *Report) error {
 			break
 		}
 	}
-	return m.cutover(ctx, rep, e)
+	return m.cutoverLocked(ctx, rep, e)
+}
+
+// copyFailed classifies a failed copy or refresh: a target that ran out of space
+// (LXD passes on the target rsync's "No space left on device"; when the source's rsync
+// fails first it says only "Broken pipe", hence the size check in checkTarget) refuses
+// the container; anything else is a container failure.
+func (m *Move) copyFailed(err error) error {
+	text := strings.ToLower(err.Error())
+	if strings.Contains(text, "no space left on device") || strings.Contains(text, "disk quota exceeded") {
+		return targetRefused("target %s: no space: %v", m.To, err)
+	}
+	return end(ResultContainer, "%v", err)
 }
 
 // progressDone tells the progress display that a phase ended.
@@ -548,7 +669,7 @@ func (m *Move) cutover(ctx context.Context, rep *Report, e *endpoints) error {
 	}
 	if err := m.step(rep, "final-refresh", func() (string, error) {
 		if err := e.dst.CopyFrom(ctx, e.src, name, container.CopyOptions{Refresh: true, Devices: e.devices}); err != nil {
-			return "", end(ResultContainer, "%v", err)
+			return "", m.copyFailed(err)
 		}
 		return "", nil
 	}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/loadplan"
 )
 
 type noDNS struct{}
@@ -85,5 +86,49 @@ func TestLockUnusable(t *testing.T) {
 	arep := a.Execute(context.Background())
 	if arep.ExitCode != cli.ExitRuntime || !strings.Contains(arep.Message, "state_dir/locks unusable") {
 		t.Errorf("-auto: exit %d (%s), want %d", arep.ExitCode, arep.Message, cli.ExitRuntime)
+	}
+}
+
+// TestAckMessage: the event acknowledgement says what -auto did: each move, or the
+// loads that needed none.
+func TestAckMessage(t *testing.T) {
+	tests := []struct {
+		name string
+		r    AutoReport
+		want string
+	}{
+		{
+			name: "moved",
+			r: AutoReport{Result: ResultOK, Message: "1 of 1 move(s) done", Seconds: 12.34,
+				Plan:  []loadplan.Move{{Container: "web1", From: "standby", To: "big"}},
+				Moves: []*Report{{Service: "web1", From: "standby", To: "big", Result: ResultOK, DowntimeSeconds: 0.7712}}},
+			want: "vcrcovery migrate -auto: ok (exit 0) in 12.3 s: 1 of 1 move(s) done; web1 standby -> big: ok, downtime 0.771 s",
+		},
+		{
+			name: "failed",
+			r: AutoReport{Result: ResultProbe, ExitCode: 5, Message: "0 of 1 move(s) done", Seconds: 3,
+				Plan:  []loadplan.Move{{Container: "web1", From: "standby", To: "big"}},
+				Moves: []*Report{{Service: "web1", From: "standby", To: "big", Result: ResultProbe, ExitCode: 5, Message: "probe timeout (rolled back)"}}},
+			want: "vcrcovery migrate -auto: probe-timeout (exit 5) in 3.0 s: 0 of 1 move(s) done; web1 standby -> big: probe-timeout (probe timeout (rolled back))",
+		},
+		{
+			name: "none needed",
+			r: AutoReport{Result: ResultOK, Message: "0 move(s) planned", Seconds: 1.2,
+				Loads: []StandbyLoad{{Name: "standby", Overload: 0.5}, {Name: "big", Error: "unreachable"}}},
+			want: "vcrcovery migrate -auto: ok (exit 0) in 1.2 s: 0 move(s) planned; no move needed: standby load 0.50; big unreadable",
+		},
+		{
+			name: "stuck",
+			r: AutoReport{Result: ResultOK, Message: "0 move(s) planned; still over, nothing fits: [standby]", Seconds: 1,
+				Stuck: []string{"standby"}, Loads: []StandbyLoad{{Name: "standby", Overload: 1.5}}},
+			want: "vcrcovery migrate -auto: ok (exit 0) in 1.0 s: 0 move(s) planned; still over, nothing fits: [standby]; no move fits: standby load 1.50",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.r.AckMessage()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

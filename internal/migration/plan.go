@@ -23,15 +23,18 @@ func (m *Move) plan(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	add("take the lock %s (wait up to %s)", "locks/"+svc.Name+".lock", m.LockWait)
+	add("take the migration lock %s (wait up to %s)", "locks/"+svc.Name+".migrate.lock", m.LockWait)
 	if len(e.mapped) > 0 {
 		add("map networks on %s: %v", m.To, e.mapped)
 	}
 	add("copy %s from %s to %s without freezing it (stateless, allow-inconsistent)", name, e.from, m.To)
+	lockLine := fmt.Sprintf("take the service's lock %s, the one vcr-recover takes (wait up to %s); recheck that the container and %s are as above, else refuse (exit 3) and remove the copy", "locks/"+svc.Name+".lock", m.LockWait, svc.DNSName)
 	if !e.info.Running {
+		add("%s", lockLine)
 		add("(it is stopped: the copy is the move; no cut-over, DNS untouched)")
 	} else {
 		add("refresh the copy while it runs, up to %d times, until one takes less than %s", m.MaxRefreshes, m.DeltaTime)
+		add("%s", lockLine)
 		add("cut-over: %s the source, final refresh, start %s on %s", map[string]string{StopFreeze: "freeze", StopForce: "stop by force", StopGraceful: "stop gracefully (" + m.StopTimeout.String() + ", then force)"}[m.Stop], name, m.To)
 		for _, h := range svc.Hooks {
 			add("run hook %s in the target: %q (timeout %s)", h.Name, h.Command, h.Timeout)

@@ -53,20 +53,13 @@ func (z *ZabbixReporter) Report(ctx context.Context, r *Report) error {
 	if _, err := z.Sender.Send(ctx, vals); err != nil {
 		errs = append(errs, err)
 	}
-	if r.Event != "" {
-		api, err := z.API.Wait(ctx)
-		if api == nil {
-			if err != nil {
-				errs = append(errs, fmt.Errorf("acknowledge event %s: no Zabbix API: %w", r.Event, err))
-			}
-			return errors.Join(errs...)
-		}
+	if r.Event != "" && z.API != nil {
 		msg := fmt.Sprintf("vcrcovery %s %s: %s in %.3f s (%s)", r.Action, svc, r.Result, r.Seconds, r.Message)
 		if r.ServedFrom != "" {
 			msg += "; served from " + r.ServedFrom
 		}
-		if err := api.Acknowledge(ctx, r.Event, zabbix.AckAcknowledge|zabbix.AckMessage, msg); err != nil {
-			errs = append(errs, fmt.Errorf("acknowledge event %s: %w", r.Event, err))
+		if err := z.API.AckEvent(ctx, r.Event, msg); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -2,6 +2,7 @@ package zabbix
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 )
 
@@ -48,6 +49,23 @@ func (p *Pending) Wait(ctx context.Context) (*API, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// AckEvent waits for the login and acknowledges eventID with message (AckAcknowledge
+// and AckMessage: the event stays open; the trigger's recovery closes it). A nil p
+// (no api_url) does nothing.
+func (p *Pending) AckEvent(ctx context.Context, eventID, message string) error {
+	if p == nil {
+		return nil
+	}
+	api, err := p.Wait(ctx)
+	if api == nil {
+		return fmt.Errorf("acknowledge event %s: no Zabbix API: %w", eventID, err)
+	}
+	if err := api.Acknowledge(ctx, eventID, AckAcknowledge|AckMessage, message); err != nil {
+		return fmt.Errorf("acknowledge event %s: %w", eventID, err)
+	}
+	return nil
 }
 
 // Close waits for the login and ends its session.
