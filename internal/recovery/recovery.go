@@ -457,16 +457,11 @@ func (r *Run) startContainer(ctx context.Context, rep *Report) (netip.Addr, erro
 	}
 	for _, h := range svc.Hooks {
 		if err := r.step(rep, "hook:"+h.Name, func() (string, error) {
-			hctx, cancel := context.WithTimeout(ctx, h.Timeout)
-			defer cancel()
-			res, err := r.Containers.Exec(hctx, svc.Standby.Container, h.Command)
+			out, err := container.RunHook(ctx, r.Containers, svc.Standby.Container, h)
 			if err != nil {
-				return "", end(ResultContainer, "hook %s: %v", h.Name, err)
+				return out, end(ResultContainer, "%v", err)
 			}
-			if res.ExitCode != 0 {
-				return res.Output, end(ResultContainer, "hook %s exited %d: %s", h.Name, res.ExitCode, strings.TrimSpace(res.Output))
-			}
-			return strings.TrimSpace(res.Output), nil
+			return out, nil
 		}); err != nil {
 			return netip.Addr{}, err
 		}

@@ -148,10 +148,10 @@ func TestRecoverOutcomes(t *testing.T) {
 			ResultAlreadyDone, 0, nil, "already points at standby/web1 10.0.9.7"},
 		{"hook runs", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}, func(r *Run) {
 			r.Service.Hooks = []config.Hook{{Name: "promote", Command: []string{"promote"}, Timeout: time.Second}}
-		}, ResultOK, 0, []string{"start web1", "exec promote", "dns 10.0.0.5->10.0.9.7"}, "done"},
+		}, ResultOK, 0, []string{"start web1", "exec timeout -s KILL 1 promote", "dns 10.0.0.5->10.0.9.7"}, "done"},
 		{"hook fails", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down(), hookExit: 1}, func(r *Run) {
 			r.Service.Hooks = []config.Hook{{Name: "promote", Command: []string{"promote"}, Timeout: time.Second}}
-		}, ResultContainer, 4, []string{"start web1", "exec promote"}, "hook promote exited 1"},
+		}, ResultContainer, 4, []string{"start web1", "exec timeout -s KILL 1 promote"}, "hook promote exited 1"},
 		{"dry run changes nothing", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}, func(r *Run) { r.DryRun = true },
 			ResultPlanned, 0, nil, "done"},
 		{"failback", fakeWorld{dns: []netip.Addr{containerIP}, running: true, verdict: fence.Verdict{Serving: true}}, func(r *Run) { r.Failback = true },
