@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/datasync"
+	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
 // syncVariant gives web1 the sync settings s (merged into its inventory entry).
@@ -81,6 +85,7 @@ func TestLabSyncDirection(t *testing.T) {
 // timeout and reported (exit 9), and garbage from a lag command is an error naming it.
 func TestLabSyncBadCommands(t *testing.T) {
 	e := labEnv(t)
+	t.Cleanup(func() { e.syncOK(t) }) // the failures reported here open "Sync of web1 failed"
 	inv := e.variant(t, syncVariant(map[string]any{"command": []string{"sleep", "127"}, "period": "1m", "timeout": "1s"}))
 	code, outs, _ := syncRun(t, inv, "-service", "web1")
 	if code != cli.ExitData || outs[0].Result != datasync.ResultTimeout || !strings.Contains(outs[0].Message, "killed at its timeout after 1s") {
@@ -94,4 +99,94 @@ func TestLabSyncBadCommands(t *testing.T) {
 	if code != cli.ExitData || outs[0].Result != datasync.ResultBadLag || !strings.Contains(outs[0].Message, `got "replica stopped"`) {
 		t.Fatalf("garbage lag: exit %d %+v", code, outs)
 	}
+}
+
+// syncOK leaves web1's sync items in Zabbix healthy (result ok, age 0), so that a
+// test's failures leave no open problem behind.
+func (e *env) syncOK(t *testing.T) {
+	inv := e.variant(t, syncVariant(map[string]any{"command": []string{"true"}}))
+	if code, outs, stderr := syncRun(t, inv, "-service", "web1", "-force"); code != 0 {
+		t.Errorf("cleanup sync: exit %d %+v\n%s", code, outs, stderr)
+	}
+}
+
+// TestLabStaleStandbyTrigger: a standby whose data is older than sync.max_age raises
+// the standby template's "Standby data of web1 is stale" in the real Zabbix, from the
+// items vcr-recover -sync sends; a fresh sync resolves it.
+func TestLabStaleStandbyTrigger(t *testing.T) {
+	e := labEnv(t)
+	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision") // this checkout's templates
+	ctx := context.Background()
+	api, err := zabbix.Login(ctx, e.inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix-api", err)
+	}
+	sb, _ := e.inv.Standby("standby")
+	inv := e.variant(t, syncVariant(map[string]any{"command": []string{"true"}, "period": "1h", "max_age": "2s"}))
+	lastValue := func(key string) (string, error) {
+		var items []struct {
+			LastClock string `json:"lastclock"`
+			LastValue string `json:"lastvalue"`
+		}
+		err := api.Call(ctx, "item.get", map[string]any{"host": sb.ZabbixHost, "output": []string{"lastvalue", "lastclock"},
+			"filter": map[string]any{"key_": key}}, &items)
+		switch {
+		case err != nil:
+			return "", err
+		case len(items) != 1 || items[0].LastClock == "0":
+			return "", fmt.Errorf("%s: %+v", key, items)
+		}
+		return items[0].LastValue, nil
+	}
+	// The prototypes' items come from LLD (provision sent the discovery); the trapper
+	// takes values for them after its next configuration cache reload.
+	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
+	lab.Until(t, "web1's sync items take values", 90*time.Second, func() error {
+		// Sent again each round: LLD that ran before the new prototypes were in the
+		// server's configuration cache created no items from them.
+		if _, err := sender.Send(ctx, []zabbix.Value{{Host: sb.ZabbixHost, Key: zabbix.KeyServiceDiscovery,
+			Value: zabbix.ServiceDiscovery([]string{"web1", "web2"})}}); err != nil {
+			return err
+		}
+		lab.ReloadZabbixConfig(t)
+		if code, outs, _ := syncRun(t, inv, "-service", "web1", "-force"); code != 0 {
+			return fmt.Errorf("sync: exit %d %+v", code, outs)
+		}
+		_, err := lastValue(zabbix.KeySyncMaxAge("web1"))
+		return err
+	})
+	t.Cleanup(func() { e.syncOK(t) })
+	problem := func() (bool, error) {
+		var trs []struct {
+			Description string `json:"description"`
+			Value       string `json:"value"`
+		}
+		err := api.Call(ctx, "trigger.get", map[string]any{"host": sb.ZabbixHost, "output": []string{"description", "value"},
+			"search": map[string]any{"description": "Standby data of web1 is stale"}}, &trs)
+		if err != nil || len(trs) != 1 {
+			return false, fmt.Errorf("trigger: %+v %v", trs, err)
+		}
+		return trs[0].Value == "1", nil
+	}
+	if p, err := problem(); err != nil || p {
+		t.Fatalf("right after a sync: problem %v, %v", p, err)
+	}
+	// No sync for longer than max_age: the next run (not due, period 1h) reports the age.
+	lab.Until(t, "the stale trigger fires", 30*time.Second, func() error {
+		code, outs, _ := syncRun(t, inv, "-service", "web1")
+		if code != 0 || outs[0].Result != datasync.ResultNotDue {
+			t.Fatalf("run within the period: exit %d %+v", code, outs)
+		}
+		if p, err := problem(); err != nil || !p {
+			return fmt.Errorf("no problem yet (age %v): %v", outs[0].Age, err)
+		}
+		return nil
+	})
+	e.syncOK(t)
+	lab.Until(t, "a fresh sync resolves it", 30*time.Second, func() error {
+		if p, err := problem(); err != nil || p {
+			return fmt.Errorf("still a problem: %v", err)
+		}
+		return nil
+	})
 }
