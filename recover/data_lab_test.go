@@ -145,7 +145,7 @@ func TestLabStaleStandbyTrigger(t *testing.T) {
 		// Sent again each round: LLD that ran before the new prototypes were in the
 		// server's configuration cache created no items from them.
 		if _, err := sender.Send(ctx, []zabbix.Value{{Host: sb.ZabbixHost, Key: zabbix.KeyServiceDiscovery,
-			Value: zabbix.ServiceDiscovery([]string{"web1", "web2"})}}); err != nil {
+			Value: zabbix.ServiceDiscovery(e.servicesOf(sb.Name))}}); err != nil {
 			return err
 		}
 		lab.ReloadZabbixConfig(t)
@@ -189,4 +189,77 @@ func TestLabStaleStandbyTrigger(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// servicesOf names the lab services whose standby is standby.
+func (e *env) servicesOf(standby string) []string {
+	var names []string
+	for _, s := range e.inv.Services {
+		if s.Standby.Host == standby {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// TestLabFailbackDataSteps: on the lab, a failback whose reverse sync fails exits 9
+// naming the step, leaves web1's name on its container (which keeps its data: the
+// quiesce marker is there, nothing was removed) and the direction "recovered"; -sync
+// then refuses; the rerun with a working reverse sync switches the name back, after
+// which -sync runs again.
+func TestLabFailbackDataSteps(t *testing.T) {
+	e := labEnv(t)
+	svc, _ := e.inv.Service("web1")
+	const quiesced = "/tmp/vcr-quiesced"
+	lxc(t, "exec", "web1", "--", "rm", "-f", quiesced)
+	t.Cleanup(func() { lxc(t, "exec", "web1", "--", "rm", "-f", quiesced) })
+	withHooks := func(reverse []string) {
+		e.invPath = e.variant(t, func(t *testing.T, m map[string]any) {
+			s := m["services"].([]any)[0].(map[string]any)
+			s["sync"] = map[string]any{"command": []string{"true"}}
+			s["failback"] = map[string]any{
+				"quiesce":      map[string]any{"command": []string{"touch", quiesced}},
+				"reverse_sync": map[string]any{"command": reverse, "timeout": "5s"},
+				"verify":       map[string]any{"command": []string{"test", "-e", quiesced}},
+			}
+		})
+	}
+	withHooks([]string{"sh", "-c", "echo primary unreachable >&2; exit 2"})
+	e.destroy(t, svc)
+	if rep, stderr := e.recover(t, "-service", svc.Name); rep.ExitCode != 0 {
+		t.Fatalf("recover: %+v\n%s", rep, stderr)
+	}
+	ip := e.checkServedByContainer(t, svc)
+	e.virsh(t, "start", svc.Name)
+	lab.Until(t, "primary serves", 30*time.Second, func() error { _, err := httpGet(svc.PrimaryAddress.String()); return err })
+
+	if code, outs, _ := syncRun(t, e.invPath, "-service", "web1", "-force"); code != 0 || outs[0].Result != datasync.ResultRefused {
+		t.Fatalf("-sync while recovered, primary back: exit %d %+v", code, outs)
+	}
+	rep, _ := e.recover(t, "-service", svc.Name, "-failback")
+	if rep.ExitCode != cli.ExitData || !strings.Contains(rep.Message, "failback step reverse-sync failed, nothing switched") ||
+		!strings.Contains(rep.Message, "primary unreachable") {
+		t.Fatalf("failing reverse sync: %+v", rep)
+	}
+	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0] != ip {
+		t.Fatalf("after a failed reverse sync %s -> %v, want the container %s", svc.DNSName, got, ip)
+	}
+	if out, err := lxc(t, "exec", "web1", "--", "test", "-e", quiesced); err != nil {
+		t.Fatalf("the container lost its quiesce marker: %v %s", err, out)
+	}
+	if code, outs, _ := syncRun(t, e.invPath, "-service", "web1", "-force"); code != 0 || outs[0].Result != datasync.ResultRefused {
+		t.Fatalf("-sync after the failed failback: exit %d %+v", code, outs)
+	}
+
+	withHooks([]string{"true"})
+	rep, stderr := e.recover(t, "-service", svc.Name, "-failback")
+	if rep.ExitCode != 0 || rep.Result != "ok" {
+		t.Fatalf("failback rerun: %+v\n%s", rep, stderr)
+	}
+	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0] != svc.PrimaryAddress {
+		t.Fatalf("after failback %s -> %v", svc.DNSName, got)
+	}
+	if code, outs, _ := syncRun(t, e.invPath, "-service", "web1", "-force"); code != 0 || outs[0].Result != datasync.ResultOK {
+		t.Fatalf("-sync after failback: exit %d %+v", code, outs)
+	}
 }
