@@ -263,3 +263,25 @@ func TestLabFailbackDataSteps(t *testing.T) {
 		t.Fatalf("-sync after failback: exit %d %+v", code, outs)
 	}
 }
+
+// TestLabColdBackupAge: the cold standby web2's backup (the lab's image) is dated from
+// LXD and reported; an image alias that vanished is an error naming it (exit 9).
+func TestLabColdBackupAge(t *testing.T) {
+	e := labEnv(t)
+	backup := func(source string) func(t *testing.T, m map[string]any) {
+		return func(t *testing.T, m map[string]any) {
+			m["services"].([]any)[1].(map[string]any)["standby"].(map[string]any)["backup"] = map[string]any{
+				"kind": "image", "source": source, "max_age": "8760h"}
+		}
+	}
+	src := e.inv.Services[1].Standby.Backup.Source
+	code, outs, stderr := syncRun(t, e.variant(t, backup(src)), "-service", "web2")
+	if code != 0 || len(outs) != 1 || outs[0].BackupAge == nil || outs[0].Result != "" {
+		t.Fatalf("backup age: exit %d %+v\n%s", code, outs, stderr)
+	}
+	t.Logf("RPO figure: web2 (cold) starts from image %s, %.0f s old", src, *outs[0].BackupAge)
+	code, outs, _ = syncRun(t, e.variant(t, backup("vcr-no-such-image")), "-service", "web2")
+	if code != cli.ExitData || !strings.Contains(outs[0].BackupError, "image alias vcr-no-such-image") {
+		t.Fatalf("vanished image: exit %d %+v", code, outs)
+	}
+}
