@@ -92,9 +92,9 @@ func run(env cli.Env) int {
 		fmt.Fprintln(env.Stderr, "vcr-migrate: -service and -to are required (or -auto)")
 		return cli.ExitUsage
 	default:
-		var ok bool
-		if svc, ok = inv.Service(service); !ok {
-			fmt.Fprintf(env.Stderr, "vcr-migrate: no service %q in the inventory\n", service)
+		var err error
+		if svc, err = inv.ProtectedService(service); err != nil {
+			fmt.Fprintf(env.Stderr, "vcr-migrate: %v\n", err)
 			return cli.ExitUsage
 		}
 		if _, ok := inv.Standby(to); !ok {

@@ -205,9 +205,11 @@ zabbix: {server: 127.0.0.1:9}
 dns: {server: 127.0.0.1:9, zone: example.test., tsig_key_file: %s}
 hypervisors:
   - {name: kvm, address: 127.0.0.1:9, community_file: %s}
+pool: {name: t, etcd: {endpoints: ["http://127.0.0.1:9"]}}
 standbys:
-  - {name: sb, url: "https://127.0.0.1:9", client_cert_file: %s, client_key_file: %s}
+  - {name: sb, url: "https://127.0.0.1:9", client_cert_file: %s, client_key_file: %s, weight: 1}
 services:
+  - {name: svc1, dns_name: svc1.example.test., probe: {ports: [80]}, pool: {backup: {kind: image, source: busybox}}}
   - name: web1
     hypervisor: kvm
     vm_uuid: 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01
@@ -228,6 +230,8 @@ services:
 		say  string
 	}{
 		{"no -service", []string{"-config", inventory(key)}, cli.ExitUsage, "-service is required"},
+		{"a pooled service", []string{"-config", inventory(key), "-service", "svc1"}, cli.ExitUsage, "pooled service: its pool agent (vcr-migrate -pool) owns it"},
+		{"unknown service", []string{"-config", inventory(key), "-service", "nope"}, cli.ExitUsage, `no service "nope" in the inventory (have: web1)`},
 		{"event not a number", []string{"-config", inventory(key), "-service", "web1", "-event", "1;reboot"}, cli.ExitUsage, "-event must be"},
 		{"TSIG key unreadable", []string{"-config", inventory(filepath.Join(dir, "missing.key")), "-service", "web1"}, cli.ExitUsage, "dns.tsig_key_file"},
 		{"LXD server refuses the connection", []string{"-config", inventory(key), "-service", "web1"}, cli.ExitContainer, "connection refused"},

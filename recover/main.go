@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
-	"strings"
 	"syscall"
 	"time"
 
@@ -77,13 +76,9 @@ func run(env cli.Env) int {
 		fmt.Fprintln(env.Stderr, "vcr-recover: -service is required")
 		return cli.ExitUsage
 	}
-	svc, ok := env.Inventory.Service(service)
-	if !ok {
-		var names []string
-		for _, s := range env.Inventory.Services {
-			names = append(names, s.Name)
-		}
-		fmt.Fprintf(env.Stderr, "vcr-recover: no service %q in the inventory (have: %s)\n", service, strings.Join(names, ", "))
+	svc, err := env.Inventory.ProtectedService(service)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "vcr-recover: %v\n", err)
 		return cli.ExitUsage
 	}
 	if event != "" && !eventRE.MatchString(event) {

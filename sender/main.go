@@ -26,7 +26,8 @@ import (
 
 var (
 	once, align, print, noSend, compress bool
-	statePath                            string
+	statePath, spoolDir                  string
+	spoolMax                             int64
 	interval, maxGap, agentCache, fresh  time.Duration
 	discoveryEvery, lockWait             time.Duration
 	concurrency, maxRepetitions, rounds  int
@@ -46,8 +47,9 @@ Documentation: sender/README.md.`,
   0  done: the daemon stopped (SIGTERM, or -rounds done); -once: every hypervisor
      sampled (or skipped as too soon) and Zabbix took every value
   1  -once: a hypervisor could not be sampled, Zabbix refused or did not take
-     values (or could not be reached), the state file could not be written, or
-     another run kept it locked for -lock-wait
+     values (or could not be reached: they are spooled), the state file or the
+     spool could not be written, or another run kept it locked for -lock-wait;
+     the daemon: its spool could not be opened
   2  usage or configuration error
 `,
 	Flags: func(fs *flag.FlagSet) {
@@ -66,6 +68,8 @@ Documentation: sender/README.md.`,
 		fs.IntVar(&rounds, "rounds", 0, "daemon: stop after this many rounds (0: run until SIGTERM)")
 		fs.BoolVar(&print, "print", false, "print the values on stdout as zabbix_sender -T input lines")
 		fs.BoolVar(&noSend, "no-send", false, "do not send to Zabbix (with -print: a dry run; -once still writes -state)")
+		fs.StringVar(&spoolDir, "spool", "", "folder of the disk spool that keeps values while Zabbix is unreachable (default <state_dir>/sender/spool)")
+		fs.Int64Var(&spoolMax, "spool-max", 64<<20, "spool size limit in `bytes`; past it the oldest values are dropped (0: no spool)")
 		fs.BoolVar(&compress, "zlib", true, "compress the requests to Zabbix (server 4.0+); -zlib=false saves sender CPU on a fast network")
 	},
 	Main: run,
@@ -97,8 +101,17 @@ func run(env cli.Env) int {
 		return cli.ExitRuntime
 	}
 	var sinks sampler.Tee
+	var spooled *sampler.Spooled
 	if !noSend {
-		sinks = append(sinks, &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout, Compress: compress, Retries: 1})
+		var zs sampler.Sink = &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout, Compress: compress, Retries: 1}
+		if spoolMax > 0 {
+			spooled = &sampler.Spooled{Next: zs, Log: env.Log}
+			zs = spooled
+		}
+		sinks = append(sinks, zs)
+	}
+	if spoolDir == "" {
+		spoolDir = filepath.Join(inv.StateDir, "sender", "spool")
 	}
 	if print {
 		sinks = append(sinks, sampler.NewPrintSink(env.Stdout))
@@ -114,6 +127,17 @@ func run(env cli.Env) int {
 	defer stop()
 
 	if !once {
+		if spooled != nil {
+			lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			sp, closeSpool, err := sampler.OpenSpool(lctx, spoolDir, spoolMax)
+			cancel()
+			if err != nil {
+				env.Log.Error("spool unusable", "err", err)
+				return cli.ExitRuntime
+			}
+			defer closeSpool()
+			spooled.Spool = sp
+		}
 		e, err := sampler.New(o, nil)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "vcr-sender: %v\n", err)
@@ -131,7 +155,8 @@ func run(env cli.Env) int {
 		statePath = filepath.Join(inv.StateDir, "sender", "state.json")
 	}
 	o.SummaryLevel = slog.LevelInfo
-	rep, err := sampler.Once(ctx, o, sampler.OnceOptions{StatePath: statePath, Align: align, LockWait: lockWait})
+	rep, err := sampler.Once(ctx, o, sampler.OnceOptions{StatePath: statePath, Align: align, LockWait: lockWait,
+		Spooled: spooled, SpoolDir: spoolDir, SpoolMax: spoolMax})
 	if err != nil {
 		env.Log.Error("sample not taken", "err", err, "locked", errors.Is(err, sampler.ErrLocked))
 		return cli.ExitRuntime

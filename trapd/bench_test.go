@@ -72,9 +72,9 @@ func TestBenchLatency(t *testing.T) {
 	api := labzabbix.API(t)
 	uuids := benchUUIDs(100)
 	host := testHost(t, api, hostItems(uuids...))
-	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
+	px := lab.StartProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
 	listenAddr := freeUDP(t)
-	inv := writeInventory(t, host, listenAddr, px.addr, "", nil)
+	inv := writeInventory(t, host, listenAddr, px.Addr, "", nil)
 	r := startTrapd(t, inv, trapd.ModeListen, func(o *trapd.Options) { o.StatsInterval = 0; o.ForwardKey = "" })
 	conn, err := net.Dial("udp", listenAddr)
 	if err != nil {
@@ -89,7 +89,7 @@ func TestBenchLatency(t *testing.T) {
 	time.Sleep(time.Second)
 	warm := map[string]int{}
 	for _, u := range uuids {
-		warm[u] = len(px.forwarded(host, zabbix.KeyGuestState(u)))
+		warm[u] = len(px.Forwarded(host, zabbix.KeyGuestState(u)))
 	}
 
 	const rate, seconds = 1000, 10
@@ -116,7 +116,7 @@ func TestBenchLatency(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	var lat []time.Duration
 	for _, u := range uuids {
-		got := px.forwarded(host, zabbix.KeyGuestState(u))[warm[u]:]
+		got := px.Forwarded(host, zabbix.KeyGuestState(u))[warm[u]:]
 		for k, at := range sent[u] {
 			if k < len(got) {
 				lat = append(lat, got[k].At.Sub(at))
@@ -126,9 +126,7 @@ func TestBenchLatency(t *testing.T) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	t.Logf("latency trap -> trapper success reply, %d traps at %.0f traps/s (%d matched): p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
 		n, float64(n)/elapsed.Seconds(), len(lat), ms(percentile(lat, 0.5)), ms(percentile(lat, 0.9)), ms(percentile(lat, 0.99)), ms(percentile(lat, 1)))
-	px.mu.Lock()
-	frames := px.frames
-	px.mu.Unlock()
+	frames := px.Frames()
 	t.Logf("trapper requests: %d for %d values (%.1f values per request)", frames, 2*n+3*len(uuids), float64(2*n+3*len(uuids))/float64(frames))
 	if len(lat) != n {
 		t.Errorf("%d of %d values matched", len(lat), n)

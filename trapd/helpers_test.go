@@ -2,14 +2,11 @@ package main
 
 // Helpers of the lab tests: a Zabbix test host with trapper items, history reads, a
 // trapd inventory derived from the lab's, trapd run in-process, a TCP proxy in front of
-// the trapper that can go down and records what reaches Zabbix, and trap senders.
+// the trapper (lab.Proxy), and trap senders.
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -163,17 +160,8 @@ func writeInventory(t testing.TB, hypHost, listen, trapper, trapdLog string, mod
 	return inv
 }
 
-// freeUDP returns a UDP address on 127.0.0.1 that is free now (the inventory refuses
-// port 0).
-func freeUDP(t testing.TB) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
-}
+// freeUDP returns a UDP address on 127.0.0.1 that is free now.
+func freeUDP(t testing.TB) string { return lab.FreeUDP(t) }
 
 // running is a trapd Server run in-process.
 type running struct {
@@ -257,172 +245,6 @@ func (r *running) waitCounter(t testing.TB, name string, want uint64, timeout ti
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// proxy is a TCP proxy in front of the Zabbix trapper. Down closes its port (and cuts
-// open connections), so trapd sees the trapper unreachable without the lab's server
-// (shared with other tests) stopping. It records every value of a request that Zabbix
-// answered "success", in the order Zabbix answered.
-type proxy struct {
-	target string
-	addr   string
-
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-	values []proxied
-	frames int
-}
-
-type proxied struct {
-	Host, Key, Value string
-	At               time.Time // when the trapper's reply passed
-}
-
-func startProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	p := &proxy{target: target, conns: map[net.Conn]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.Down)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.conns[c] = true
-			p.mu.Unlock()
-			go p.handle(c)
-		}
-	}()
-}
-
-// Down closes the port and every open connection.
-func (p *proxy) Down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-// Up listens again on the same port.
-func (p *proxy) Up(t testing.TB) {
-	t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("proxy up again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
-
-// handle relays one sender connection: one request frame, one reply frame.
-func (p *proxy) handle(c net.Conn) {
-	defer func() {
-		c.Close()
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-	}()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	req, err := readZBXD(c)
-	if err != nil {
-		return
-	}
-	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	up.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := up.Write(req.raw); err != nil {
-		return
-	}
-	reply, err := readZBXD(up)
-	if err != nil {
-		return
-	}
-	var body struct {
-		Data []struct {
-			Host  string `json:"host"`
-			Key   string `json:"key"`
-			Value string `json:"value"`
-		} `json:"data"`
-	}
-	var ans struct {
-		Response string `json:"response"`
-	}
-	json.Unmarshal(req.body, &body)
-	json.Unmarshal(reply.body, &ans)
-	now := time.Now()
-	p.mu.Lock()
-	p.frames++
-	if ans.Response == "success" {
-		for _, d := range body.Data {
-			p.values = append(p.values, proxied{d.Host, d.Key, d.Value, now})
-		}
-	}
-	p.mu.Unlock()
-	c.Write(reply.raw)
-}
-
-// forwarded returns the values that reached Zabbix for host and key.
-// forwardedValues is the Value of each of forwarded's values, in order.
-func (p *proxy) forwardedValues(host, key string) []string {
-	var out []string
-	for _, v := range p.forwarded(host, key) {
-		out = append(out, v.Value)
-	}
-	return out
-}
-
-func (p *proxy) forwarded(host, key string) []proxied {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []proxied
-	for _, v := range p.values {
-		if v.Host == host && v.Key == key {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-type frame struct{ raw, body []byte }
-
-// readZBXD reads one uncompressed Zabbix protocol frame (trapd does not compress).
-func readZBXD(r io.Reader) (frame, error) {
-	h := make([]byte, 13)
-	if _, err := io.ReadFull(r, h); err != nil {
-		return frame{}, err
-	}
-	if string(h[:4]) != "ZBXD" || h[4]&0x06 != 0 {
-		return frame{}, fmt.Errorf("unexpected frame header % x", h)
-	}
-	n := binary.LittleEndian.Uint32(h[5:9])
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return frame{}, err
-	}
-	return frame{raw: append(h, body...), body: body}, nil
 }
 
 // trapSender sends SNMPv2c traps with gosnmp.

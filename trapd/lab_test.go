@@ -354,8 +354,8 @@ func waitStored(t testing.TB, api *zabbix.API, host string, n int, timeout time.
 func TestOutageMidBurst(t *testing.T) {
 	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems(uuidT1, uuidT2, uuidT3))
-	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
-	inv := writeInventory(t, host, freeUDP(t), px.addr, "", nil)
+	px := lab.StartProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
+	inv := writeInventory(t, host, freeUDP(t), px.Addr, "", nil)
 	r := startTrapd(t, inv, trapd.ModeListen, func(o *trapd.Options) { o.StatsInterval = 0 })
 	s := newTrapSender(t, fmt.Sprintf("127.0.0.1:%d", r.port()), "trapd-test")
 
@@ -392,7 +392,7 @@ func TestOutageMidBurst(t *testing.T) {
 	for r.s.SpooledValues() > 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	order := seqs(px.forwardedValues(host, rawKey))
+	order := seqs(px.ForwardedValues(host, rawKey))
 	dups := checkSequence(t, "values through the trapper, in arrival order", order, n)
 	twice := 0
 	for _, c := range stored {
@@ -420,9 +420,9 @@ func TestOutageMidBurst(t *testing.T) {
 func TestRestartReplaysSpool(t *testing.T) {
 	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems())
-	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
+	px := lab.StartProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
 	px.Down()
-	inv := writeInventory(t, host, freeUDP(t), px.addr, "", nil)
+	inv := writeInventory(t, host, freeUDP(t), px.Addr, "", nil)
 	noStats := func(o *trapd.Options) { o.StatsInterval = 0 }
 
 	a := startTrapd(t, inv, trapd.ModeListen, noStats)
@@ -443,7 +443,7 @@ func TestRestartReplaysSpool(t *testing.T) {
 		s.numbered(t, i)
 	}
 	waitStored(t, api, host, 600, 60*time.Second)
-	order := seqs(px.forwardedValues(host, rawKey))
+	order := seqs(px.ForwardedValues(host, rawKey))
 	if dups := checkSequence(t, "values through the trapper", order, 600); dups != 0 {
 		t.Errorf("%d values sent twice", dups)
 	}
@@ -501,11 +501,11 @@ func snmptrapd(t *testing.T, addr, log string, extra ...string) *os.Process {
 func TestFollowRestartRotateTruncate(t *testing.T) {
 	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems())
-	px := startProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
+	px := lab.StartProxy(t, lab.Need(t, "ZABBIX_TRAPPER"))
 	log := filepath.Join(t.TempDir(), "snmptrapd.log")
 	trapAddr := freeUDP(t)
 	proc := snmptrapd(t, trapAddr, log)
-	inv := writeInventory(t, host, freeUDP(t), px.addr, log, nil)
+	inv := writeInventory(t, host, freeUDP(t), px.Addr, log, nil)
 	noStats := func(o *trapd.Options) { o.StatsInterval = 0 }
 	s := newTrapSender(t, trapAddr, "any")
 	send := func(from, to int) {
@@ -516,7 +516,7 @@ func TestFollowRestartRotateTruncate(t *testing.T) {
 	arrived := func(n int) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
-		for len(px.forwarded(host, rawKey)) < n && time.Now().Before(deadline) {
+		for len(px.Forwarded(host, rawKey)) < n && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
@@ -556,7 +556,7 @@ func TestFollowRestartRotateTruncate(t *testing.T) {
 	send(55, 60)
 	arrived(60)
 	time.Sleep(500 * time.Millisecond) // nothing more may come
-	order := seqs(px.forwardedValues(host, rawKey))
+	order := seqs(px.ForwardedValues(host, rawKey))
 	if dups := checkSequence(t, "traps from the log, through the trapper", order, 60); dups != 0 {
 		t.Errorf("%d traps sent twice", dups)
 	}

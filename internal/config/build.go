@@ -76,19 +76,41 @@ func build(r *rawInventory, baseDir string) (*Inventory, Errors) {
 	for i := range r.Standbys {
 		inv.Standbys = append(inv.Standbys, b.standby(fmt.Sprintf("standbys[%d]", i), &r.Standbys[i]))
 	}
+	inv.Pool = b.pool(r.Pool)
+	poolHosts := map[string]bool{}
+	for _, s := range inv.Standbys {
+		if s.Weight > 0 {
+			poolHosts[s.Name] = true
+		}
+	}
+	if inv.Pool != nil && len(poolHosts) == 0 {
+		b.add("pool", "no standbys entry has a weight: give each pool host one")
+	}
+	if inv.Pool == nil && len(poolHosts) > 0 {
+		b.add("pool", "required: standbys with a weight are pool hosts")
+	}
 	b.names("services", len(r.Services), func(i int) string { return r.Services[i].Name })
 	dnsNames := map[string]string{}
+	uniqueDNS := func(p, name string) {
+		if name != "" {
+			if other, dup := dnsNames[name]; dup {
+				b.add(p+".dns_name", "%s is already the name of %s", name, other)
+			}
+			dnsNames[name] = p
+		}
+	}
 	containers := map[string]string{}
 	for i := range r.Services {
 		p := fmt.Sprintf("services[%d]", i)
+		if r.Services[i].Pool != nil {
+			s := b.pooledService(p, &r.Services[i], inv.DNS.Zone, poolHosts, inv.Pool != nil)
+			inv.Pooled = append(inv.Pooled, s)
+			uniqueDNS(p, s.DNSName)
+			continue
+		}
 		s := b.service(p, &r.Services[i], inv.DNS.Zone, hyps, standbys)
 		inv.Services = append(inv.Services, s)
-		if s.DNSName != "" {
-			if other, dup := dnsNames[s.DNSName]; dup {
-				b.add(p+".dns_name", "%s is already the name of %s", s.DNSName, other)
-			}
-			dnsNames[s.DNSName] = p
-		}
+		uniqueDNS(p, s.DNSName)
 		where := s.Standby.Host + "/" + s.Standby.Container
 		if other, dup := containers[where]; dup && s.Standby.Container != "" {
 			b.add(p+".standby.container", "%s on %s is already the container of %s", s.Standby.Container, s.Standby.Host, other)
@@ -381,6 +403,7 @@ func (b *builder) standby(p string, r *rawStandby) Standby {
 		MaxMemoryPercent: r.MaxMemoryPercent,
 		ClientCertFile:   b.path(r.ClientCertFile),
 		ServerCertFile:   b.path(r.ServerCertFile),
+		Weight:           b.weight(p+".weight", r.Weight),
 	}
 	if s.ZabbixHost == "" {
 		s.ZabbixHost = s.Name
@@ -431,9 +454,10 @@ func (b *builder) service(p string, r *rawService, zone string, hyps, standbys m
 		Name:       r.Name,
 		Hypervisor: r.Hypervisor,
 		ZabbixHost: r.ZabbixHost,
-		Probe: Probe{Ports: r.Probe.Ports, Send: r.Probe.Send, Expect: r.Probe.Expect,
-			Timeout: b.duration(p+".probe.timeout", r.Probe.Timeout, defaultProbeTimeout)},
-		FastPath: r.FastPath,
+		DNSName:    b.dnsName(p+".dns_name", r.DNSName, zone),
+		Probe:      b.probe(p+".probe", &r.Probe),
+		Hooks:      b.hooks(p+".hooks", r.Hooks),
+		FastPath:   r.FastPath,
 	}
 	if s.ZabbixHost == "" {
 		s.ZabbixHost = s.Name
@@ -448,29 +472,10 @@ func (b *builder) service(p string, r *rawService, zone string, hyps, standbys m
 	} else {
 		s.VMUUID = u
 	}
-	switch _, ok := dns.IsDomainName(r.DNSName); {
-	case r.DNSName == "":
-		b.add(p+".dns_name", "required")
-	case !ok || strings.Contains(r.DNSName, " "):
-		b.add(p+".dns_name", "must be a domain name, got %q", r.DNSName)
-	default:
-		s.DNSName = dns.CanonicalName(r.DNSName)
-		if zone != "" && !dns.IsSubDomain(zone, s.DNSName) {
-			b.add(p+".dns_name", "%s is not in dns.zone %s", s.DNSName, zone)
-		}
-	}
 	if a, err := netip.ParseAddr(r.PrimaryAddress); err != nil || !a.Is4() {
 		b.add(p+".primary_address", "must be an IPv4 address, got %q", r.PrimaryAddress)
 	} else {
 		s.PrimaryAddress = a
-	}
-	if len(r.Probe.Ports) == 0 {
-		b.add(p+".probe.ports", "at least one port is required")
-	}
-	for j, port := range r.Probe.Ports {
-		if port < 1 || port > 65535 {
-			b.add(fmt.Sprintf("%s.probe.ports[%d]", p, j), "must be 1-65535, got %d", port)
-		}
 	}
 
 	rs := &r.Standby
@@ -497,17 +502,6 @@ func (b *builder) service(p string, r *rawService, zone string, hyps, standbys m
 	default:
 		b.add(p+".standby.mode", "must be warm or cold, got %q", rs.Mode)
 	}
-	for j, rh := range r.Hooks {
-		hp := fmt.Sprintf("%s.hooks[%d]", p, j)
-		if rh.Name == "" {
-			b.add(hp+".name", "required")
-		}
-		if len(rh.Command) == 0 || rh.Command[0] == "" {
-			b.add(hp+".command", "required: the program and its arguments as a list")
-		}
-		s.Hooks = append(s.Hooks, Hook{Name: rh.Name, Command: rh.Command,
-			Timeout: b.duration(hp+".timeout", rh.Timeout, defaultHookTimeout)})
-	}
 	if r.Sync != nil {
 		s.Sync = b.sync(p+".sync", r.Sync)
 	}
@@ -520,6 +514,55 @@ func (b *builder) service(p string, r *rawService, zone string, hyps, standbys m
 		b.add(p+".standby.backup.max_age", "only a cold standby's backup is watched, this standby is %s", s.Standby.Mode)
 	}
 	return s
+}
+
+// dnsName checks a service's DNS name and returns it canonical, inside zone.
+func (b *builder) dnsName(p, name, zone string) string {
+	switch _, ok := dns.IsDomainName(name); {
+	case name == "":
+		b.add(p, "required")
+	case !ok || strings.Contains(name, " "):
+		b.add(p, "must be a domain name, got %q", name)
+	default:
+		c := dns.CanonicalName(name)
+		if zone != "" && !dns.IsSubDomain(zone, c) {
+			b.add(p, "%s is not in dns.zone %s", c, zone)
+		}
+		return c
+	}
+	return ""
+}
+
+// probe checks a service's probe settings.
+func (b *builder) probe(p string, r *rawProbe) Probe {
+	pr := Probe{Ports: r.Ports, Send: r.Send, Expect: r.Expect,
+		Timeout: b.duration(p+".timeout", r.Timeout, defaultProbeTimeout)}
+	if len(r.Ports) == 0 {
+		b.add(p+".ports", "at least one port is required")
+	}
+	for j, port := range r.Ports {
+		if port < 1 || port > 65535 {
+			b.add(fmt.Sprintf("%s.ports[%d]", p, j), "must be 1-65535, got %d", port)
+		}
+	}
+	return pr
+}
+
+// hooks checks a service's hooks (p is the list's path).
+func (b *builder) hooks(p string, rs []rawHook) []Hook {
+	var hs []Hook
+	for j, rh := range rs {
+		hp := fmt.Sprintf("%s[%d]", p, j)
+		if rh.Name == "" {
+			b.add(hp+".name", "required")
+		}
+		if len(rh.Command) == 0 || rh.Command[0] == "" {
+			b.add(hp+".command", "required: the program and its arguments as a list")
+		}
+		hs = append(hs, Hook{Name: rh.Name, Command: rh.Command,
+			Timeout: b.duration(hp+".timeout", rh.Timeout, defaultHookTimeout)})
+	}
+	return hs
 }
 
 func (b *builder) sync(p string, r *rawSync) *Sync {

@@ -32,10 +32,16 @@ type Inventory struct {
 	DNS         DNS
 	Hypervisors []Hypervisor
 	Standbys    []Standby
-	Services    []Service
-	Trapd       Trapd
-	Sender      Sender
-	Fence       Fence
+	// Services are the protected services, each with a primary VM and a standby.
+	Services []Service
+	// Pooled are the services of the cooperative pool (a services entry with a pool
+	// section): no primary VM, so trapd, sender and recover never see them.
+	Pooled []PooledService
+	// Pool is the pool section; nil without one.
+	Pool   *Pool
+	Trapd  Trapd
+	Sender Sender
+	Fence  Fence
 }
 
 // Zabbix says where the Zabbix server's trapper and API are and how to log in to the API:
@@ -133,6 +139,8 @@ type Standby struct {
 	ClientCertFile string
 	ClientKeyFile  string
 	ServerCertFile string
+	// Weight makes the standby a pool host with that share of the ring (0: not one).
+	Weight int
 }
 
 // Service is one protected service: its primary VM and its standby container.

@@ -118,8 +118,9 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) {
 	if n.Tag == "!!null" {
 		return // an empty value keeps the default
 	}
-	if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
-		t = t.Elem() // an optional section (sync, a failback hook)
+	// A pointer to a struct marks an optional section (nil when the file leaves it out).
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
 	switch t.Kind() {
 	case reflect.Struct:

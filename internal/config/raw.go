@@ -18,6 +18,7 @@ type rawInventory struct {
 	Trapd       rawTrapd        `yaml:"trapd"`
 	Sender      rawSender       `yaml:"sender"`
 	Fence       rawFence        `yaml:"fence"`
+	Pool        *rawPool        `yaml:"pool"`
 }
 
 type rawZabbix struct {
@@ -75,6 +76,7 @@ type rawStandby struct {
 	ClientCertFile   string  `yaml:"client_cert_file"`
 	ClientKeyFile    string  `yaml:"client_key_file"`
 	ServerCertFile   string  `yaml:"server_cert_file"`
+	Weight           *int    `yaml:"weight"`
 }
 
 type rawService struct {
@@ -90,6 +92,7 @@ type rawService struct {
 	FastPath       bool              `yaml:"fast_path"`
 	Sync           *rawSync          `yaml:"sync"`
 	Failback       rawFailback       `yaml:"failback"`
+	Pool           *rawServicePool   `yaml:"pool"`
 }
 
 // rawSync: exactly one of Command and LagCommand.
@@ -155,4 +158,27 @@ type rawSender struct {
 type rawFence struct {
 	PortTimeout  *time.Duration `yaml:"port_timeout"`
 	EvidenceWait *time.Duration `yaml:"evidence_wait"`
+}
+
+type rawPool struct {
+	Name           string         `yaml:"name"`
+	Etcd           rawEtcd        `yaml:"etcd"`
+	LeaseTTL       *time.Duration `yaml:"lease_ttl"`
+	SnapshotPeriod *time.Duration `yaml:"snapshot_period"`
+	Keep           *int           `yaml:"keep"`
+}
+
+type rawEtcd struct {
+	Endpoints   []string       `yaml:"endpoints"`
+	CAFile      string         `yaml:"ca_file"`
+	CertFile    string         `yaml:"cert_file"`
+	KeyFile     string         `yaml:"key_file"`
+	DialTimeout *time.Duration `yaml:"dial_timeout"`
+}
+
+type rawServicePool struct {
+	Replicas  *int      `yaml:"replicas"`
+	Pin       string    `yaml:"pin"`
+	Container string    `yaml:"container"`
+	Backup    rawBackup `yaml:"backup"`
 }

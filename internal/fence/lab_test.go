@@ -2,6 +2,7 @@ package fence
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/lab/labsnmp"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -69,5 +71,30 @@ func TestLabDestroyedPrimaryIsDown(t *testing.T) {
 	ev := strings.Join(v.Evidence, "; ")
 	if !v.Down || v.Serving || !strings.Contains(ev, "libvirt state over snmp: shutoff") || !strings.Contains(ev, "silent") {
 		t.Fatalf("verdict after destroy: %+v", v)
+	}
+}
+
+// TestLabFenceOverV3: the SNMP evidence over SNMPv3 (authPriv, SHA and AES), from a
+// test snmpd serving the same libvirt: web1 running, and a wrong privacy passphrase
+// gives no libvirt evidence at all.
+func TestLabFenceOverV3(t *testing.T) {
+	c, inv := labChecker(t)
+	a := lab.StartAgent(t, lab.AgentOptions{V3User: "vcrfence"})
+	if err := labsnmp.UseV3(inv, a); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := inv.Service("web1")
+	v := c.Check(context.Background(), svc)
+	if ev := strings.Join(v.Evidence, "; "); !strings.Contains(ev, "libvirt state over snmp: running") {
+		t.Fatalf("evidence over v3 %q: want libvirt's running state", ev)
+	}
+	wrong := t.TempDir() + "/priv"
+	if err := os.WriteFile(wrong, []byte("not-the-passphrase\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv.Hypervisors[0].User.PrivPassphraseFile = wrong
+	v = c.Check(context.Background(), svc)
+	if ev := strings.Join(v.Evidence, "; "); strings.Contains(ev, "libvirt state over snmp: running") {
+		t.Fatalf("evidence with a wrong privacy passphrase %q: the agent must not have answered", ev)
 	}
 }

@@ -37,6 +37,14 @@ var WalkColumns = []libvirtmib.Column{libvirtmib.ColumnName, libvirtmib.ColumnSt
 // is not a UUID, an SNMP error status or a runaway table.
 var ErrBadAnswer = errors.New("bad answer from the agent")
 
+// ErrNoTable marks an agent that answers but serves no libvirtGuestTable: noSuchObject
+// for its columns, or (the sampler's check) no rows at all after it had some. The real
+// libvirt-snmp subagent does this once libvirtd restarts: it never reconnects (it logs
+// "Failed to list all domains: client socket is closed"), walks find no table and no
+// traps come, until the subagent itself is restarted. An empty answer must not be read
+// as "no guests": an empty discovery would make Zabbix drop every guest's items.
+var ErrNoTable = errors.New("no libvirtGuestTable: the libvirt-snmp subagent has likely lost its libvirtd connection (libvirtd restarted; it never reconnects): restart the subagent on the hypervisor")
+
 // WalkOptions tune WalkGuests.
 type WalkOptions struct {
 	// MaxRepetitions is the GETBULK max-repetitions: rows asked per column per
@@ -192,7 +200,11 @@ type columnWalk struct {
 	lastRow libvirtmib.UUID
 	started bool
 	done    bool
-	cells   int
+	// absent: the agent answered noSuchObject/noSuchInstance before any cell of the
+	// column, an agent that does not serve the table (RFC 3416 4.2.2 lets a GETNEXT
+	// answer only a next object or endOfMibView; libvirt-snmp without libvirtd does this).
+	absent bool
+	cells  int
 }
 
 type rowBuild struct {
@@ -242,7 +254,11 @@ func (t *tableWalk) absorb(idx []int, vars []gosnmp.SnmpPDU) error {
 
 func (t *tableWalk) cell(c *columnWalk, ci int, v *gosnmp.SnmpPDU) error {
 	switch v.Type {
-	case gosnmp.EndOfMibView, gosnmp.NoSuchObject, gosnmp.NoSuchInstance:
+	case gosnmp.NoSuchObject, gosnmp.NoSuchInstance:
+		c.absent = !c.started
+		c.done = true
+		return nil
+	case gosnmp.EndOfMibView:
 		c.done = true
 		return nil
 	}
@@ -338,11 +354,15 @@ func wrongType(v *gosnmp.SnmpPDU, want string) error {
 }
 
 // result returns the complete rows. A column that yielded nothing while others did is
-// an error: the agent does not serve it.
+// an error: the agent does not serve it. No rows with a column answered noSuchObject is
+// ErrNoTable.
 func (t *tableWalk) result() (Walk, error) {
 	var all uint8
 	for i, c := range t.cols {
 		all |= 1 << i
+		if c.absent && len(t.rows) == 0 {
+			return Walk{}, fmt.Errorf("%s answered noSuchObject: %w", c.col, ErrNoTable)
+		}
 		if c.cells == 0 && len(t.rows) > 0 {
 			return Walk{}, fmt.Errorf("%w: column %s is missing (%d rows in the others)", ErrBadAnswer, c.col, len(t.rows))
 		}

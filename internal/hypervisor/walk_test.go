@@ -82,6 +82,8 @@ func TestWalkGuests(t *testing.T) {
 	}
 }
 
+// TestWalkEmptyTable: an agent that serves the table without rows (endOfMibView) is an
+// agent without guests, not ErrNoTable.
 func TestWalkEmptyTable(t *testing.T) {
 	_, a := dialFake(t, nil, time.Second, 0)
 	w, err := a.WalkGuests(context.Background(), WalkOptions{})
@@ -120,6 +122,7 @@ func TestWalkFaults(t *testing.T) {
 		{hypervisortest.NonIncreasing, true, "OID not increasing"},
 		{hypervisortest.ErrorStatus, true, "error status GenErr"},
 		{hypervisortest.Endless, true, "more than 100 rows"},
+		{hypervisortest.NoTable, false, "libvirtGuestName answered noSuchObject: no libvirtGuestTable"},
 	}
 	for _, tt := range tests {
 		t.Run(faultName(tt.fault), func(t *testing.T) {
@@ -128,6 +131,9 @@ func TestWalkFaults(t *testing.T) {
 			_, err := a.WalkGuests(context.Background(), WalkOptions{MaxRepetitions: 10, MaxGuests: 100})
 			if err == nil {
 				t.Fatal("no error")
+			}
+			if tt.fault == hypervisortest.NoTable && !errors.Is(err, ErrNoTable) {
+				t.Errorf("err = %v; want ErrNoTable", err)
 			}
 			if errors.Is(err, ErrBadAnswer) != tt.bad || !strings.Contains(err.Error(), tt.errText) {
 				t.Fatalf("err = %v; want ErrBadAnswer %v and %q", err, tt.bad, tt.errText)
@@ -140,7 +146,7 @@ func TestWalkFaults(t *testing.T) {
 }
 
 func faultName(f hypervisortest.Fault) string {
-	return [...]string{"none", "silent", "garbage", "wrong-type", "missing-column", "non-increasing", "error-status", "endless"}[f]
+	return [...]string{"none", "silent", "garbage", "wrong-type", "missing-column", "non-increasing", "error-status", "endless", "no-table"}[f]
 }
 
 func TestWalkObeysContext(t *testing.T) {

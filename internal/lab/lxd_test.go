@@ -180,3 +180,71 @@ func TestLXDBigRemote(t *testing.T) {
 	ip := lxdIPv4(t, "big:"+name, 60*time.Second)
 	lxdGetUntil(t, "http://"+net.JoinHostPort(ip, port)+"/", "vcrcovery-lab busybox "+name, 30*time.Second)
 }
+
+// TestLXDSpareCopiesBothWays: the third daemon ("spare", the pool's third host) takes a
+// copy from standby and gives one to big, server to server, as the pool's replication
+// does between any two pool hosts.
+func TestLXDSpareCopiesBothWays(t *testing.T) {
+	lxdStandby(t)
+	image := Need(t, "LXD_IMAGE")
+	port := Need(t, "LXD_IMAGE_PORT")
+	Need(t, "LXD_SPARE_URL")
+	if out, err := lxdCLI(10*time.Second, "info", "spare:"); err != nil {
+		Missing(t, "lxd-spare", fmt.Errorf("lxc info spare: %v: %s", err, out))
+	}
+	name := lxdUniqueName(t, "vcrt-spare")
+	lxdDeleteOnCleanup(t, name)
+	Run(t, 120*time.Second, "lxc", "init", image, name, "--quiet")
+	lxdDeleteOnCleanup(t, "spare:"+name)
+	Run(t, 120*time.Second, "lxc", "copy", name, "spare:"+name, "--quiet")
+	lxdDeleteOnCleanup(t, "big:"+name)
+	Run(t, 120*time.Second, "lxc", "copy", "spare:"+name, "big:"+name, "--quiet")
+	for _, remote := range []string{"spare:", "big:"} {
+		Run(t, 60*time.Second, "lxc", "start", remote+name)
+		ip := lxdIPv4(t, remote+name, 60*time.Second)
+		lxdGetUntil(t, "http://"+net.JoinHostPort(ip, port)+"/", "vcrcovery-lab busybox "+name, 30*time.Second)
+	}
+}
+
+// TestLXDDaemonStopStart: `scripts/lab lxd-daemon stop spare` is a pool host dying: its
+// running container stops serving and its API goes away; `start` brings the host back
+// with the container kept, stopped, and it serves again once started.
+func TestLXDDaemonStopStart(t *testing.T) {
+	lxdStandby(t)
+	image := Need(t, "LXD_IMAGE")
+	port := Need(t, "LXD_IMAGE_PORT")
+	Need(t, "LXD_SPARE_URL")
+	root := Root(t)
+	name := lxdUniqueName(t, "vcrt-die")
+	lxdDeleteOnCleanup(t, "spare:"+name)
+	Run(t, 120*time.Second, "lxc", "launch", image, "spare:"+name, "--quiet")
+	ip := lxdIPv4(t, "spare:"+name, 60*time.Second)
+	addr := net.JoinHostPort(ip, port)
+	lxdGetUntil(t, "http://"+addr+"/", name, 30*time.Second)
+
+	started := false
+	start := func() {
+		if !started {
+			started = true
+			Run(t, 120*time.Second, root+"/scripts/lab", "lxd-daemon", "start", "spare")
+		}
+	}
+	// Registered after lxdDeleteOnCleanup, so it runs first: the delete needs the daemon.
+	t.Cleanup(start)
+	Run(t, 120*time.Second, root+"/scripts/lab", "lxd-daemon", "stop", "spare")
+	if out, err := lxdCLI(10*time.Second, "info", "spare:"); err == nil {
+		t.Fatalf("lxc info spare: answered after lxd-daemon stop:\n%s", out)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after its host died", addr)
+	}
+	start()
+	out := Run(t, 30*time.Second, "lxc", "list", "spare:"+name, "--format", "csv", "-c", "ns")
+	if want := name + ",STOPPED"; strings.TrimSpace(out) != want {
+		t.Fatalf("after lxd-daemon start: lxc list = %q, want %q", out, want)
+	}
+	Run(t, 60*time.Second, "lxc", "start", "spare:"+name)
+	ip = lxdIPv4(t, "spare:"+name, 60*time.Second)
+	lxdGetUntil(t, "http://"+net.JoinHostPort(ip, port)+"/", name, 30*time.Second)
+}

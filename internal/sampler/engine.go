@@ -269,7 +269,12 @@ func (e *Engine) poll(ctx context.Context, h *hvRun, tick cpuusage.Reading) (rep
 	walkStart := time.Now()
 	walk, err := h.agent.WalkGuests(ctx, e.o.Walk)
 	rep.Walk = time.Since(walkStart)
+	if err == nil {
+		err = tableLost(h.cfg.Name, walk, snap)
+	}
 	if err != nil {
+		// The previous sample and the discovery stay: no empty discovery for a
+		// table that is only missing.
 		rep.Err = err
 		return rep
 	}
@@ -309,7 +314,7 @@ func (e *Engine) poll(ctx context.Context, h *hvRun, tick cpuusage.Reading) (rep
 		if err != nil {
 			sendErrs = append(sendErrs, fmt.Errorf("discovery: %w", err))
 		}
-		if err == nil || errors.Is(err, zabbix.ErrRejected) {
+		if err == nil || errors.Is(err, zabbix.ErrRejected) || errors.Is(err, ErrSpooled) {
 			rep.Discovery = true
 			h.st.DiscoveryHash, h.st.DiscoveryAt = hash, at
 		}
@@ -321,6 +326,20 @@ func (e *Engine) poll(ctx context.Context, h *hvRun, tick cpuusage.Reading) (rep
 	}
 	rep.SendErr = errors.Join(sendErrs...)
 	return rep
+}
+
+// tableLost returns ErrNoTable for a walk without rows from an agent whose previous
+// sample had some: libvirt-snmp that lost libvirtd answers an empty table (the lab's
+// stand-in, behind snmpd's pass_persist, answers just that), and a hypervisor losing
+// every guest between two samples is far less likely than that. The previous sample is
+// kept, so the error lasts until rows come back; a hypervisor really emptied of
+// guests is accepted once the sender starts without that sample (daemon restarted, or
+// the cron state file removed).
+func tableLost(name string, w hypervisor.Walk, prev *cpuusage.Snapshot) error {
+	if len(w.Guests) > 0 || w.Partial > 0 || prev == nil || len(prev.Guests) == 0 {
+		return nil
+	}
+	return fmt.Errorf("walk libvirtGuestTable of %s: no rows, %d in the previous sample: %w", name, len(prev.Guests), hypervisor.ErrNoTable)
 }
 
 // cacheMargin is how long after the agent's cache should have expired the sender asks

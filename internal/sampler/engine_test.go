@@ -3,6 +3,7 @@ package sampler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/cpuusage"
+	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor/hypervisortest"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
@@ -251,16 +253,17 @@ func TestFreshTable(t *testing.T) {
 }
 
 // TestBadAgents: agents that time out, answer garbage, values of the wrong type, no
-// CpuTime column, a non-increasing OID or an error status are each reported (an error
+// CpuTime column, a non-increasing OID, an error status or no table at all
+// (noSuchObject: libvirt-snmp that lost libvirtd) are each reported (an error
 // item on their host and one log line per round) while the good ones are sampled; in
 // the next round the failed ones are polled after the others.
 func TestBadAgents(t *testing.T) {
 	faults := map[string]hypervisortest.Fault{
 		"silent": hypervisortest.Silent, "garbage": hypervisortest.Garbage, "wrong-type": hypervisortest.WrongType,
 		"missing-column": hypervisortest.MissingColumn, "non-increasing": hypervisortest.NonIncreasing,
-		"error-status": hypervisortest.ErrorStatus,
+		"error-status": hypervisortest.ErrorStatus, "no-table": hypervisortest.NoTable,
 	}
-	names := []string{"silent", "garbage", "good1", "wrong-type", "missing-column", "non-increasing", "error-status", "good2"}
+	names := []string{"silent", "garbage", "good1", "wrong-type", "missing-column", "non-increasing", "error-status", "no-table", "good2"}
 	inv, agents := fakeFleet(t, names...)
 	for i := range inv.Hypervisors {
 		inv.Hypervisors[i].Timeout = 300 * time.Millisecond
@@ -294,7 +297,7 @@ func TestBadAgents(t *testing.T) {
 	wantErr := map[string]string{
 		"silent": "timeout", "garbage": "walk libvirtGuestTable of garbage", "wrong-type": "want Counter64",
 		"missing-column": "column libvirtGuestCpuTime is missing", "non-increasing": "OID not increasing",
-		"error-status": "error status GenErr",
+		"error-status": "error status GenErr", "no-table": "restart the subagent",
 	}
 	for ri, r := range reps {
 		var order []string
@@ -355,7 +358,8 @@ func TestDeadline(t *testing.T) {
 }
 
 // TestGuestsComeAndGo: the discovery holds every guest with its service and standby;
-// it is sent at the start, when the set changes, and after DiscoveryEvery.
+// it is sent at the start, when the set changes, and after DiscoveryEvery. A table
+// that loses every row is an error (ErrNoTable) that keeps the last discovery.
 func TestGuestsComeAndGo(t *testing.T) {
 	inv, agents := fakeFleet(t, "kvm")
 	gs := hypervisortest.Synthetic(3, 0)
@@ -387,8 +391,9 @@ func TestGuestsComeAndGo(t *testing.T) {
 		{gs[1:3], false, 2},
 		{gs[1:3], false, 2}, // t=40
 		{gs[1:3], true, 2},  // t=45: 30 s since the last discovery
-		{nil, true, 0},      // every guest gone: an empty discovery, all lost
-		{gs[:1], true, 0},   // back
+		{nil, false, 0},     // no rows after some: ErrNoTable, no empty discovery
+		{nil, false, 0},     // and again, until rows come back
+		{gs[:1], true, 0},   // back: guest 0 is new to the kept sample
 		{gs[:1], false, 1},  // and sampled
 	}
 	for i, st := range steps {
@@ -401,6 +406,16 @@ func TestGuestsComeAndGo(t *testing.T) {
 		before := len(rec.find("kvm", zabbix.KeyGuestDiscovery))
 		rep := e.Round(context.Background(), clk.Now())
 		h := rep.Hypervisors[0]
+		if st.guests == nil {
+			if !errors.Is(h.Err, hypervisor.ErrNoTable) || h.Discovery {
+				t.Errorf("step %d: no rows after %d: err %v, discovery %v; want ErrNoTable and no discovery", i, 2, h.Err, h.Discovery)
+			}
+			if e := rec.find("kvm", KeySenderError); len(e) == 0 || !strings.Contains(e[len(e)-1], "restart the subagent") {
+				t.Errorf("step %d: %s %q: want the cause and the cure", i, KeySenderError, e)
+			}
+			clk.Advance(5 * time.Second)
+			continue
+		}
 		if h.Err != nil || h.Discovery != st.discovery || h.Counts["ok"] != st.cpu {
 			t.Errorf("step %d: err %v, discovery %v (want %v), counts %v (want %d ok)", i, h.Err, h.Discovery, st.discovery, h.Counts, st.cpu)
 		}

@@ -48,6 +48,19 @@ func labOptions(t testing.TB, inv *config.Inventory, sink Sink, logs io.Writer) 
 		Policy: cpuusage.Policy{Interval: 5 * time.Second}, AgentCache: 5 * time.Second, SummaryLevel: slog.LevelInfo}
 }
 
+// labEngine returns an engine over inv sending to sink, closed when the test ends, and
+// its log.
+func labEngine(t testing.TB, inv *config.Inventory, sink Sink) (*Engine, *lab.SyncBuffer) {
+	t.Helper()
+	logs := &lab.SyncBuffer{}
+	e, err := New(labOptions(t, inv, sink, logs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e, logs
+}
+
 // setSynthetic makes the lab agent add n generated guests (read at its next table
 // refresh), and resets it to 0 at the end: other tests walk the same table.
 func setSynthetic(t testing.TB, n int) {
@@ -123,12 +136,7 @@ func TestLabRealAgent(t *testing.T) {
 	}
 	setSynthetic(t, 40)
 	rec := &recorder{}
-	logs := &lab.SyncBuffer{}
-	e, err := New(labOptions(t, inv, rec, logs), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e, logs := labEngine(t, inv, rec)
 	// One round first, so the agent's table has the generated guests (its cache may
 	// hold the table of before setSynthetic for up to 5 s): then 4 rounds.
 	time.Sleep(5500 * time.Millisecond)
@@ -286,18 +294,26 @@ func TestLabBusyAndIdle(t *testing.T) {
 	}
 }
 
-// TestLabDestroyStart: `virsh destroy web2` then `virsh start web2` while the sender
-// runs: its CpuTime falls to 0 and restarts from a small value, and no value stored in
-// Zabbix is negative or above 100 %.
-func TestLabDestroyStart(t *testing.T) {
+// labServing returns the lab's inventory sending to a test host (labZabbix), no
+// generated guests, and the domain name serving, with its UUID and address.
+func labServing(t *testing.T, name string) (*config.Inventory, *zabbix.API, string, libvirtmib.UUID, string) {
+	t.Helper()
 	inv := labInventory(t)
 	api, host := labZabbix(t)
 	inv.Hypervisors[0].ZabbixHost = host
 	setSynthetic(t, 0)
-	u2, addr2 := labDomain(t, "web2")
-	if err := ensureServing(t, "web2", addr2); err != nil {
+	u, addr := labDomain(t, name)
+	if err := ensureServing(t, name, addr); err != nil {
 		t.Fatal(err)
 	}
+	return inv, api, host, u, addr
+}
+
+// TestLabDestroyStart: `virsh destroy web2` then `virsh start web2` while the sender
+// runs: its CpuTime falls to 0 and restarts from a small value, and no value stored in
+// Zabbix is negative or above 100 %.
+func TestLabDestroyStart(t *testing.T) {
+	inv, api, host, u2, addr2 := labServing(t, "web2")
 	t.Cleanup(func() {
 		if err := ensureServing(t, "web2", addr2); err != nil {
 			t.Errorf("restore web2: %v", err)

@@ -51,6 +51,11 @@ type OnceOptions struct {
 	// LockWait bounds the wait for a run that still holds the lock (default: one
 	// interval).
 	LockWait time.Duration
+	// Spooled, when set, gets the spool in SpoolDir (bounded by SpoolMax bytes),
+	// opened under the state file's lock, for this run.
+	Spooled  *Spooled
+	SpoolDir string
+	SpoolMax int64
 }
 
 // ErrLocked: another run held the state file's lock for all of LockWait.
@@ -88,6 +93,15 @@ func Once(ctx context.Context, o Options, oo OnceOptions) (Report, error) {
 		return Report{}, err
 	}
 	defer l.Unlock()
+	if oo.Spooled != nil {
+		sp, closeSpool, err := OpenSpool(lctx, oo.SpoolDir, oo.SpoolMax)
+		if err != nil {
+			return Report{}, err
+		}
+		defer closeSpool()
+		oo.Spooled.Spool = sp
+		defer func() { oo.Spooled.Spool = nil }()
+	}
 	st, err := LoadState(oo.StatePath)
 	if err != nil {
 		o.Log.Warn("state file unusable: starting a new sample", "path", oo.StatePath, "err", err)

@@ -25,6 +25,7 @@ LAB_SNMPTRAPD_PORT=20162      # snmptrapd, logs to a file
 LAB_TRAP_SINK_PORT=20163      # second trap sink of the lab agent: where trapd listens in tests
 LAB_LXD_BIG_ADDR=127.0.0.2:20443
 LAB_LXD_STANDBY_ADDR=127.0.0.3:20443  # the standby daemon listens too: the source of copies
+LAB_LXD_SPARE_ADDR=127.0.0.4:20443    # the third pool host of the cooperative pool
 
 # Names.
 LAB_ZONE=lab.vcrcovery.test
@@ -34,6 +35,8 @@ LAB_STANDBY_BRIDGE=vcrsb0     # LXD "standby" daemon: 10.77.2.0/24
 LAB_STANDBY_NET=10.77.2
 LAB_BIG_BRIDGE=vcrbig0        # LXD "big" daemon: 10.77.3.0/24
 LAB_BIG_NET=10.77.3
+LAB_SPARE_BRIDGE=vcrsp0       # LXD "spare" daemon: 10.77.4.0/24
+LAB_SPARE_NET=10.77.4
 # Primary domains: name, IP (on LAB_PRIMARY_BRIDGE), fixed UUID, MAC. Service port 8080.
 LAB_DOMAINS="web1 web2"
 LAB_SERVICE_PORT=8080

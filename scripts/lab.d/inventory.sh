@@ -44,6 +44,7 @@ standbys:
     zabbix_host: ${VCR_LAB_ZABBIX_AGENT_HOST:-standby}
     zabbix_agent: ${VCR_LAB_ZABBIX_AGENT:-127.0.0.1:$LAB_ZBX_AGENT_PORT}
     capacity: 4
+    weight: 1
   - name: big
     url: ${VCR_LAB_LXD_BIG_URL:-https://$LAB_LXD_BIG_ADDR}
     zabbix_host: big
@@ -53,6 +54,24 @@ standbys:
     client_cert_file: ${VCR_LAB_LXD_CLIENT_CERT:-$LAB_DIR/lxd-conf/client.crt}
     client_key_file: ${VCR_LAB_LXD_CLIENT_KEY:-$LAB_DIR/lxd-conf/client.key}
     server_cert_file: ${VCR_LAB_LXD_BIG_SERVER_CERT:-$LAB_DIR/lxd-big/server.crt}
+    weight: 1
+  # The third pool host (issue 11): standby, big and spare are the cooperative pool.
+  - name: spare
+    url: ${VCR_LAB_LXD_SPARE_URL:-https://$LAB_LXD_SPARE_ADDR}
+    zabbix_host: spare
+    zabbix_agent: ${VCR_LAB_ZABBIX_AGENT:-127.0.0.1:$LAB_ZBX_AGENT_PORT}
+    capacity: 16
+    client_cert_file: ${VCR_LAB_LXD_CLIENT_CERT:-$LAB_DIR/lxd-conf/client.crt}
+    client_key_file: ${VCR_LAB_LXD_CLIENT_KEY:-$LAB_DIR/lxd-conf/client.key}
+    server_cert_file: ${VCR_LAB_LXD_SPARE_SERVER_CERT:-$LAB_DIR/lxd-conf/servercerts/spare.crt}
+    weight: 1
+pool:
+  name: lab
+  etcd:
+    endpoints: [$(_inventory_etcd_list)]
+  lease_ttl: 2s
+  snapshot_period: 30s
+  keep: 3
 services:
 YAML
     for d in $LAB_DOMAINS; do
@@ -76,4 +95,12 @@ YAML
     done
   } >"$out.tmp"
   mv "$out.tmp" "$out"
+}
+
+# _inventory_etcd_list: the lab's etcd client URLs as a YAML flow list's items.
+_inventory_etcd_list() {
+  local e out=""
+  for e in ${VCR_LAB_ETCD//,/ }; do out+="${out:+, }\"$e\""; done
+  [ -n "$out" ] || for e in $(etcd_endpoints | tr , ' '); do out+="${out:+, }\"$e\""; done
+  echo "$out"
 }

@@ -1,13 +1,16 @@
 # shellcheck shell=bash
-# Lab component lxd: two real LXD daemons on one machine, standing in for the standby VM
-# ("standby") and the bigger VM that containers migrate to ("big").
+# Lab component lxd: three real LXD daemons on one machine, standing in for the standby VM
+# ("standby"), the bigger VM that containers migrate to ("big"), and a third host for the
+# cooperative pool ("spare"; the pool uses all three as pool hosts).
 #
 #   lxd-standby  LXD_DIR $LAB_DIR/lxd-standby, bridge vcrsb0 10.77.2.1/24,
 #                https on $LAB_LXD_STANDBY_ADDR (needed as the source of `lxc copy/move`)
 #   lxd-big      LXD_DIR $LAB_DIR/lxd-big, bridge vcrbig0 10.77.3.1/24,
 #                https on $LAB_LXD_BIG_ADDR with core.trust_password
+#   lxd-spare    LXD_DIR $LAB_DIR/lxd-spare, bridge vcrsp0 10.77.4.1/24,
+#                https on $LAB_LXD_SPARE_ADDR, set up like big
 #
-# Both have a `dir` pool "default", a default profile (root disk, eth0 on their bridge) and
+# Each has a `dir` pool "default", a default profile (root disk, eth0 on their bridge) and
 # the image "busybox", built here from busybox-static (see _lxd_image_build): a container
 # launched from it gets an address by DHCP from LXD's dnsmasq and serves HTTP on port
 # $LAB_SERVICE_PORT (busybox httpd, /www) at once; /www/index.html says
@@ -17,7 +20,8 @@
 # beyond their bridge (no NAT, no forwarding).
 #
 # The client side lives in LXD_CONF=$LAB_DIR/lxd-conf (never ~/.config/lxc): its client
-# certificate is trusted by both daemons, and it has the remotes "big" and "standby", so
+# certificate is trusted by every daemon, and it has the remotes "big", "standby" and
+# "spare", so
 # with LXD_DIR=$LAB_DIR/lxd-standby `lxc copy c big:c` and `lxc move c big:c` work.
 
 # The standby daemon also listens on the network: in LXD's default "pull" mode the target
@@ -29,15 +33,18 @@
 _LXD_CONF=$LAB_DIR/lxd-conf
 _LXD_SECRET=$LAB_DIR/secrets/lxd-trust-password
 _LXD_IMAGE=busybox
+# The daemons, in start order. "spare" is the third host of the cooperative pool (issue
+# 11), a pool host like standby and big.
+_LXD_DAEMONS="standby big spare"
 # Without a proxy that refuses, LXD looks up the image server's name on its first start
 # (this machine has no DNS for it, and CI must never depend on the internet).
 _LXD_NOPROXY=(HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9
   https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9)
 
 _lxd_dir() { echo "$LAB_DIR/lxd-$1"; }
-_lxd_bridge() { case $1 in standby) echo "$LAB_STANDBY_BRIDGE";; big) echo "$LAB_BIG_BRIDGE";; esac; }
-_lxd_net() { case $1 in standby) echo "$LAB_STANDBY_NET";; big) echo "$LAB_BIG_NET";; esac; }
-_lxd_addr() { case $1 in standby) echo "$LAB_LXD_STANDBY_ADDR";; big) echo "$LAB_LXD_BIG_ADDR";; esac; }
+_lxd_bridge() { case $1 in standby) echo "$LAB_STANDBY_BRIDGE";; big) echo "$LAB_BIG_BRIDGE";; spare) echo "$LAB_SPARE_BRIDGE";; esac; }
+_lxd_net() { case $1 in standby) echo "$LAB_STANDBY_NET";; big) echo "$LAB_BIG_NET";; spare) echo "$LAB_SPARE_NET";; esac; }
+_lxd_addr() { case $1 in standby) echo "$LAB_LXD_STANDBY_ADDR";; big) echo "$LAB_LXD_BIG_ADDR";; spare) echo "$LAB_LXD_SPARE_ADDR";; esac; }
 
 # _lxd_cli standby|big ARGS...: the lxc client against one daemon's unix socket (its
 # "local:" remote), with the lab's client config. The timeout keeps a wedged daemon from
@@ -302,14 +309,14 @@ EOF
   touch "$dir/lab-ready"
 }
 
-# _lxd_remotes: the client certificate is trusted by both daemons and the remotes "big"
-# and "standby" point at their https addresses with the daemons' current certificates.
+# _lxd_remotes: the client certificate is trusted by every daemon and a remote of each
+# daemon's name points at its https address with the daemon's current certificate.
 _lxd_remotes() {
   local n pw addr
   pw=$(_lxd_secret)
   mkdir -p "$_LXD_CONF"
   chmod 700 "$_LXD_CONF"
-  for n in big standby; do
+  for n in $_LXD_DAEMONS; do
     addr=$(_lxd_addr "$n")
     if _lxd_cli standby info "$n:" >/dev/null 2>&1; then continue; fi
     # A remote from an earlier lab holds the old daemon's certificate: replace it.
@@ -338,7 +345,9 @@ _lxd_warm() {
 lxd_up() {
   local n image
   lab_apt lxd lxd-client busybox-static dnsmasq-base squashfs-tools iproute2
-  if _lxd_healthy standby && _lxd_healthy big; then
+  local all=true
+  for n in $_LXD_DAEMONS; do _lxd_healthy "$n" || { all=false; break; }; done
+  if $all; then
     _lxd_warm
     return 0
   fi
@@ -348,21 +357,46 @@ lxd_up() {
   # The daemons are independent until _lxd_remotes: start them in parallel (saves about
   # 1.3 s of a 3.5 s up). Each runs in a subshell, where lab_die ends only that one.
   local pids=() rc=0 pid
-  for n in standby big; do
+  for n in $_LXD_DAEMONS; do
     _lxd_ready "$n" && continue
     ( _lxd_clean "$n"; _lxd_start "$n" "$image" ) &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
-  [ $rc -eq 0 ] || lab_die "lxd did not start: see $LAB_LOG/lxd-standby.log and $LAB_LOG/lxd-big.log"
+  [ $rc -eq 0 ] || lab_die "lxd did not start: see $LAB_LOG/lxd-{${_LXD_DAEMONS// /,}}.log"
   _lxd_remotes
   _lxd_warm
+}
+
+# lxd_daemon_stop NAME: the pool host NAME dies: its containers stop with it (forcefully,
+# as a power cut would), then the daemon, so its API goes away. Its LXD_DIR is kept, so
+# lxd_daemon_start brings the host back with its containers' data, stopped.
+lxd_daemon_stop() {
+  local n=$1
+  _lxd_answers "$n" && { _lxd_cli "$n" stop --all --force >/dev/null 2>&1 || true; }
+  lab_stop "lxd-$n" "$(_lxd_exe)" "$(_lxd_match "$n")"
+  _lxd_kill_strays "$(_lxd_dir "$n")"
+  _lxd_rm_cgroups "$(_lxd_dir "$n")"
+}
+
+# lxd_daemon_start NAME: the pool host NAME comes back: its daemon starts on the LXD_DIR
+# it had (containers, snapshots and trust kept; containers stay stopped, as after a
+# reboot with boot.autostart off).
+lxd_daemon_start() {
+  local n=$1 dir
+  dir=$(_lxd_dir "$n")
+  _lxd_answers "$n" && return 0
+  [ -e "$dir/lab-ready" ] || lab_die "lxd-$n was never set up: run scripts/lab up lxd"
+  lab_start "lxd-$n" env LXD_DIR="$dir" "${_LXD_NOPROXY[@]}" \
+    lxd --group root --logfile "$LAB_LOG/lxd-$n.daemon.log" 9>&-
+  LXD_DIR=$dir timeout 70 lxd waitready --timeout=60 ||
+    lab_die "lxd-$n did not become ready again: see $LAB_LOG/lxd-$n.daemon.log"
 }
 
 lxd_down() {
   local n
   # In parallel: each daemon takes about 1 s to exit.
-  for n in big standby; do _lxd_clean "$n" & done
+  for n in $_LXD_DAEMONS; do _lxd_clean "$n" & done
   wait
   rm -rf "$_LXD_CONF" "$_LXD_SECRET"
   rmdir "$(dirname "$_LXD_SECRET")" 2>/dev/null || true
@@ -371,7 +405,7 @@ lxd_down() {
 
 lxd_status() {
   local n rc=0 addr
-  for n in standby big; do
+  for n in $_LXD_DAEMONS; do
     addr="$(_lxd_dir "$n")/unix.socket https://$(_lxd_addr "$n")"
     if _lxd_healthy "$n"; then
       lab_status_line "lxd-$n" up "$addr"
@@ -387,8 +421,8 @@ lxd_status() {
 }
 
 lxd_env() {
-  local sb big
-  sb=$(_lxd_dir standby); big=$(_lxd_dir big)
+  local sb big spare
+  sb=$(_lxd_dir standby); big=$(_lxd_dir big); spare=$(_lxd_dir spare)
   printf 'export %s=%q\n' \
     VCR_LAB_LXD_CONF "$_LXD_CONF" \
     VCR_LAB_LXD_STANDBY_DIR "$sb" \
@@ -399,6 +433,10 @@ lxd_env() {
     VCR_LAB_LXD_BIG_SOCKET "$big/unix.socket" \
     VCR_LAB_LXD_BIG_URL "https://$LAB_LXD_BIG_ADDR" \
     VCR_LAB_LXD_BIG_SERVER_CERT "$_LXD_CONF/servercerts/big.crt" \
+    VCR_LAB_LXD_SPARE_DIR "$spare" \
+    VCR_LAB_LXD_SPARE_SOCKET "$spare/unix.socket" \
+    VCR_LAB_LXD_SPARE_URL "https://$LAB_LXD_SPARE_ADDR" \
+    VCR_LAB_LXD_SPARE_SERVER_CERT "$_LXD_CONF/servercerts/spare.crt" \
     VCR_LAB_LXD_TRUST_PASSWORD_FILE "$_LXD_SECRET" \
     VCR_LAB_LXD_CLIENT_CERT "$_LXD_CONF/client.crt" \
     VCR_LAB_LXD_CLIENT_KEY "$_LXD_CONF/client.key" \

@@ -2,10 +2,12 @@
 // builds and runs it). It serves the same LIBVIRT-MIB objects from the same libvirt data as
 // the real agent, which is not packaged for Debian 12:
 //
-//	vcr-labagent pass -uri URI -log FILE [-synthetic N] [-synthetic-file F] [-cache 5s]
+//	vcr-labagent pass -uri URI -log FILE [-synthetic N] [-synthetic-file F] [-cache 5s] [-lost-file F]
 //	    an snmpd pass_persist program serving libvirtGuestTable (snmpd.conf:
 //	    pass_persist .1.3.6.1.4.1.36957.1.1 vcr-labagent pass -uri URI -log FILE);
-//	    snmpd reads the program's stderr as answers too, hence -log
+//	    snmpd reads the program's stderr as answers too, hence -log; once the -lost-file
+//	    exists the agent serves no rows until it is restarted, as libvirt-snmp does
+//	    after libvirtd restarts
 //	vcr-labagent traps -uri URI -community-file F -sink HOST:PORT [-sink ...]
 //	    follows libvirt's lifecycle events and sends libvirtGuestNotif traps
 //
@@ -26,7 +28,7 @@ import (
 )
 
 const usage = `usage:
-  vcr-labagent pass -uri URI [-log FILE] [-synthetic N] [-synthetic-file FILE] [-cache 5s]
+  vcr-labagent pass -uri URI [-log FILE] [-synthetic N] [-synthetic-file FILE] [-cache 5s] [-lost-file FILE]
   vcr-labagent traps -uri URI [-log FILE] -community-file FILE -sink HOST:PORT [-sink HOST:PORT ...]
 exit codes: 0 done, 1 failure, 2 usage error`
 
@@ -49,6 +51,7 @@ func run(args []string) int {
 		fs.IntVar(&pass.Synthetic, "synthetic", 0, "add `N` generated guests to the table")
 		fs.StringVar(&pass.SyntheticFile, "synthetic-file", "", "file holding the number of generated guests, read at each refresh (overrides -synthetic when present)")
 		fs.DurationVar(&pass.CacheTTL, "cache", 5*time.Second, "how long the table is served before libvirt is read again")
+		fs.StringVar(&pass.LostFile, "lost-file", "", "once `FILE` exists at a table refresh, lose libvirt until restarted (no rows), as libvirt-snmp after a libvirtd restart")
 	case "traps":
 		fs.StringVar(&traps.CommunityFile, "community-file", "", "file holding the SNMPv2c community (required)")
 		fs.Func("sink", "trap destination `HOST:PORT` (repeatable)", func(s string) error {

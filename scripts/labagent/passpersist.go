@@ -20,6 +20,9 @@ type passOptions struct {
 	Synthetic     int           // generated guests added to the table
 	SyntheticFile string        // if readable, holds the number of generated guests
 	CacheTTL      time.Duration // how long a table is served before libvirt is read again
+	// LostFile, once it exists at a refresh, makes the agent lose libvirt for good
+	// (lostLibvirt): no rows, as libvirt-snmp after a libvirtd restart.
+	LostFile string
 }
 
 func runPass(ctx context.Context, log *slog.Logger, v virsh, o passOptions, in io.Reader, out io.Writer) error {
@@ -27,7 +30,9 @@ func runPass(ctx context.Context, log *slog.Logger, v virsh, o passOptions, in i
 	if o.Synthetic > 0 || o.SyntheticFile != "" {
 		src = append(src, synthetic{N: o.Synthetic, File: o.SyntheticFile, Start: time.Now(), Now: time.Now})
 	}
-	cache := &guesttable.Cache{Load: loadLogged(log, src), TTL: o.CacheTTL}
+	// The loss takes the whole table, as the real agent's list of domains fails.
+	lost := &lostLibvirt{File: o.LostFile, src: src}
+	cache := &guesttable.Cache{Load: loadLogged(log, lost), TTL: o.CacheTTL}
 	log.Info("serving libvirtGuestTable", "uri", v.URI, "synthetic", o.Synthetic, "cache_seconds", o.CacheTTL.Seconds())
 	return servePassPersist(ctx, log, func(ctx context.Context) *guesttable.Table {
 		t, err := cache.Table(ctx)

@@ -47,6 +47,9 @@ const (
 	ErrorStatus
 	// Endless: after the real rows, invent new increasing rows without end.
 	Endless
+	// NoTable: answer noSuchObject for every object of the table, as libvirt-snmp does
+	// once it lost libvirtd.
+	NoTable
 )
 
 // Guest is one row the agent serves.
@@ -218,6 +221,12 @@ func answer(req *gosnmp.SnmpPacket, table *guesttable.Table, fault Fault) ([]byt
 	}
 	if fault == MissingColumn {
 		table = table.Without(libvirtmib.ColumnCPUTime)
+	}
+	if fault == NoTable {
+		for _, v := range req.Variables {
+			resp.Variables = append(resp.Variables, gosnmp.SnmpPDU{Name: v.Name, Type: gosnmp.NoSuchObject})
+		}
+		return resp.MarshalMsg()
 	}
 	switch req.PDUType {
 	case gosnmp.GetRequest:
