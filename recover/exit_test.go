@@ -70,6 +70,9 @@ func TestLabExitCodes(t *testing.T) {
 		{"DNS server unreachable", func(t *testing.T, m map[string]any) {
 			m["dns"].(map[string]any)["server"] = "127.0.0.1:9"
 		}, web1, nil, cli.ExitDNS, "127.0.0.1:9"},
+		{"a sync fails", func(t *testing.T, m map[string]any) {
+			m["services"].([]any)[0].(map[string]any)["sync"] = map[string]any{"command": []string{"false"}}
+		}, []string{"-sync", "-service", "web1"}, nil, cli.ExitData, "sync web1: failed"},
 		{"another run holds the lock", nil, append(web1, "-lock-wait", "200ms"), func(t *testing.T) {
 			l, err := lock.Acquire(context.Background(), held)
 			if err != nil {

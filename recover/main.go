@@ -15,12 +15,15 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/datasync"
 	"github.com/vcrcovery/vcrcovery/internal/recovery"
 )
 
 var (
-	service, event              string
+	service, event, standby     string
 	dryRun, asJSON, force, back bool
+	syncData                    bool
 	lockWait, deadline          time.Duration
 	fenceWait                   time.Duration
 )
@@ -31,14 +34,18 @@ var eventRE = regexp.MustCompile(`^[0-9]{1,20}$`)
 
 var program = cli.Program{
 	Name:     "vcr-recover",
-	Synopsis: "vcr-recover [-config PATH] -service NAME [-event ID] [-dry-run] [-json] [-force] [-failback]",
+	Synopsis: "vcr-recover [-config PATH] -service NAME [-event ID] [-dry-run] [-json] [-force] [-failback]\n       vcr-recover [-config PATH] -sync [-service NAME | -standby NAME] [-force] [-json]",
 	About: `Recovers a service into its standby LXD container and switches its DNS name:
 lock, fence (is the primary really down?), start the container (warm: running
 already; cold: created from its backup), run hooks, probe the service port, then a
 TSIG-signed DNS compare-and-set from the primary's address to the container's, so that
 of several recoverers exactly one switches the name. Reports to Zabbix.
--failback returns the name to the repaired primary.`,
-	ExitCodes: cli.ExitCodesHelp + `
+-failback returns the name to the repaired primary: first the service's failback
+hooks in the container (quiesce, reverse sync, verify), then the DNS switch back.
+-sync runs the due sync commands of the services (of one standby, or one service),
+never towards a recovered container, and reports the standby data's age to Zabbix.`,
+	ExitCodes: cli.ExitCodesHelp + `  9  a data step failed, nothing switched: a -failback hook (quiesce, reverse sync,
+     verify; the name stays on the container), or with -sync a sync or backup check
 The Zabbix API is optional: when it cannot be reached the run goes on without its
 evidence and without the event acknowledgement (logged). A run whose result could not
 be saved in state_dir keeps its exit code; its report and log carry a warning.
@@ -48,8 +55,10 @@ be saved in state_dir keeps its exit code; its report and log carry a warning.
 		fs.StringVar(&event, "event", "", "Zabbix event `ID` that started the run: acknowledged, and a repeat is a no-op")
 		fs.BoolVar(&dryRun, "dry-run", false, "print the plan and the current state, change nothing")
 		fs.BoolVar(&asJSON, "json", false, "print the report (result, per-step seconds) as JSON on stdout")
-		fs.BoolVar(&force, "force", false, "recover even if fencing or maintenance refuses")
-		fs.BoolVar(&back, "failback", false, "switch the name back to the primary (it must serve), stop a cold container")
+		fs.BoolVar(&force, "force", false, "recover even if fencing or maintenance refuses; with -sync: also the syncs not due yet")
+		fs.BoolVar(&back, "failback", false, "run the failback hooks, switch the name back to the primary (it must serve), stop a cold container")
+		fs.BoolVar(&syncData, "sync", false, "run the due syncs (with -force: all) of -service, of -standby's services, or of every service; exit 9 if one failed")
+		fs.StringVar(&standby, "standby", "", "with -sync: only the services whose standby.host is `name`")
 		fs.DurationVar(&lockWait, "lock-wait", 60*time.Second, "how long to wait for a concurrent run of the same service")
 		fs.DurationVar(&fenceWait, "fence-wait", 0, "how long to wait for evidence that the primary is down while its port is silent (default: the inventory's fence.evidence_wait)")
 		fs.DurationVar(&deadline, "timeout", 5*time.Minute, "deadline of the whole run")
@@ -60,6 +69,9 @@ be saved in state_dir keeps its exit code; its report and log carry a warning.
 func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(env cli.Env) int {
+	if syncData {
+		return runSync(env)
+	}
 	if service == "" {
 		fmt.Fprintln(env.Stderr, "vcr-recover: -service is required")
 		return cli.ExitUsage
@@ -100,4 +112,45 @@ func run(env cli.Env) int {
 		fmt.Fprintf(env.Stdout, "%s %s: %s (exit %d) in %.3f s: %s\n", rep.Action, rep.Service, rep.Result, rep.ExitCode, rep.Seconds, rep.Message)
 	}
 	return rep.ExitCode
+}
+
+// runSync is -sync: every watched service of the selection, one after the other.
+func runSync(env cli.Env) int {
+	if back || event != "" || dryRun {
+		fmt.Fprintln(env.Stderr, "vcr-recover: -sync takes no -failback, -event or -dry-run")
+		return cli.ExitUsage
+	}
+	var svcs []*config.Service
+	for i := range env.Inventory.Services {
+		s := &env.Inventory.Services[i]
+		if (service == "" || s.Name == service) && (standby == "" || s.Standby.Host == standby) && datasync.Watched(s) {
+			svcs = append(svcs, s)
+		}
+	}
+	if len(svcs) == 0 {
+		fmt.Fprintf(env.Stderr, "vcr-recover: -sync: no service with a sync or a watched backup (service %q, standby %q)\n", service, standby)
+		return cli.ExitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	r := datasync.Wire(env.Inventory, env.Log)
+	r.Force = force
+	outs := r.Run(ctx, svcs)
+	code := cli.ExitOK
+	for _, o := range outs {
+		if o.Failed() {
+			code = cli.ExitData
+		}
+		if !asJSON {
+			fmt.Fprintf(env.Stdout, "sync %s: %s: %s\n", o.Service, o.Result, o.Message)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(outs)
+	}
+	return code
 }

@@ -156,6 +156,13 @@ func TestContract(t *testing.T) {
 		zabbix.KeyPoolReplicasWanted:   {Pooled, "TRAP", "UNSIGNED"},
 		zabbix.KeyPoolSnapshotAge:      {Pooled, "TRAP", "FLOAT"},
 		zabbix.KeyPoolSnapshotPeriod:   {Pooled, "TRAP", "FLOAT"},
+		zabbix.KeySyncAge(svc):         sb("FLOAT"),
+		zabbix.KeySyncMaxAge(svc):      sb("FLOAT"),
+		zabbix.KeySyncResult(svc):      sb("CHAR"),
+		zabbix.KeySyncSeconds(svc):     sb("FLOAT"),
+		zabbix.KeyBackupAge(svc):       sb("FLOAT"),
+		zabbix.KeyBackupMaxAge(svc):    sb("FLOAT"),
+		zabbix.KeyBackupResult(svc):    sb("CHAR"),
 	}
 	for _, phase := range []string{"precopy", "refresh", "cutover"} {
 		want[zabbix.KeyMigratePhase(svc, phase)] = sb("FLOAT")

@@ -30,6 +30,9 @@ const (
 	ExitProbe     = 5 // the service port did not answer before the probe deadline
 	ExitDNS       = 6 // DNS update or confirmation failed
 	ExitLostRace  = 7 // another recoverer won the DNS compare-and-set: recovered, not by us
+	// ExitData: a data step failed (vcr-recover -failback's quiesce, reverse sync or
+	// verify; a -sync command): nothing was switched, the name stays where it was.
+	ExitData = 9
 )
 
 // ExitCodesHelp is the exit-code table printed by --help of recover and migrate.

@@ -36,6 +36,9 @@ const (
 	defaultSenderConc       = 16
 	defaultFencePortTimeout = 50 * time.Millisecond
 	defaultFenceEvidence    = 6 * time.Second
+	defaultSyncPeriod       = 5 * time.Minute
+	defaultSyncTimeout      = 2 * time.Minute
+	defaultSyncMaxAgeFactor = 3 // sync.max_age: this many periods
 )
 
 // nameRE is the shape of service, hypervisor, standby and user names. It is strict on
@@ -499,6 +502,17 @@ func (b *builder) service(p string, r *rawService, zone string, hyps, standbys m
 	default:
 		b.add(p+".standby.mode", "must be warm or cold, got %q", rs.Mode)
 	}
+	if r.Sync != nil {
+		s.Sync = b.sync(p+".sync", r.Sync)
+	}
+	s.Failback = Failback{
+		Quiesce:     b.step(p+".failback.quiesce", "quiesce", r.Failback.Quiesce),
+		ReverseSync: b.step(p+".failback.reverse_sync", "reverse-sync", r.Failback.ReverseSync),
+		Verify:      b.step(p+".failback.verify", "verify", r.Failback.Verify),
+	}
+	if s.Standby.Backup.MaxAge > 0 && s.Standby.Mode != ModeCold {
+		b.add(p+".standby.backup.max_age", "only a cold standby's backup is watched, this standby is %s", s.Standby.Mode)
+	}
 	return s
 }
 
@@ -551,6 +565,39 @@ func (b *builder) hooks(p string, rs []rawHook) []Hook {
 	return hs
 }
 
+func (b *builder) sync(p string, r *rawSync) *Sync {
+	s := &Sync{Command: r.Command, LagCommand: r.LagCommand,
+		Period:  b.duration(p+".period", r.Period, defaultSyncPeriod),
+		Timeout: b.duration(p+".timeout", r.Timeout, defaultSyncTimeout)}
+	s.MaxAge = b.duration(p+".max_age", r.MaxAge, defaultSyncMaxAgeFactor*s.Period)
+	switch cmd, lag := len(r.Command) > 0, len(r.LagCommand) > 0; {
+	case cmd == lag:
+		b.add(p, "needs exactly one of command and lag_command")
+	case cmd && r.Command[0] == "":
+		b.add(p+".command", "required: the program and its arguments as a list")
+	case lag && r.LagCommand[0] == "":
+		b.add(p+".lag_command", "required: the program and its arguments as a list")
+	}
+	if r.Timeout == nil && s.Timeout > s.Period {
+		s.Timeout = s.Period
+	}
+	if s.Timeout > s.Period {
+		b.add(p+".timeout", "must not exceed the period %s, got %s", s.Period, s.Timeout)
+	}
+	return s
+}
+
+// step builds one failback hook (nil when the file leaves it out).
+func (b *builder) step(p, name string, r *rawStep) *Hook {
+	if r == nil {
+		return nil
+	}
+	if len(r.Command) == 0 || r.Command[0] == "" {
+		b.add(p+".command", "required: the program and its arguments as a list")
+	}
+	return &Hook{Name: name, Command: r.Command, Timeout: b.duration(p+".timeout", r.Timeout, defaultHookTimeout)}
+}
+
 func (b *builder) backup(p string, r rawBackup) Backup {
 	k, ok := backupKinds.parse(r.Kind, false)
 	switch {
@@ -562,5 +609,9 @@ func (b *builder) backup(p string, r rawBackup) Backup {
 	if r.Source == "" {
 		b.add(p+".source", "required")
 	}
-	return Backup{Kind: k, Source: r.Source}
+	bk := Backup{Kind: k, Source: r.Source}
+	if r.MaxAge != nil {
+		bk.MaxAge = b.duration(p+".max_age", r.MaxAge, 0)
+	}
+	return bk
 }

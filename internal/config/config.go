@@ -161,6 +161,51 @@ type Service struct {
 	Hooks          []Hook
 	// FastPath lets trapd start recovery through the Zabbix API at once.
 	FastPath bool
+	// Sync keeps the standby container's data fresh (nil: the service has none;
+	// vcr-recover -sync skips it).
+	Sync *Sync
+	// Failback is what -failback runs before it switches the name back.
+	Failback Failback
+}
+
+// Sync is how a service's standby container is brought up to date from the primary,
+// by the service's own means. The commands run inside the standby container (it is the
+// side that receives the data, and the only one vcrcovery can reach without a login on
+// the primary), bounded by Timeout; vcr-recover -sync runs them every Period and never
+// while the service is recovered (the name on the container).
+type Sync struct {
+	// Command pulls the primary's data into the container (rsync, a dump and restore);
+	// its success makes the standby's data as old as the run's start.
+	Command []string
+	// LagCommand, instead of Command, prints the replication lag in seconds for a
+	// service that replicates itself (a database replica).
+	LagCommand []string
+	Period     time.Duration // default 5m
+	Timeout    time.Duration // default 2m, at most Period
+	// MaxAge is the age of the standby's data above which Zabbix raises a problem
+	// (default 3 periods).
+	MaxAge time.Duration
+}
+
+// Failback holds the hooks -failback runs, in this order, before the DNS switch back
+// to the primary; nil: that step is skipped. They run inside the container, which holds
+// the data written while it served: quiesce stops writes there, reverse sync pushes the
+// data to the repaired primary, verify compares the two.
+type Failback struct {
+	Quiesce     *Hook
+	ReverseSync *Hook
+	Verify      *Hook
+}
+
+// Steps are the configured hooks, in their order (a hook's Name is its step name).
+func (f Failback) Steps() []Hook {
+	var hs []Hook
+	for _, h := range []*Hook{f.Quiesce, f.ReverseSync, f.Verify} {
+		if h != nil {
+			hs = append(hs, *h)
+		}
+	}
+	return hs
 }
 
 // Probe says how to tell that the service answers.
@@ -193,6 +238,9 @@ type Backup struct {
 	// warm standby without one.
 	Kind   BackupKind
 	Source string
+	// MaxAge is the age of the backup (a tarball's mtime, an image's or snapshot's
+	// creation) above which Zabbix raises a problem; 0: not reported.
+	MaxAge time.Duration
 }
 
 // Hook is a command run inside the container after it starts (e.g. promote a replica).

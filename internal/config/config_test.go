@@ -103,13 +103,22 @@ func TestLoadValid(t *testing.T) {
 		{"trapd", inv.Trapd, Trapd{ZabbixHost: "standby-vm", SpoolMax: 64 << 20, RejectRetry: 2 * time.Minute}},
 		{"sender", inv.Sender, Sender{Interval: 10 * time.Second, FreshWait: 2 * time.Second, Concurrency: 8}},
 		{"fence", inv.Fence, Fence{PortTimeout: 100 * time.Millisecond, EvidenceWait: 4 * time.Second}},
+		{"sync command", *inv.Services[0].Sync, Sync{Command: []string{"rsync", "-a", "rsync://10.77.1.11/data/", "/srv/data/"},
+			Period: time.Minute, Timeout: time.Minute, MaxAge: 3 * time.Minute}},
+		{"sync lag defaults", *inv.Services[1].Sync, Sync{LagCommand: []string{"/usr/local/bin/replica-lag"},
+			Period: 5 * time.Minute, Timeout: 2 * time.Minute, MaxAge: 15 * time.Minute}},
+		{"failback steps", inv.Services[0].Failback.Steps(), []Hook{
+			{Name: "quiesce", Command: []string{"/usr/local/bin/readonly", "on"}, Timeout: 30 * time.Second},
+			{Name: "reverse-sync", Command: []string{"rsync", "-a", "/srv/data/", "rsync://10.77.1.11/data/"}, Timeout: 5 * time.Minute},
+			{Name: "verify", Command: []string{"/usr/local/bin/compare", "10.77.1.11"}, Timeout: 30 * time.Second}}},
+		{"no failback steps", inv.Services[1].Failback.Steps(), []Hook(nil)},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got, typed); diff != "" {
 			t.Errorf("%s (-want +got)\n%s", c.name, diff)
 		}
 	}
-	if s, ok := inv.Service("db1"); !ok || s.Standby.Backup != (Backup{Kind: BackupTarball, Source: "/var/backups/db1.tar.gz"}) {
+	if s, ok := inv.Service("db1"); !ok || s.Standby.Backup != (Backup{Kind: BackupTarball, Source: "/var/backups/db1.tar.gz", MaxAge: 26 * time.Hour}) {
 		t.Errorf("Service(db1) = %+v, %v", s, ok)
 	}
 	if _, ok := inv.Service("nope"); ok {

@@ -184,7 +184,8 @@ func (b *builder) pooledService(p string, r *rawService, zone string, poolHosts 
 		key string
 		set bool
 	}{{"hypervisor", r.Hypervisor != ""}, {"vm_uuid", r.VMUUID != ""}, {"primary_address", r.PrimaryAddress != ""},
-		{"standby", r.Standby != (rawServiceStandby{})}, {"fast_path", r.FastPath}} {
+		{"standby", r.Standby != (rawServiceStandby{})}, {"fast_path", r.FastPath},
+		{"sync", r.Sync != nil}, {"failback", r.Failback != (rawFailback{})}} {
 		if f.set {
 			b.add(p+"."+f.key, "not allowed in a pooled service (it has no primary VM; the pool agent owns it)")
 		}

@@ -90,7 +90,31 @@ type rawService struct {
 	Standby        rawServiceStandby `yaml:"standby"`
 	Hooks          []rawHook         `yaml:"hooks"`
 	FastPath       bool              `yaml:"fast_path"`
+	Sync           *rawSync          `yaml:"sync"`
+	Failback       rawFailback       `yaml:"failback"`
 	Pool           *rawServicePool   `yaml:"pool"`
+}
+
+// rawSync: exactly one of Command and LagCommand.
+type rawSync struct {
+	Command    []string       `yaml:"command"`
+	LagCommand []string       `yaml:"lag_command"`
+	Period     *time.Duration `yaml:"period"`
+	Timeout    *time.Duration `yaml:"timeout"`
+	MaxAge     *time.Duration `yaml:"max_age"`
+}
+
+// rawFailback holds the failback hooks, each optional.
+type rawFailback struct {
+	Quiesce     *rawStep `yaml:"quiesce"`
+	ReverseSync *rawStep `yaml:"reverse_sync"`
+	Verify      *rawStep `yaml:"verify"`
+}
+
+// rawStep is a named hook whose name is its key.
+type rawStep struct {
+	Command []string       `yaml:"command"`
+	Timeout *time.Duration `yaml:"timeout"`
 }
 
 type rawProbe struct {
@@ -108,8 +132,9 @@ type rawServiceStandby struct {
 }
 
 type rawBackup struct {
-	Kind   string `yaml:"kind"`
-	Source string `yaml:"source"`
+	Kind   string         `yaml:"kind"`
+	Source string         `yaml:"source"`
+	MaxAge *time.Duration `yaml:"max_age"`
 }
 
 type rawHook struct {

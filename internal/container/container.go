@@ -318,3 +318,42 @@ func (c *capped) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// BackupCreated returns when a cold standby's backup was made: a tarball's
+// modification time (a file on this machine, as Ensure reads it), an image's or a
+// snapshot's creation time on this server. A source that vanished is an error naming it.
+func (s *Server) BackupCreated(ctx context.Context, b config.Backup) (time.Time, error) {
+	switch b.Kind {
+	case config.BackupTarball:
+		fi, err := os.Stat(b.Source)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("backup tarball: %w", err)
+		}
+		return fi.ModTime(), nil
+	case config.BackupImage:
+		fp := b.Source
+		if !isFingerprint(fp) {
+			a, _, err := s.c.GetImageAlias(b.Source)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("image alias %s on %s: %w", b.Source, s.Name, err)
+			}
+			fp = a.Target
+		}
+		img, _, err := s.c.GetImage(fp)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("image %s on %s: %w", b.Source, s.Name, err)
+		}
+		return img.CreatedAt, nil
+	case config.BackupSnapshot:
+		inst, snap, ok := strings.Cut(b.Source, "/")
+		if !ok {
+			return time.Time{}, fmt.Errorf("snapshot %q: name it as container/snapshot", b.Source)
+		}
+		sn, _, err := s.c.GetInstanceSnapshot(inst, snap)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("snapshot %s on %s: %w", b.Source, s.Name, err)
+		}
+		return sn.CreatedAt, nil
+	}
+	return time.Time{}, fmt.Errorf("no backup to date")
+}

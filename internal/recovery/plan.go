@@ -28,7 +28,11 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 	v := r.Fence.Check(ctx, svc)
 	if r.Failback {
 		add("check that the primary %s serves on ports %v (now: %s)", svc.PrimaryAddress, svc.Probe.Ports, strings.Join(v.Evidence, "; "))
+		for _, h := range svc.Failback.Steps() {
+			add("run failback step %s in the container: %q (timeout %s); on failure stop here, the name stays on the container (exit 9)", h.Name, h.Command, h.Timeout)
+		}
 		add("switch %s back to %s with a TSIG compare-and-set against the container's address", svc.DNSName, svc.PrimaryAddress)
+		add("let syncs run towards the container again (state_dir/direction/%s.json)", svc.Name)
 		if svc.Standby.Mode == config.ModeCold {
 			add("stop container %s on %s (cold standby; %s)", svc.Standby.Container, r.standby(), now)
 		} else {
@@ -58,6 +62,7 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 		add("run hook %s in the container: %q (timeout %s)", h.Name, h.Command, h.Timeout)
 	}
 	add("wait for the container's IPv4 on %s, probe ports %v (deadline %s)", r.Iface, svc.Probe.Ports, svc.Probe.Timeout)
+	add("mark %s recovered: no sync towards the container until -failback (state_dir/direction/%s.json)", svc.Name, svc.Name)
 	add("switch %s from %s to the container's address with a TSIG compare-and-set, TTL %d s, and confirm it", svc.DNSName, svc.PrimaryAddress, r.Inventory.DNS.TTL)
 	add("report result and step durations to Zabbix host %s%s", r.standbyZabbixHost(), map[bool]string{true: ", acknowledge event " + r.Event}[r.Event != ""])
 	return nil

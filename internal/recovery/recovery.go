@@ -19,6 +19,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/datasync"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/lock"
@@ -135,7 +136,10 @@ const (
 	ResultProbe       = "probe-timeout"
 	ResultDNS         = "dns-failed"
 	ResultLostRace    = "lost-race"
-	ResultPlanned     = "planned"
+	// ResultData: a failback data step (quiesce, reverse sync, verify) failed; the
+	// name stays on the container.
+	ResultData    = "data-failed"
+	ResultPlanned = "planned"
 	// ResultCannotRun: the run could not start at all (state_dir or its locks
 	// unusable); nothing was looked at or changed.
 	ResultCannotRun = "cannot-run"
@@ -145,6 +149,7 @@ var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultAlreadyDone: cli.ExitOK, ResultPlanned: cli.ExitOK,
 	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
 	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace, ResultCannotRun: cli.ExitRuntime,
+	ResultData: cli.ExitData,
 }
 
 // outcome ends a run early with a result.
@@ -434,7 +439,38 @@ func (r *Run) recover(ctx context.Context, rep *Report) error {
 	}); err != nil {
 		return err
 	}
+	// From here the container may hold the newest data: no sync may run towards it
+	// until a failback. Marked before the switch, so that no moment has the name on
+	// the container without the mark; a switch that then fails leaves the mark, which
+	// -failback clears (it finds the name on the primary). A mark that cannot be saved
+	// (a full disk) does not hold the recovery back: sync also refuses while the name
+	// is not on the primary.
+	r.step(rep, "direction", func() (string, error) {
+		if err := datasync.MarkRecovered(r.Inventory.StateDir, svc.Name, r.by("recover"), r.now()); err != nil {
+			r.Log.Error("direction not saved: sync relies on DNS alone to refuse", "service", svc.Name, "err", err)
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("direction not saved, sync relies on DNS alone to refuse: %v", err))
+			return "not saved", nil
+		}
+		return "syncs towards the container stop", nil
+	})
 	return r.switchName(ctx, rep, primary, ip)
+}
+
+// by names this run in the direction state.
+func (r *Run) by(action string) string {
+	if r.Event != "" {
+		return action + " event " + r.Event
+	}
+	return action
+}
+
+// clearDirection lets syncs run towards the container again, after the name is back
+// on the primary. A failure leaves syncs refused (safe) and is a warning.
+func (r *Run) clearDirection(rep *Report) {
+	if err := datasync.ClearRecovered(r.Inventory.StateDir, r.Service.Name, r.by("failback"), r.now()); err != nil {
+		r.Log.Error("direction not cleared: syncs stay refused until a -failback saves it", "service", r.Service.Name, "err", err)
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("direction not cleared, syncs stay refused: %v", err))
+	}
 }
 
 // startContainer ensures the container runs, runs the hooks and returns its address.
@@ -457,16 +493,11 @@ func (r *Run) startContainer(ctx context.Context, rep *Report) (netip.Addr, erro
 	}
 	for _, h := range svc.Hooks {
 		if err := r.step(rep, "hook:"+h.Name, func() (string, error) {
-			hctx, cancel := context.WithTimeout(ctx, h.Timeout)
-			defer cancel()
-			res, err := r.Containers.Exec(hctx, svc.Standby.Container, h.Command)
+			out, err := container.RunHook(ctx, r.Containers, svc.Standby.Container, h)
 			if err != nil {
-				return "", end(ResultContainer, "hook %s: %v", h.Name, err)
+				return out, end(ResultContainer, "%v", err)
 			}
-			if res.ExitCode != 0 {
-				return res.Output, end(ResultContainer, "hook %s exited %d: %s", h.Name, res.ExitCode, strings.TrimSpace(res.Output))
-			}
-			return strings.TrimSpace(res.Output), nil
+			return out, nil
 		}); err != nil {
 			return netip.Addr{}, err
 		}
@@ -540,6 +571,11 @@ func (r *Run) alreadySwitched(ctx context.Context, rep *Report, at netip.Addr) e
 		cancel()
 		if err == nil && ip == at {
 			rep.ServedFrom = r.where(ip)
+			if !r.recoveredMarked() {
+				if err := datasync.MarkRecovered(r.Inventory.StateDir, r.Service.Name, r.by("recover"), r.now()); err != nil {
+					rep.Warnings = append(rep.Warnings, fmt.Sprintf("direction not saved: %v", err))
+				}
+			}
 			return end(ResultAlreadyDone, "%s already points at %s", r.Service.DNSName, r.where(ip))
 		}
 	}
@@ -555,7 +591,14 @@ func (r *Run) failback(ctx context.Context, rep *Report) error {
 		return err
 	}
 	if len(current) == 1 && current[0] == primary {
+		// A failback that switched the name but stopped before its end (or a recovery
+		// whose switch failed after the mark): finish it.
 		rep.ServedFrom = "primary " + primary.String()
+		if r.recoveredMarked() {
+			if err := r.failbackEnd(ctx, rep); err != nil {
+				return err
+			}
+		}
 		return end(ResultAlreadyDone, "%s already points at the primary %s", svc.DNSName, primary)
 	}
 	if len(current) != 1 {
@@ -571,17 +614,48 @@ func (r *Run) failback(ctx context.Context, rep *Report) error {
 	}); err != nil {
 		return err
 	}
+	// The data written while the container served goes back first; any step that
+	// fails leaves the name on the container, which still has all of it.
+	for _, h := range svc.Failback.Steps() {
+		if err := r.step(rep, h.Name, func() (string, error) {
+			out, err := container.RunHook(ctx, r.Containers, svc.Standby.Container, h)
+			if err != nil {
+				rep.ServedFrom = r.where(current[0])
+				return out, end(ResultData, "failback step %s failed, nothing switched: %s still points at the container (%v); rerun -failback once it is fixed", h.Name, svc.DNSName, err)
+			}
+			return out, nil
+		}); err != nil {
+			return err
+		}
+	}
 	if err := r.switchName(ctx, rep, current[0], primary); err != nil {
 		return err
 	}
-	if svc.Standby.Mode == config.ModeCold {
-		// A cold standby goes back to costing nothing; a warm one keeps running.
-		return r.step(rep, "container-stop", func() (string, error) {
-			if err := r.Containers.Stop(ctx, svc.Standby.Container); err != nil {
-				return "", end(ResultContainer, "%v", err)
-			}
-			return "stopped " + svc.Standby.Container, nil
-		})
+	return r.failbackEnd(ctx, rep)
+}
+
+// failbackEnd is what follows the switch back: a warm container's syncs resume, a cold
+// one stops (back to costing nothing).
+func (r *Run) failbackEnd(ctx context.Context, rep *Report) error {
+	svc := r.Service
+	r.clearDirection(rep)
+	if svc.Standby.Mode != config.ModeCold {
+		return nil
 	}
-	return nil
+	return r.step(rep, "container-stop", func() (string, error) {
+		if running, err := r.Containers.Running(ctx, svc.Standby.Container); err == nil && !running {
+			return svc.Standby.Container + " was stopped", nil
+		}
+		if err := r.Containers.Stop(ctx, svc.Standby.Container); err != nil {
+			return "", end(ResultContainer, "%v", err)
+		}
+		return "stopped " + svc.Standby.Container, nil
+	})
+}
+
+// recoveredMarked reports whether the direction says recovered (an unreadable state
+// counts as marked: clearing it is the safe repair).
+func (r *Run) recoveredMarked() bool {
+	d, err := datasync.LoadDirection(r.Inventory.StateDir, r.Service.Name)
+	return err != nil || d.Recovered
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/datasync"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
@@ -40,6 +41,7 @@ type fakeWorld struct {
 	ipErr     error
 	probeErr  error
 	hookExit  int
+	failOn    string // a command word that exits 1
 	changes   []string
 	reports   int
 }
@@ -60,6 +62,9 @@ func (w *fakeWorld) WaitIPv4(ctx context.Context, name, iface string) (netip.Add
 }
 func (w *fakeWorld) Exec(ctx context.Context, name string, cmd []string) (container.ExecResult, error) {
 	w.changes = append(w.changes, "exec "+strings.Join(cmd, " "))
+	if w.failOn != "" && strings.Contains(strings.Join(cmd, " "), w.failOn) {
+		return container.ExecResult{ExitCode: 1, Output: w.failOn + ": connection refused"}, nil
+	}
 	return container.ExecResult{ExitCode: w.hookExit, Output: "hook output"}, nil
 }
 func (w *fakeWorld) Running(ctx context.Context, name string) (bool, error) { return w.running, nil }
@@ -148,10 +153,10 @@ func TestRecoverOutcomes(t *testing.T) {
 			ResultAlreadyDone, 0, nil, "already points at standby/web1 10.0.9.7"},
 		{"hook runs", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}, func(r *Run) {
 			r.Service.Hooks = []config.Hook{{Name: "promote", Command: []string{"promote"}, Timeout: time.Second}}
-		}, ResultOK, 0, []string{"start web1", "exec promote", "dns 10.0.0.5->10.0.9.7"}, "done"},
+		}, ResultOK, 0, []string{"start web1", "exec timeout -s KILL 1 promote", "dns 10.0.0.5->10.0.9.7"}, "done"},
 		{"hook fails", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down(), hookExit: 1}, func(r *Run) {
 			r.Service.Hooks = []config.Hook{{Name: "promote", Command: []string{"promote"}, Timeout: time.Second}}
-		}, ResultContainer, 4, []string{"start web1", "exec promote"}, "hook promote exited 1"},
+		}, ResultContainer, 4, []string{"start web1", "exec timeout -s KILL 1 promote"}, "hook promote exited 1"},
 		{"dry run changes nothing", fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}, func(r *Run) { r.DryRun = true },
 			ResultPlanned, 0, nil, "done"},
 		{"failback", fakeWorld{dns: []netip.Addr{containerIP}, running: true, verdict: fence.Verdict{Serving: true}}, func(r *Run) { r.Failback = true },
@@ -304,10 +309,10 @@ func TestStateNotSaved(t *testing.T) {
 	if rep.Result != ResultOK || rep.ExitCode != cli.ExitOK {
 		t.Fatalf("result %s exit %d (%s), want ok 0", rep.Result, rep.ExitCode, rep.Message)
 	}
-	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "no space left on device") {
-		t.Errorf("warnings %q, want one about the full disk", rep.Warnings)
+	if len(rep.Warnings) != 2 || !strings.Contains(rep.Warnings[0], "no space left on device") || !strings.Contains(rep.Warnings[1], "no space left on device") {
+		t.Errorf("warnings %q, want two about the full disk (direction, state)", rep.Warnings)
 	}
-	if !strings.HasPrefix(rep.Message, "done; warning: state not saved") {
+	if !strings.HasPrefix(rep.Message, "done; warning: direction not saved") || !strings.Contains(rep.Message, "warning: state not saved") {
 		t.Errorf("message %q does not carry the warning", rep.Message)
 	}
 	if !strings.Contains(log.String(), "level=ERROR msg=\"state not saved") {
@@ -325,4 +330,84 @@ func stepNames(rep *Report) []string {
 		names = append(names, s.Name)
 	}
 	return names
+}
+
+// TestFailbackData: -failback runs quiesce, reverse sync and verify before the switch
+// back; a failing step leaves the name on the container with its data and the
+// direction "recovered" (exit 9, naming the step), and a rerun continues. A recovery
+// marks the direction before its switch; the finished failback clears it.
+func TestFailbackData(t *testing.T) {
+	dir := t.TempDir()
+	hooks := func(r *Run) {
+		r.Inventory.StateDir = dir
+		r.Service.Failback = config.Failback{
+			Quiesce:     &config.Hook{Name: "quiesce", Command: []string{"readonly"}, Timeout: time.Second},
+			ReverseSync: &config.Hook{Name: "reverse-sync", Command: []string{"push"}, Timeout: time.Second},
+			Verify:      &config.Hook{Name: "verify", Command: []string{"compare"}, Timeout: time.Second},
+		}
+	}
+	recovered := func() bool {
+		d, err := datasync.LoadDirection(dir, "web1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Recovered
+	}
+	w := &fakeWorld{dns: []netip.Addr{primaryIP}, verdict: down()}
+	if rep := run(t, w, hooks); rep.Result != ResultOK {
+		t.Fatalf("recover: %s %s", rep.Result, rep.Message)
+	}
+	if !recovered() {
+		t.Fatal("recover did not mark the direction")
+	}
+
+	w.changes, w.verdict, w.failOn = nil, fence.Verdict{Serving: true}, "push"
+	back := func(r *Run) { hooks(r); r.Failback = true }
+	rep := run(t, w, back)
+	if rep.Result != ResultData || rep.ExitCode != cli.ExitData || !strings.Contains(rep.Message, "failback step reverse-sync failed, nothing switched") {
+		t.Fatalf("failing reverse sync: %s exit %d: %s", rep.Result, rep.ExitCode, rep.Message)
+	}
+	if diff := cmp.Diff([]string{"exec timeout -s KILL 1 readonly", "exec timeout -s KILL 1 push"}, w.changes); diff != "" {
+		t.Errorf("changes (-want +got)\n%s", diff)
+	}
+	if w.dns[0] != containerIP || !w.running || !recovered() || rep.ServedFrom != "standby/web1 10.0.9.7" {
+		t.Errorf("after a failed step: dns %v running %v recovered %v served from %q", w.dns, w.running, recovered(), rep.ServedFrom)
+	}
+
+	w.changes, w.failOn = nil, ""
+	rep = run(t, w, back)
+	if rep.Result != ResultOK {
+		t.Fatalf("rerun: %s %s", rep.Result, rep.Message)
+	}
+	want := []string{"exec timeout -s KILL 1 readonly", "exec timeout -s KILL 1 push", "exec timeout -s KILL 1 compare", "dns 10.0.9.7->10.0.0.5"}
+	if diff := cmp.Diff(want, w.changes); diff != "" {
+		t.Errorf("rerun changes (-want +got)\n%s", diff)
+	}
+	if recovered() {
+		t.Error("the finished failback left the direction recovered")
+	}
+	if got := stepNames(rep); !strings.Contains(strings.Join(got, ","), "primary-check,quiesce,reverse-sync,verify,dns") {
+		t.Errorf("steps %v", got)
+	}
+}
+
+// TestFailbackFinishes: a name already on the primary with the direction still
+// "recovered" (a switch whose end was cut off) is finished by -failback: the mark is
+// cleared and a cold container stopped.
+func TestFailbackFinishes(t *testing.T) {
+	dir := t.TempDir()
+	if err := datasync.MarkRecovered(dir, "web1", "recover", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w := &fakeWorld{dns: []netip.Addr{primaryIP}, running: true}
+	rep := run(t, w, func(r *Run) {
+		r.Inventory.StateDir, r.Failback = dir, true
+		r.Service.Standby.Mode = config.ModeCold
+	})
+	if rep.Result != ResultAlreadyDone {
+		t.Fatalf("%s %s", rep.Result, rep.Message)
+	}
+	if d, _ := datasync.LoadDirection(dir, "web1"); d.Recovered || w.running {
+		t.Errorf("recovered %v running %v after finishing", d.Recovered, w.running)
+	}
 }

@@ -23,6 +23,7 @@ var stepItems = map[string]string{
 	"lock": "lock", "fence": "fence", "primary-check": "fence",
 	"container": "container", "address": "container", "container-stop": "container",
 	"probe": "probe", "dns-check": "dns", "dns": "dns", "dns-confirm": "dns",
+	"quiesce": "hooks", "reverse-sync": "hooks", "verify": "hooks",
 }
 
 // Report implements Reporter.

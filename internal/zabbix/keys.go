@@ -46,6 +46,18 @@ func KeyMigratePhase(service, phase string) string {
 	return "vcr.migrate.phase[" + service + "," + phase + "]"
 }
 
+// Per-service items of vcr-recover -sync on the service's standby host: the age of the
+// standby's data (the RPO a failover now would have) and its maximum from the
+// inventory, the last sync's result and seconds; for a cold standby's backup source its
+// age, maximum and "ok" or the error that kept it from being dated.
+func KeySyncAge(service string) string      { return "vcr.sync.age[" + service + "]" }
+func KeySyncMaxAge(service string) string   { return "vcr.sync.max_age[" + service + "]" }
+func KeySyncResult(service string) string   { return "vcr.sync.result[" + service + "]" }
+func KeySyncSeconds(service string) string  { return "vcr.sync.seconds[" + service + "]" }
+func KeyBackupAge(service string) string    { return "vcr.backup.age[" + service + "]" }
+func KeyBackupMaxAge(service string) string { return "vcr.backup.max_age[" + service + "]" }
+func KeyBackupResult(service string) string { return "vcr.backup.result[" + service + "]" }
+
 // KeyStandbyOverload is each standby host's load relative to its thresholds (the
 // highest of count/capacity, CPU and memory; above 1: overloaded), from vcr-migrate -auto.
 const KeyStandbyOverload = "vcr.standby.overload"
