@@ -33,6 +33,7 @@ var (
 	deadline, deltaTime   time.Duration
 	maxRefreshes          int
 	pool, plan            bool
+	poolHost              string
 )
 
 var program = cli.Program{
@@ -62,7 +63,21 @@ not moved again. -dry-run prints the plan.
 per pooled service its owner, the owner the ring would pick, its replicas in takeover
 order, which live replicas hold the latest committed snapshot and its age, and what the
 failure of each live host would do (who takes over, where a new replica goes). It exits
-0 when printed, 1 when etcd does not answer, 2 without a pool section.`,
+0 when printed, 1 when etcd does not answer, 2 without a pool section.
+
+-pool -host NAME is the pool agent, a daemon on each pool host (NAME: its standbys
+entry, which has a weight): it keeps the host's etcd lease, and for each pooled service
+it owns it keeps the container running, snapshots it every pool.snapshot_period,
+refreshes the snapshot onto the replica hosts the SHA-1 ring gives, and commits it in
+etcd once every copy was checked there (keeping pool.keep). When an owner's lease
+expires, the first live holder of the latest committed snapshot in ring order claims
+the service (an etcd transaction: one wins), stops every other copy it can reach,
+checks the last owner's address is silent, restores the snapshot, starts it, probes it
+and moves the DNS name with the compare-and-set. While etcd does not answer nothing is
+taken over and owners keep serving. SIGTERM steps down: a final snapshot of each owned
+container, stopped, then the lease is revoked so a replica takes over at once. It
+exits 0 after a step-down, 1 when etcd or its own LXD server cannot be reached at
+start, 2 when NAME is not a pool host or the inventory has no pool section.`,
 	ExitCodes: cli.MigrateExitCodesHelp,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&service, "service", "", "service `name` from the inventory (required without -auto)")
@@ -81,6 +96,7 @@ failure of each live host would do (who takes over, where a new replica goes). I
 		fs.DurationVar(&deadline, "timeout", 30*time.Minute, "deadline of the whole run")
 		fs.BoolVar(&pool, "pool", false, "the cooperative pool (with -plan: print its state and what a host failure would do)")
 		fs.BoolVar(&plan, "plan", false, "with -pool: print the pool's plan, change nothing")
+		fs.StringVar(&poolHost, "host", "", "with -pool: run the pool agent of this pool `host` (a standbys entry with a weight)")
 	},
 	Main: run,
 }
@@ -89,7 +105,7 @@ func main() { os.Exit(cli.Run(program, os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(env cli.Env) int {
 	inv := env.Inventory
-	if pool || plan {
+	if pool || plan || poolHost != "" {
 		return runPool(env)
 	}
 	var svc *config.Service

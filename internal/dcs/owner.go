@@ -80,11 +80,12 @@ func (s *Session) put(ctx context.Context, what, service string, cmp clientv3.Cm
 	if len(get.Kvs) > 0 {
 		cur = ownerOf(get.Kvs[0])
 	}
-	return r.Succeeded || s.owns(cur), cur, nil
+	return r.Succeeded || s.Owns(cur), cur, nil
 }
 
-// owns reports whether o is this session's claim.
-func (s *Session) owns(o Owner) bool {
+// Owns reports whether o (as Owner read it) is this session's claim: this host's
+// name with this session's lease. The same name with another lease is an earlier run's.
+func (s *Session) Owns(o Owner) bool {
 	return o.Exists() && o.Host == s.host && o.Lease == int64(s.lease)
 }
 

@@ -21,6 +21,9 @@ type Snapshot struct {
 	Size int64 `json:"size"`
 	// Replicas are the hosts whose copy was checked before the commit.
 	Replicas []string `json:"replicas"`
+	// Address is where the owner's container served when it committed: the address
+	// the service's DNS name points at, which a takeover's compare-and-set expects.
+	Address string `json:"address,omitempty"`
 	// Owner is the committing host; Commit fills it in.
 	Owner string `json:"owner"`
 	// Committed is when the commit was sent (the owner's clock); Commit fills it in.

@@ -62,21 +62,39 @@ func (c *Client) Switch(ctx context.Context, name string, from, to netip.Addr) e
 	m.Used([]dns.RR{a(name, 0, from)})
 	m.Remove([]dns.RR{a(name, 0, from)})
 	m.Insert([]dns.RR{a(name, c.TTL, to)})
+	return c.exchange(ctx, m, fmt.Sprintf("update %s %s -> %s", name, from, to))
+}
+
+// exchange signs and sends one UPDATE and maps the answer to the errors above.
+func (c *Client) exchange(ctx context.Context, m *dns.Msg, what string) error {
 	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
 	r, _, err := c.client().ExchangeContext(ctx, m, c.Server)
 	if err != nil {
-		return fmt.Errorf("update %s %s -> %s at %s: %w", name, from, to, c.Server, err)
+		return fmt.Errorf("%s at %s: %w", what, c.Server, err)
 	}
 	switch r.Rcode {
 	case dns.RcodeSuccess:
 		return nil
-	case dns.RcodeNXRrset:
-		return fmt.Errorf("update %s %s -> %s: %w", name, from, to, ErrLostRace)
+	case dns.RcodeNXRrset, dns.RcodeYXRrset:
+		return fmt.Errorf("%s: %w", what, ErrLostRace)
 	case dns.RcodeRefused, dns.RcodeNotAuth:
-		return fmt.Errorf("update %s %s -> %s at %s: %w (%s)", name, from, to, c.Server, ErrRefused, dns.RcodeToString[r.Rcode])
+		return fmt.Errorf("%s at %s: %w (%s)", what, c.Server, ErrRefused, dns.RcodeToString[r.Rcode])
 	default:
-		return fmt.Errorf("update %s %s -> %s at %s: server answered %s", name, from, to, c.Server, dns.RcodeToString[r.Rcode])
+		return fmt.Errorf("%s at %s: server answered %s", what, c.Server, dns.RcodeToString[r.Rcode])
 	}
+}
+
+// Create points name at to, but only if name has no A record yet (prerequisite "RRset
+// does not exist", RFC 2136 2.4.3): the first owner of a pooled service publishes its
+// name this way, and of several concurrent creators exactly one succeeds; the others
+// get ErrLostRace and change nothing.
+func (c *Client) Create(ctx context.Context, name string, to netip.Addr) error {
+	name = dns.CanonicalName(name)
+	m := new(dns.Msg)
+	m.SetUpdate(c.Zone)
+	m.RRsetNotUsed([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET}}})
+	m.Insert([]dns.RR{a(name, c.TTL, to)})
+	return c.exchange(ctx, m, fmt.Sprintf("create %s -> %s", name, to))
 }
 
 // Lookup asks the authoritative server (not a cache) for name's A records.

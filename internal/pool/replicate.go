@@ -1,0 +1,191 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/dcs"
+	"github.com/vcrcovery/vcrcovery/internal/placement"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
+)
+
+// snapPrefix marks the snapshots the agent makes; it never touches any other (an
+// operator's own snapshots of a pooled container stay).
+const snapPrefix = "vcr-"
+
+// replicate is one period of the owner: snapshot the container, refresh the snapshot
+// onto each replica host the ring gives the service, check it there, commit it (only
+// if at least one replica holds it, or the ring has no other host), prune what the
+// commit no longer keeps, remove the copies of hosts no longer in the group, and
+// report to Zabbix.
+func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
+	a, c, name := s.a, s.cfg.Container, s.cfg.Name
+	t0 := time.Now()
+	snap := snapPrefix + strconv.FormatInt(t0.UnixMilli(), 10)
+	if err := a.own.Snapshot(ctx, c, snap); err != nil {
+		return err
+	}
+	snapTook := time.Since(t0)
+	ring, err := a.live(ctx)
+	if err != nil {
+		s.dropSnapshot(ctx, snap)
+		return fmt.Errorf("snapshot %s: read the pool members: %w", snap, err)
+	}
+	p := ring.PlaceOwned(s.ps, a.Host)
+	var held []string
+	for _, h := range p.Replicas {
+		if err := s.copyTo(ctx, h, snap); err != nil {
+			a.Log.Warn("replica not refreshed", "service", name, "replica", h, "snapshot", snap, "err", err)
+			continue
+		}
+		held = append(held, h)
+	}
+	copyTook := time.Since(t0) - snapTook
+	if len(held) == 0 && len(p.Replicas) > 0 {
+		s.dropSnapshot(ctx, snap)
+		s.report(ctx, p)
+		return fmt.Errorf("snapshot %s: %w (wanted on %v)", snap, errNoHolder, p.Replicas)
+	}
+	committed, err := sess.Commit(ctx, name, dcs.Snapshot{Name: snap, Created: t0.UTC(), Replicas: held, Address: s.addr.String()})
+	if err != nil {
+		if !errors.Is(err, dcs.ErrNotOwner) {
+			s.dropSnapshot(ctx, snap)
+		}
+		return err
+	}
+	a.Log.Info("snapshot committed", "service", name, "snapshot", snap, "replicas", held, "missing", p.Missing,
+		"snapshot_seconds", snapTook.Seconds(), "copy_seconds", copyTook.Seconds(), "revision", committed.Revision)
+	if kept, err := a.DCS.Snapshots(ctx, name); err == nil {
+		keep := make([]string, 0, len(kept))
+		for _, k := range kept {
+			keep = append(keep, k.Name)
+		}
+		for _, h := range append([]string{a.Host}, held...) {
+			s.prune(ctx, h, keep)
+		}
+	}
+	s.removeStale(ctx, ring, p)
+	s.report(ctx, p)
+	return nil
+}
+
+// dropSnapshot deletes a snapshot that was not committed.
+func (s *service) dropSnapshot(ctx context.Context, snap string) {
+	if err := s.a.own.DeleteSnapshot(context.WithoutCancel(ctx), s.cfg.Container, snap); err != nil {
+		s.a.Log.Warn("uncommitted snapshot not deleted", "service", s.cfg.Name, "snapshot", snap, "err", err)
+	}
+}
+
+// copyTo copies the container (a full copy the first time, then a refresh of what
+// changed) onto host, and checks that snap arrived there.
+func (s *service) copyTo(ctx context.Context, host, snap string) error {
+	c := s.cfg.Container
+	srv, err := s.a.connect(ctx, host)
+	if err != nil {
+		return err
+	}
+	exists, err := srv.Exists(ctx, c)
+	if err != nil {
+		return err
+	}
+	if exists {
+		// A replica is a stopped copy; a running one is a stale owner's, which its
+		// own agent stops. Refreshing over it would change files under a service.
+		if running, err := srv.Running(ctx, c); err != nil || running {
+			return fmt.Errorf("the copy on %s runs (or its state is unknown: %v): not refreshing over it", host, err)
+		}
+	}
+	if err := srv.CopyFrom(ctx, s.a.own, c, container.CopyOptions{Refresh: exists}); err != nil {
+		return err
+	}
+	names, err := srv.Snapshots(ctx, c)
+	if err != nil {
+		return fmt.Errorf("check the copy on %s: %w", host, err)
+	}
+	if !slices.Contains(names, snap) {
+		return fmt.Errorf("check the copy on %s: snapshot %s is not there after the copy", host, snap)
+	}
+	return nil
+}
+
+// prune deletes, on host, the agent's snapshots that the commits no longer keep.
+func (s *service) prune(ctx context.Context, host string, keep []string) {
+	srv, err := s.a.connect(ctx, host)
+	if err != nil {
+		return
+	}
+	names, err := srv.Snapshots(ctx, s.cfg.Container)
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, snapPrefix) && !slices.Contains(keep, n) {
+			if err := srv.DeleteSnapshot(ctx, s.cfg.Container, n); err != nil {
+				s.a.Log.Warn("old snapshot not deleted", "service", s.cfg.Name, "host", host, "snapshot", n, "err", err)
+			}
+		}
+	}
+}
+
+// removeStale deletes the stopped copies on live hosts that the ring no longer gives
+// the service (a host joined nearer, or the group moved after a failure). A running
+// copy is left to its own agent, which stops it as stale.
+func (s *service) removeStale(ctx context.Context, ring *placement.Ring, p placement.Placement) {
+	for _, h := range ring.Hosts() {
+		if p.Uses(h.Name) {
+			continue
+		}
+		srv, err := s.a.connect(ctx, h.Name)
+		if err != nil {
+			continue
+		}
+		if exists, err := srv.Exists(ctx, s.cfg.Container); err != nil || !exists {
+			continue
+		}
+		if running, err := srv.Running(ctx, s.cfg.Container); err != nil || running {
+			continue
+		}
+		if err := srv.Delete(ctx, s.cfg.Container); err != nil {
+			s.a.Log.Warn("copy of a host outside the group not deleted", "service", s.cfg.Name, "host", h.Name, "err", err)
+			continue
+		}
+		s.a.Log.Info("deleted the copy of a host outside the group", "service", s.cfg.Name, "host", h.Name)
+	}
+}
+
+// report sends the service's vcr.pool.* items (template "vcrcovery pooled service"):
+// the owner, how many of the placed replicas hold the latest committed snapshot, how
+// many are wanted, and that snapshot's age.
+func (s *service) report(ctx context.Context, p placement.Placement) {
+	a := s.a
+	if a.Zabbix == nil {
+		return
+	}
+	host := s.cfg.ZabbixHost
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	vals := []zabbix.Value{
+		{Host: host, Key: zabbix.KeyPoolOwner, Value: a.Host},
+		{Host: host, Key: zabbix.KeyPoolReplicasWanted, Value: strconv.Itoa(s.cfg.Replicas)},
+		{Host: host, Key: zabbix.KeyPoolSnapshotPeriod, Value: num(a.Inventory.Pool.SnapshotPeriod.Seconds())},
+	}
+	holding := 0
+	if latest, ok, err := a.DCS.Latest(ctx, s.cfg.Name); err == nil && ok {
+		for _, r := range p.Replicas {
+			if slices.Contains(latest.Replicas, r) {
+				holding++
+			}
+		}
+		vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolSnapshotAge, Value: num(time.Since(latest.Created).Seconds())})
+	}
+	vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolReplicas, Value: strconv.Itoa(holding)})
+	if _, err := a.Zabbix.Send(ctx, vals); err != nil {
+		a.rate.Log(slog.LevelWarn, "zabbix:"+s.cfg.Name, "report to zabbix failed", "service", s.cfg.Name, "err", err)
+	}
+}
