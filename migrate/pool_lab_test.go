@@ -23,6 +23,15 @@ import (
 // places them, and with the etcd endpoints replaced when endpoints is given.
 func poolInventory(t *testing.T, name string, endpoints string) (string, *config.Inventory) {
 	t.Helper()
+	return poolInventoryWith(t, name, endpoints, `  - {name: p1, dns_name: p1.lab.vcrcovery.test., probe: {ports: [8080]}, pool: {replicas: 1, pin: standby, backup: {kind: image, source: busybox}}}
+  - {name: p2, dns_name: p2.lab.vcrcovery.test., probe: {ports: [8080]}, pool: {replicas: 2, pin: big, backup: {kind: image, source: busybox}}}
+`, 0)
+}
+
+// poolInventoryWith is poolInventory with services (YAML list items) of the caller's
+// and, when period is not 0, that snapshot period.
+func poolInventoryWith(t *testing.T, name, endpoints, services string, period time.Duration) (string, *config.Inventory) {
+	t.Helper()
 	root := lab.Root(t)
 	b, err := os.ReadFile(filepath.Join(root, ".lab", "vcrcovery.yaml"))
 	if err != nil {
@@ -34,10 +43,10 @@ func poolInventory(t *testing.T, name string, endpoints string) (string, *config
 		j := strings.Index(text[i:], "]\n")
 		text = text[:i] + "    endpoints: [" + endpoints + "]\n" + text[i+j+2:]
 	}
-	text = strings.Replace(text, "services:\n", `services:
-  - {name: p1, dns_name: p1.lab.vcrcovery.test., probe: {ports: [8080]}, pool: {replicas: 1, pin: standby, backup: {kind: image, source: busybox}}}
-  - {name: p2, dns_name: p2.lab.vcrcovery.test., probe: {ports: [8080]}, pool: {replicas: 2, pin: big, backup: {kind: image, source: busybox}}}
-`, 1)
+	if period != 0 {
+		text = strings.Replace(text, "  snapshot_period: 30s\n", "  snapshot_period: "+period.String()+"\n", 1)
+	}
+	text = strings.Replace(text, "services:\n", "services:\n"+services, 1)
 	path := filepath.Join(t.TempDir(), "pool.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)

@@ -57,6 +57,9 @@ type Agent struct {
 
 	own  *container.Server
 	rate *ratelog.Limiter
+	// settled is a TTL after the first join: until then the agent claims nothing, so
+	// that hosts started together all count in the placement of a first start.
+	settled time.Time
 
 	mu   sync.Mutex
 	sess *dcs.Session
@@ -106,13 +109,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("pool host %s: its own LXD server: %w", a.Host, err)
 	}
 	a.own = own
-	sess, err := a.DCS.Join(ctx, a.Host)
+	// Bounded: at start, an etcd that does not answer is an error to report (exit 1),
+	// not a wait; later, the session rides out etcd's absences.
+	jctx, cancel := context.WithTimeout(ctx, 3*a.DCS.TTL())
+	sess, err := a.DCS.Join(jctx, a.Host)
+	cancel()
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
 	a.sess = sess
 	a.mu.Unlock()
+	a.settled = time.Now().Add(sess.TTL())
 
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -125,7 +125,9 @@ func (s *service) serve(ctx context.Context, sess *dcs.Session) {
 		return
 	}
 	s.nextSnapshot = now.Add(a.Inventory.Pool.SnapshotPeriod)
-	rctx, cancel := context.WithTimeout(ctx, a.Inventory.Pool.SnapshotPeriod)
+	// Bounded, so that a hung copy cannot stop the owner's loop; but a refresh may take
+	// longer than a short period, and an unfinished one is wasted.
+	rctx, cancel := context.WithTimeout(ctx, max(a.Inventory.Pool.SnapshotPeriod, time.Minute))
 	defer cancel()
 	if err := s.replicate(rctx, sess); err != nil && ctx.Err() == nil {
 		a.Log.Error("snapshot not committed", "service", s.cfg.Name, "err", err)
@@ -155,7 +157,7 @@ func (s *service) orphan(ctx context.Context, sess *dcs.Session) {
 	if s.noOwnerSince.IsZero() {
 		s.noOwnerSince = now
 	}
-	if now.Before(s.retryAfter) {
+	if now.Before(s.retryAfter) || now.Before(s.a.settled) {
 		return
 	}
 	ring, err := a.live(ctx)

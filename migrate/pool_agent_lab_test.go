@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
+	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/dcs"
+	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
+	"github.com/vcrcovery/vcrcovery/internal/lab"
+	"github.com/vcrcovery/vcrcovery/internal/poolplan"
+)
+
+var poolHosts = []string{"standby", "big", "spare"}
+
+// poolAgent is one `vcr-migrate -pool -host H` process of a test.
+type poolAgent struct {
+	host string
+	cmd  *exec.Cmd
+	log  string
+}
+
+func startPoolAgent(t *testing.T, path, host string) *poolAgent {
+	t.Helper()
+	log := filepath.Join(t.TempDir(), host+".log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "-config", path, "-pool", "-host", host)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	a := &poolAgent{host: host, cmd: cmd, log: log}
+	t.Cleanup(func() {
+		a.signal(syscall.SIGKILL)
+		if t.Failed() {
+			b, err := os.ReadFile(log)
+			t.Logf("agent %s (%v):\n%s", host, err, b)
+		}
+	})
+	return a
+}
+
+// signal sends sig and waits for the process to end.
+func (a *poolAgent) signal(sig syscall.Signal) error {
+	if a.cmd.ProcessState != nil {
+		return nil
+	}
+	a.cmd.Process.Signal(sig)
+	return a.cmd.Wait()
+}
+
+// poolLab is what a pool agent test needs of the lab.
+type poolLab struct {
+	t    *testing.T
+	inv  *config.Inventory
+	path string
+	svc  string
+	dcs  *dcs.Client
+	dns  *dnsupdate.Client
+}
+
+// newPoolLab writes an inventory with a pool of its own and one pooled service pinned to
+// pin, period 2 s, and registers the cleanup: every copy of the container deleted, the
+// DNS name removed.
+func newPoolLab(t *testing.T, prefix, pin string) *poolLab {
+	t.Helper()
+	lab.Need(t, "ETCD")
+	lab.Need(t, "LXD_SPARE_URL")
+	id := time.Now().UnixNano() % 1e9
+	svc := fmt.Sprintf("%s%d", prefix, id)
+	services := fmt.Sprintf("  - {name: %s, dns_name: %s.lab.vcrcovery.test., probe: {ports: [8080], timeout: 10s}, pool: {replicas: 1, pin: %s, backup: {kind: image, source: busybox}}}\n", svc, svc, pin)
+	path, inv := poolInventoryWith(t, fmt.Sprintf("%s%d", prefix, id), "", services, 2*time.Second)
+	c, err := dcs.Connect(context.Background(), poolplan.Options(inv.Pool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &poolLab{t: t, inv: inv, path: path, svc: svc, dcs: c,
+		dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey, TTL: inv.DNS.TTL}}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, h := range poolHosts {
+			if srv := p.server(ctx, h); srv != nil {
+				if ok, _ := srv.Running(ctx, svc); ok {
+					srv.Stop(ctx, svc)
+				}
+				if ok, _ := srv.Exists(ctx, svc); ok {
+					if err := srv.Delete(ctx, svc); err != nil {
+						t.Logf("cleanup: %v", err)
+					}
+				}
+			}
+		}
+		m := new(dns.Msg)
+		m.SetUpdate(inv.DNS.Zone)
+		m.RemoveName([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: svc + "." + inv.DNS.Zone, Rrtype: dns.TypeANY, Class: dns.ClassANY}}})
+		m.SetTsig(inv.DNS.TSIGKey.Name, inv.DNS.TSIGKey.Algorithm, 300, time.Now().Unix())
+		cl := &dns.Client{TsigSecret: map[string]string{inv.DNS.TSIGKey.Name: inv.DNS.TSIGKey.Secret.Reveal()}}
+		if _, _, err := cl.ExchangeContext(ctx, m, inv.DNS.Server.String()); err != nil {
+			t.Logf("cleanup: remove %s: %v", svc, err)
+		}
+		c.Close()
+	})
+	return p
+}
+
+// server connects to a pool host's LXD; nil when it does not answer. Its requests obey
+// ctx (the LXD client keeps it), which must outlive their use.
+func (p *poolLab) server(ctx context.Context, host string) *container.Server {
+	for _, sb := range p.inv.PoolHosts() {
+		if sb.Name == host {
+			if srv, err := container.Connect(ctx, sb); err == nil {
+				return srv
+			}
+		}
+	}
+	return nil
+}
+
+// running lists the hosts (among those given) where the service's container runs.
+func (p *poolLab) running(hosts ...string) []string {
+	var out []string
+	for _, h := range hosts {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if srv := p.server(ctx, h); srv != nil {
+			if ok, err := srv.Running(ctx, p.svc); err == nil && ok {
+				out = append(out, h)
+			}
+		}
+		cancel()
+	}
+	return out
+}
+
+// served returns the one address the name points at, if it answers HTTP there.
+func (p *poolLab) served() (netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	addrs, err := p.dns.Lookup(ctx, p.svc+"."+p.inv.DNS.Zone)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if len(addrs) != 1 {
+		return netip.Addr{}, fmt.Errorf("%s points at %v", p.svc, addrs)
+	}
+	cl := &http.Client{Timeout: 300 * time.Millisecond}
+	resp, err := cl.Get("http://" + addrs[0].String() + ":8080/")
+	if err != nil {
+		return addrs[0], err
+	}
+	resp.Body.Close()
+	return addrs[0], nil
+}
+
+// committed waits for a commit by owner (any owner when empty) held by want replicas.
+func (p *poolLab) committed(owner string, within time.Duration, ok func(dcs.Snapshot) bool) dcs.Snapshot {
+	p.t.Helper()
+	var snap dcs.Snapshot
+	lab.Until(p.t, "a commit of "+p.svc+" by "+owner, within, func() error {
+		s, found, err := p.dcs.Latest(context.Background(), p.svc)
+		if err != nil || !found {
+			return fmt.Errorf("no commit yet (%v)", err)
+		}
+		if (owner != "" && s.Owner != owner) || !ok(s) {
+			return fmt.Errorf("latest commit %s by %s on %v", s.Name, s.Owner, s.Replicas)
+		}
+		snap = s
+		return nil
+	})
+	return snap
+}
+
+func (p *poolLab) owner() string {
+	o, err := p.dcs.Owner(context.Background(), p.svc)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return o.Host
+}
+
+func labScript(t *testing.T, args ...string) {
+	t.Helper()
+	lab.Run(t, 2*time.Minute, filepath.Join(lab.Root(t), "scripts", "lab"), args...)
+}
+
+func oneReplica(s dcs.Snapshot) bool { return len(s.Replicas) == 1 }
+
+// start runs an agent on every pool host and waits until owner committed a snapshot
+// held by one replica and the name is served.
+func (p *poolLab) start(owner string) (map[string]*poolAgent, dcs.Snapshot, netip.Addr) {
+	p.t.Helper()
+	agents := map[string]*poolAgent{}
+	for _, h := range poolHosts {
+		agents[h] = startPoolAgent(p.t, p.path, h)
+	}
+	first := p.committed(owner, 60*time.Second, oneReplica)
+	var ip netip.Addr
+	lab.Until(p.t, "served from "+owner, 20*time.Second, func() error {
+		var err error
+		ip, err = p.served()
+		return err
+	})
+	return agents, first, ip
+}
+
+// TestLabPoolTakeover: three pool agents, a service pinned to big: big starts it from
+// the backup, publishes its name and commits snapshots held by its replica. Then big
+// dies (agent SIGKILLed, LXD daemon stopped): its replica, the first holder in ring
+// order, takes over from the latest commit, the name moves, a client is served again
+// (the figure: seconds from the death), exactly one copy runs, and the replica count
+// comes back on the third host. When big returns, its copy never runs again: it
+// becomes the replica, and the third host's copy goes.
+func TestLabPoolTakeover(t *testing.T) {
+	p := newPoolLab(t, "pt", "big")
+	agents, first, ip0 := p.start("big")
+	replica := first.Replicas[0]
+	third := poolHosts[slices.IndexFunc(poolHosts, func(h string) bool { return h != "big" && h != replica })]
+	if first.Address != ip0.String() {
+		t.Errorf("commit records address %q, the name points at %s", first.Address, ip0)
+	}
+	if got := p.running(poolHosts...); !slices.Equal(got, []string{"big"}) {
+		t.Fatalf("running on %v, want only big", got)
+	}
+
+	t.Cleanup(func() { labScript(t, "lxd-daemon", "start", "big") })
+	died := time.Now()
+	agents["big"].signal(syscall.SIGKILL)
+	labScript(t, "lxd-daemon", "stop", "big")
+	var served time.Duration
+	var ip1 netip.Addr
+	lab.Until(t, "served again after big died", 30*time.Second, func() error {
+		ip, err := p.served()
+		if err != nil {
+			return err
+		}
+		if ip == ip0 {
+			return fmt.Errorf("still %s", ip)
+		}
+		served, ip1 = time.Since(died), ip
+		return nil
+	})
+	t.Logf("FIGURE pool takeover: client served again %.2f s after the owner died (agent SIGKILL + LXD daemon stop; lease TTL 2 s; seed paper: 16 s)", served.Seconds())
+	if o := p.owner(); o != replica {
+		t.Errorf("owner after the takeover is %q, want the replica %s", o, replica)
+	}
+	if got := p.running(replica, third); !slices.Equal(got, []string{replica}) {
+		t.Errorf("running on %v after the takeover, want only %s", got, replica)
+	}
+	p.committed(replica, 30*time.Second, func(s dcs.Snapshot) bool { return slices.Equal(s.Replicas, []string{third}) })
+
+	labScript(t, "lxd-daemon", "start", "big")
+	agents["big"] = startPoolAgent(t, p.path, "big")
+	p.committed(replica, 60*time.Second, func(s dcs.Snapshot) bool { return slices.Equal(s.Replicas, []string{"big"}) })
+	if got := p.running(poolHosts...); !slices.Equal(got, []string{replica}) {
+		t.Errorf("running on %v after big came back, want only %s", got, replica)
+	}
+	if ip, err := p.served(); err != nil || ip != ip1 {
+		t.Errorf("after big came back the name points at %s (%v), want %s", ip, err, ip1)
+	}
+	lab.Until(t, "the third host's copy removed", 20*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv := p.server(ctx, third); srv != nil {
+			if ok, _ := srv.Exists(ctx, p.svc); ok {
+				return fmt.Errorf("%s still holds a copy", third)
+			}
+		}
+		return nil
+	})
+
+	// SIGTERM is a step-down: a final snapshot of the stopped container, committed, then
+	// the lease revoked, and the replica (big) takes over at once from that snapshot.
+	before, _, _ := p.dcs.Latest(context.Background(), p.svc)
+	if err := agents[replica].signal(syscall.SIGTERM); err != nil {
+		t.Errorf("agent %s after SIGTERM: %v", replica, err)
+	}
+	last := p.committed(replica, 5*time.Second, func(s dcs.Snapshot) bool { return s.Name != before.Name })
+	lab.Until(t, "big took over after the step-down", 30*time.Second, func() error {
+		if o := p.owner(); o != "big" {
+			return fmt.Errorf("owner %q", o)
+		}
+		_, err := p.served()
+		return err
+	})
+	b, _ := os.ReadFile(agents["big"].log)
+	if !strings.Contains(string(b), "restored snapshot "+last.Name) {
+		t.Errorf("big did not restore the step-down's snapshot %s:\n%s", last.Name, b)
+	}
+}
+
+// TestLabPoolEtcdQuorumLoss: with two of the three etcd members stopped, nothing is
+// taken over even when the owner's agent dies, and the owner's container keeps
+// serving. When the quorum returns, the owner's lease expires and its replica takes
+// over, stopping the dead agent's container through its (still reachable) LXD API:
+// one copy runs.
+func TestLabPoolEtcdQuorumLoss(t *testing.T) {
+	p := newPoolLab(t, "pq", "spare")
+	agents, first, ip0 := p.start("spare")
+
+	t.Cleanup(func() {
+		labScript(t, "etcd-member", "start", "2")
+		labScript(t, "etcd-member", "start", "3")
+	})
+	labScript(t, "etcd-member", "stop", "2")
+	labScript(t, "etcd-member", "stop", "3")
+	agents["spare"].signal(syscall.SIGKILL)
+	// Three lease TTLs: any agent that would act on a lost lease has acted by then.
+	time.Sleep(3 * p.inv.Pool.LeaseTTL)
+	if got := p.running(poolHosts...); !slices.Equal(got, []string{"spare"}) {
+		t.Errorf("without quorum: running on %v, want spare only (no takeover)", got)
+	}
+	if ip, err := p.served(); err != nil || ip != ip0 {
+		t.Errorf("without quorum the service is not served from spare: %s %v", ip, err)
+	}
+
+	labScript(t, "etcd-member", "start", "2")
+	labScript(t, "etcd-member", "start", "3")
+	replica := first.Replicas[0]
+	lab.Until(t, "taken over once etcd answers again", 60*time.Second, func() error {
+		if o := p.owner(); o != replica {
+			return fmt.Errorf("owner %q, want %s", o, replica)
+		}
+		ip, err := p.served()
+		if err == nil && ip == ip0 {
+			return fmt.Errorf("still served from spare")
+		}
+		return err
+	})
+	if got := p.running(poolHosts...); !slices.Equal(got, []string{replica}) {
+		t.Errorf("after the takeover: running on %v, want only %s", got, replica)
+	}
+	b, _ := os.ReadFile(agents[replica].log)
+	if !strings.Contains(string(b), "spare: stopped its copy") {
+		t.Errorf("the takeover did not fence spare by stopping its copy:\n%s", b)
+	}
+}
