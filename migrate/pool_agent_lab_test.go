@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/canonical/lxd/shared/api"
 	"github.com/miekg/dns"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
@@ -22,6 +24,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/poolplan"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
 var poolHosts = []string{"standby", "big", "spare"}
@@ -72,8 +75,10 @@ type poolLab struct {
 	inv  *config.Inventory
 	path string
 	svc  string
-	dcs  *dcs.Client
-	dns  *dnsupdate.Client
+	// zabbixHost is the service's trapper host, with the pool template's items.
+	zabbixHost string
+	dcs        *dcs.Client
+	dns        *dnsupdate.Client
 }
 
 // newPoolLab writes an inventory with a pool of its own and one pooled service pinned to
@@ -85,13 +90,17 @@ func newPoolLab(t *testing.T, prefix, pin string) *poolLab {
 	lab.Need(t, "LXD_SPARE_URL")
 	id := time.Now().UnixNano() % 1e9
 	svc := fmt.Sprintf("%s%d", prefix, id)
-	services := fmt.Sprintf("  - {name: %s, dns_name: %s.lab.vcrcovery.test., probe: {ports: [8080], timeout: 10s}, pool: {replicas: 1, pin: %s, backup: {kind: image, source: busybox}}}\n", svc, svc, pin)
+	zbxHost, _ := lab.TrapperHost(t, labAPI(t), svc, map[string]int{
+		zabbix.KeyPoolOwner: lab.ValueChar, zabbix.KeyPoolReplicas: lab.ValueUnsigned, zabbix.KeyPoolReplicasWanted: lab.ValueUnsigned,
+		zabbix.KeyPoolSnapshotAge: lab.ValueFloat, zabbix.KeyPoolSnapshotPeriod: lab.ValueFloat,
+	})
+	services := fmt.Sprintf("  - {name: %s, zabbix_host: %s, dns_name: %s.lab.vcrcovery.test., probe: {ports: [8080], timeout: 10s}, pool: {replicas: 1, pin: %s, backup: {kind: image, source: busybox}}}\n", svc, zbxHost, svc, pin)
 	path, inv := poolInventoryWith(t, fmt.Sprintf("%s%d", prefix, id), "", services, 2*time.Second)
 	c, err := dcs.Connect(context.Background(), poolplan.Options(inv.Pool))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &poolLab{t: t, inv: inv, path: path, svc: svc, dcs: c,
+	p := &poolLab{t: t, inv: inv, path: path, svc: svc, dcs: c, zabbixHost: zbxHost,
 		dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey, TTL: inv.DNS.TTL}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -101,10 +110,33 @@ func newPoolLab(t *testing.T, prefix, pin string) *poolLab {
 				if ok, _ := srv.Running(ctx, svc); ok {
 					srv.Stop(ctx, svc)
 				}
-				if ok, _ := srv.Exists(ctx, svc); ok {
-					if err := srv.Delete(ctx, svc); err != nil {
+				// A killed agent's copy may still run on the server (LXD finishes an
+				// operation its client left): wait for them, then delete, snapshots
+				// first (deleting one under a running refresh leaves its files behind).
+				for wait := 0; wait < 60; wait++ {
+					ops, err := srv.Client().GetOperations()
+					busy := slices.ContainsFunc(ops, func(o api.Operation) bool { return o.StatusCode == api.Running })
+					if err != nil || !busy {
+						break
+					}
+					time.Sleep(500 * time.Millisecond)
+				}
+				for try := 0; try < 20; try++ {
+					if ok, _ := srv.Exists(ctx, svc); !ok {
+						break
+					}
+					names, _ := srv.Snapshots(ctx, svc)
+					for _, n := range names {
+						srv.DeleteSnapshot(ctx, svc, n)
+					}
+					err := srv.Delete(ctx, svc)
+					if err == nil {
+						break
+					}
+					if try == 19 {
 						t.Logf("cleanup: %v", err)
 					}
+					time.Sleep(500 * time.Millisecond)
 				}
 			}
 		}
@@ -195,6 +227,32 @@ func (p *poolLab) owner() string {
 	return o.Host
 }
 
+// items waits until the service's Zabbix host has the wanted last values (numbers
+// compared as numbers), and a snapshot age under two periods.
+func (p *poolLab) items(want map[string]string) {
+	p.t.Helper()
+	api := labAPI(p.t)
+	lab.Until(p.t, "pool items in zabbix", 20*time.Second, func() error {
+		items, err := api.ItemsOfHost(context.Background(), p.zabbixHost)
+		if err != nil {
+			return err
+		}
+		got := map[string]string{}
+		for _, it := range items {
+			got[it.Key] = it.LastValue
+		}
+		for k, v := range want {
+			if strings.TrimRight(strings.TrimRight(got[k], "0"), ".") != v && got[k] != v {
+				return fmt.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+			}
+		}
+		if age, err := strconv.ParseFloat(got[zabbix.KeyPoolSnapshotAge], 64); err != nil || age > 2*p.inv.Pool.SnapshotPeriod.Seconds() {
+			return fmt.Errorf("%s = %q, want under two periods", zabbix.KeyPoolSnapshotAge, got[zabbix.KeyPoolSnapshotAge])
+		}
+		return nil
+	})
+}
+
 func labScript(t *testing.T, args ...string) {
 	t.Helper()
 	lab.Run(t, 2*time.Minute, filepath.Join(lab.Root(t), "scripts", "lab"), args...)
@@ -264,6 +322,7 @@ func TestLabPoolTakeover(t *testing.T) {
 		t.Errorf("running on %v after the takeover, want only %s", got, replica)
 	}
 	p.committed(replica, 30*time.Second, func(s dcs.Snapshot) bool { return slices.Equal(s.Replicas, []string{third}) })
+	p.items(map[string]string{zabbix.KeyPoolOwner: replica, zabbix.KeyPoolReplicas: "1", zabbix.KeyPoolReplicasWanted: "1", zabbix.KeyPoolSnapshotPeriod: "2"})
 
 	labScript(t, "lxd-daemon", "start", "big")
 	agents["big"] = startPoolAgent(t, p.path, "big")
@@ -349,5 +408,133 @@ func TestLabPoolEtcdQuorumLoss(t *testing.T) {
 	b, _ := os.ReadFile(agents[replica].log)
 	if !strings.Contains(string(b), "spare: stopped its copy") {
 		t.Errorf("the takeover did not fence spare by stopping its copy:\n%s", b)
+	}
+}
+
+// exec runs cmd in the service's container on host and returns its output.
+func (p *poolLab) exec(host string, cmd ...string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := p.server(ctx, host)
+	if srv == nil {
+		p.t.Fatalf("LXD of %s does not answer", host)
+	}
+	r, err := srv.Exec(ctx, p.svc, cmd)
+	if err != nil || r.ExitCode != 0 {
+		p.t.Fatalf("%v on %s: exit %d %v\n%s", cmd, host, r.ExitCode, err, r.Output)
+	}
+	return r.Output
+}
+
+// commitSeconds reads the snapshot and copy seconds of snapshot snap from an agent log.
+func commitSeconds(t *testing.T, log, snap string) (snapshot, copy float64) {
+	t.Helper()
+	b, _ := os.ReadFile(log)
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `msg="snapshot committed"`) || !strings.Contains(line, "snapshot="+snap+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "snapshot_seconds":
+				snapshot, _ = strconv.ParseFloat(v, 64)
+			case "copy_seconds":
+				copy, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		return snapshot, copy
+	}
+	t.Fatalf("no commit of %s in %s:\n%s", snap, log, b)
+	return 0, 0
+}
+
+// TestLabPoolSnapshotCost: 100 MB written into a pooled container reach its replica
+// with the next committed snapshot, and survive the owner's death: the new owner's
+// copy has the same bytes. The figures are the seed paper's per-period cost: the
+// snapshot, the copy of the period that carried the 100 MB and of a quiet period
+// after, and the longest gap a client polling every 20 ms saw meanwhile (the paper's
+// checkpoint paused the service 8.45 s).
+func TestLabPoolSnapshotCost(t *testing.T) {
+	p := newPoolLab(t, "pc", "spare")
+	agents, first, ip := p.start("spare")
+	replica := first.Replicas[0]
+
+	stop := make(chan struct{})
+	gap := make(chan time.Duration)
+	go func() {
+		cl := &http.Client{Timeout: time.Second}
+		last, worst := time.Now(), time.Duration(0)
+		for {
+			select {
+			case <-stop:
+				gap <- max(worst, time.Since(last))
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if resp, err := cl.Get("http://" + ip.String() + ":8080/"); err == nil {
+				resp.Body.Close()
+				worst, last = max(worst, time.Since(last)), time.Now()
+			}
+		}
+	}()
+	p.exec("spare", "dd", "if=/dev/urandom", "of=/data100", "bs=1048576", "count=100")
+	sum := p.exec("spare", "md5sum", "/data100")
+	written := time.Now()
+	carried := p.committed("spare", 60*time.Second, func(s dcs.Snapshot) bool { return s.Created.After(written) && len(s.Replicas) == 1 })
+	quiet := p.committed("spare", 60*time.Second, func(s dcs.Snapshot) bool { return s.Created.After(carried.Committed) && len(s.Replicas) == 1 })
+	close(stop)
+	worst := <-gap
+	snap1, copy1 := commitSeconds(t, agents["spare"].log, carried.Name)
+	snap2, copy2 := commitSeconds(t, agents["spare"].log, quiet.Name)
+	t.Logf("FIGURE pool snapshot cost, 100 MB written: snapshot %.2f s + copy %.2f s; next quiet period: snapshot %.2f s + copy %.2f s; longest client gap %.3f s (seed paper: 8.45 s pause)",
+		snap1, copy1, snap2, copy2, worst.Seconds())
+
+	t.Cleanup(func() { labScript(t, "lxd-daemon", "start", "spare") })
+	agents["spare"].signal(syscall.SIGKILL)
+	labScript(t, "lxd-daemon", "stop", "spare")
+	lab.Until(t, "taken over by "+replica, 30*time.Second, func() error {
+		if o := p.owner(); o != replica {
+			return fmt.Errorf("owner %q", o)
+		}
+		_, err := p.served()
+		return err
+	})
+	if got := p.exec(replica, "md5sum", "/data100"); got != sum {
+		t.Errorf("after the takeover /data100 is %q, the owner wrote %q", got, sum)
+	}
+}
+
+// TestLabPoolAgentExitCodes: -pool -host exits 2 for a host that is no pool host and
+// for -pool with neither -plan nor -host, and 1 (naming the endpoint) when etcd does
+// not answer at start.
+func TestLabPoolAgentExitCodes(t *testing.T) {
+	lab.Need(t, "ETCD")
+	path, _ := poolInventory(t, fmt.Sprintf("exit%d", time.Now().UnixNano()%1e9), "")
+	down, _ := poolInventory(t, "exitdown", `"http://127.0.0.1:9"`)
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"no pool host", []string{"-config", path, "-pool", "-host", "nosuch"}, 2, "not a pool host"},
+		{"neither -plan nor -host", []string{"-config", path, "-pool"}, 2, "-plan (print the pool) or -host"},
+		{"both", []string{"-config", path, "-pool", "-plan", "-host", "big"}, 2, "-plan (print the pool) or -host"},
+		{"etcd unreachable", []string{"-config", down, "-pool", "-host", "big"}, 1, "127.0.0.1:9"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := exec.Command(binary, tt.args...).CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(string(out), tt.says) {
+				t.Errorf("exit %d, want %d saying %q:\n%s", code, tt.code, tt.says, out)
+			}
+		})
 	}
 }
