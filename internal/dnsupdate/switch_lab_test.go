@@ -147,3 +147,39 @@ func TestServerDownOrSilent(t *testing.T) {
 		t.Fatal("silent server: lookup succeeded")
 	}
 }
+
+// TestLabCreate: Create publishes a name that has no address, and only then: of two
+// racing creators one wins, the other gets ErrLostRace and changes nothing.
+func TestLabCreate(t *testing.T) {
+	c := labClient(t)
+	ctx := context.Background()
+	name := labName(t, c, primary)
+	if err := c.Create(ctx, name, standby); !errors.Is(err, ErrLostRace) {
+		t.Fatalf("Create over an existing address: %v, want ErrLostRace", err)
+	}
+	fresh := "new-" + name
+	t.Cleanup(func() {
+		m := new(dns.Msg)
+		m.SetUpdate(c.Zone)
+		m.RemoveName([]dns.RR{a(fresh, 0, standby)})
+		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
+		c.client().Exchange(m, c.Server)
+	})
+	errs := make(chan error, 2)
+	for _, ip := range []netip.Addr{primary, standby} {
+		go func() { errs <- c.Create(ctx, fresh, ip) }()
+	}
+	won := 0
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, ErrLostRace):
+			t.Errorf("racing Create: %v", err)
+		}
+	}
+	got, err := c.Lookup(ctx, fresh)
+	if won != 1 || err != nil || len(got) != 1 {
+		t.Errorf("%d creators won; %s -> %v (%v), want one address", won, fresh, got, err)
+	}
+}
