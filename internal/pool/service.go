@@ -297,7 +297,11 @@ func (s *service) fenceHost(ctx context.Context, host string) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	srv, err := s.a.connect(cctx, host)
-	if err != nil {
+	switch {
+	case errors.Is(err, container.ErrUntrusted):
+		// It cannot tell us; the last owner's silent port is then the only evidence.
+		return host + ": LXD refuses our certificate", nil
+	case err != nil:
 		return host + ": LXD unreachable", nil
 	}
 	running, err := srv.Running(cctx, s.cfg.Container)
