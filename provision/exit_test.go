@@ -53,6 +53,13 @@ func TestExitCodes(t *testing.T) {
 		{"Zabbix API unreachable", []string{"-config", unreachable, "-trapd-host", "standby", "-cloud-host", "standby"}, cli.ExitRuntime, "connection refused"},
 		{"no api_url", []string{"-config", inventory(""), "-trapd-host", "standby", "-cloud-host", "standby"}, cli.ExitUsage, "zabbix.api_url"},
 		{"bad -standby-agent", []string{"-config", unreachable, "-standby-agent", "standby"}, cli.ExitUsage, "want NAME=HOST:PORT"},
+		// -cost never contacts Zabbix: the unreachable API does not matter.
+		{"cost", []string{"-config", unreachable, "-cost"}, cli.ExitOK, "conventional-warm"},
+		{"cost csv", []string{"-config", unreachable, "-cost", "-csv"}, cli.ExitOK, "scheme,paid_for,"},
+		{"cost negative price", []string{"-config", unreachable, "-cost", "-cost-vm-price", "-0.01"}, cli.ExitUsage, "-cost-vm-price: must be a number of at least 0, got -0.01"},
+		{"cost no users", []string{"-config", unreachable, "-cost", "-cost-users", "0"}, cli.ExitUsage, "-cost-users: must be 1 or more, got 0"},
+		{"cost price not a number", []string{"-config", unreachable, "-cost", "-cost-gb", "ten"}, cli.ExitUsage, `invalid value "ten" for flag -cost-gb`},
+		{"csv without cost", []string{"-config", unreachable, "-csv"}, cli.ExitUsage, "-csv needs -cost"},
 	}
 	proven := map[int]bool{}
 	for _, tt := range tests {

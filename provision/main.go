@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/cli"
+	"github.com/vcrcovery/vcrcovery/internal/cost"
 	"github.com/vcrcovery/vcrcovery/internal/provision"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
@@ -27,6 +28,9 @@ var (
 	opts        = provision.Options{StandbyAgents: map[string]string{}}
 	noDiscovery bool
 	timeout     time.Duration
+	// -cost prints internal/cost's report and returns before anything contacts Zabbix.
+	costOn, costCSV bool
+	costPrices      cost.Prices
 )
 
 var program = cli.Program{
@@ -46,8 +50,9 @@ the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.`,
 	ExitCodes: `Exit codes:
   0  done (or nothing to change)
   1  Zabbix refused a change or the login, or could not be reached (the message says
-     what was being done)
-  2  usage or inventory error (including an inventory without zabbix.api_url)
+     what was being done); with -cost, the report could not be written
+  2  usage or inventory error (including an inventory without zabbix.api_url; with
+     -cost, a price, size or user count out of range, or -csv without -cost)
 `,
 	Flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&opts.RecoverCommand, "recover-command", provision.DefaultRecoverCommand,
@@ -71,6 +76,9 @@ the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.`,
 		fs.BoolVar(&opts.DryRun, "dry-run", false, "print what would change, change nothing")
 		fs.BoolVar(&noDiscovery, "no-discovery", false, "do not send each standby host its list of services (vcr.service.discovery)")
 		fs.DurationVar(&timeout, "timeout", 2*time.Minute, "deadline of the whole run")
+		fs.BoolVar(&costOn, "cost", false, "provision nothing, never contact Zabbix: print the inventory's yearly standby cost per scheme (conventional warm, consolidated warm, cold shared by -cost-users, cooperative pool, as configured; README \"Cost\"); "+cost.PriceSource)
+		fs.BoolVar(&costCSV, "csv", false, "with -cost: print CSV instead of a table")
+		costPrices.Register(fs)
 	},
 	Main: run,
 }
@@ -83,6 +91,9 @@ func run(env cli.Env) int {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	if costOn || costCSV {
+		return printCost(env)
+	}
 	if err := provision.Check(env.Inventory, opts); err != nil {
 		fmt.Fprintf(env.Stderr, "vcr-provision: %v\n", err)
 		return cli.ExitUsage
@@ -106,6 +117,23 @@ func run(env cli.Env) int {
 	}
 	if err != nil {
 		env.Log.Error("provisioning failed", "err", err)
+		return cli.ExitRuntime
+	}
+	return cli.ExitOK
+}
+
+// printCost is -cost: the report of internal/cost, from the inventory alone.
+func printCost(env cli.Env) int {
+	err := costPrices.Validate()
+	if err == nil && !costOn {
+		err = errors.New("-csv needs -cost")
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "vcr-provision: %v\n", err)
+		return cli.ExitUsage
+	}
+	if err := cost.Compute(env.Inventory, costPrices).Write(env.Stdout, costCSV); err != nil {
+		env.Log.Error("cannot write the cost report", "err", err)
 		return cli.ExitRuntime
 	}
 	return cli.ExitOK
