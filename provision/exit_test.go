@@ -74,6 +74,20 @@ func TestExitCodes(t *testing.T) {
 			proven[code] = true
 		})
 	}
+	t.Run("cost to a full disk", func(t *testing.T) {
+		// /dev/full refuses every write (ENOSPC): a report that cannot be written is
+		// not a success.
+		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer full.Close()
+		var errb bytes.Buffer
+		code := cli.Run(program, []string{"-config", unreachable, "-cost"}, full, &errb)
+		if code != cli.ExitRuntime || !strings.Contains(errb.String(), "cannot write the cost report") {
+			t.Errorf("exit %d, want %d:\n%s", code, cli.ExitRuntime, errb.String())
+		}
+	})
 	_, help := runProvision("-h")
 	lab.CheckExitTables(t, proven, help, "README.md")
 }
