@@ -88,15 +88,16 @@ func Compute(inv *config.Inventory, p Prices) *Report {
 	if vms == 0 && n > 0 {
 		vms = 1
 	}
-	perService := p.storage(1)
+	// Each of these schemes keeps one copy of every service's data.
+	all := p.storage(n)
 
 	rep.Rows = append(rep.Rows,
 		Row{Scheme: Conventional, Basis: fmt.Sprintf("%s VM x %s/h", num(n), num(p.VMPerHour)),
-			ComputeUSD: n * p.VMPerHour * HoursPerYear, StorageGB: perService.gb * n, StorageUSD: perService.usd * n},
+			ComputeUSD: n * p.VMPerHour * HoursPerYear, StorageGB: all.gb, StorageUSD: all.usd},
 		Row{Scheme: Consolidated, Basis: fmt.Sprintf("%s VM x %s/h", num(vms), num(p.StandbyPerHour)),
-			ComputeUSD: vms * p.StandbyPerHour * HoursPerYear, StorageGB: perService.gb * n, StorageUSD: perService.usd * n},
+			ComputeUSD: vms * p.StandbyPerHour * HoursPerYear, StorageGB: all.gb, StorageUSD: all.usd},
 		Row{Scheme: ColdShared, Basis: fmt.Sprintf("%s VM x %s/h / %s", num(vms), num(p.StandbyPerHour), users(p.Users)),
-			ComputeUSD: vms * p.StandbyPerHour * HoursPerYear / float64(p.Users), StorageGB: perService.gb * n, StorageUSD: perService.usd * n},
+			ComputeUSD: vms * p.StandbyPerHour * HoursPerYear / float64(p.Users), StorageGB: all.gb, StorageUSD: all.usd},
 	)
 
 	pool := Row{Scheme: Pool}
