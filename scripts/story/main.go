@@ -341,6 +341,18 @@ func (d *demo) waitServed(p *poll, t0 time.Time, old netip.Addr, within time.Dur
 type event struct {
 	at   time.Time
 	what string
+	// coarse: at is a whole second (Zabbix's alert clock); it happened within the
+	// second after.
+	coarse bool
+}
+
+// offset prints when e happened after t0.
+func (e event) offset(t0 time.Time) string {
+	a := e.at.Sub(t0).Seconds()
+	if e.coarse {
+		return fmt.Sprintf("+%.1f..%.1f s", max(a, 0), a+1)
+	}
+	return fmt.Sprintf("+%6.2f s", a)
 }
 
 // failover destroys svc's primary VM and prints the timeline of its recovery.
@@ -364,19 +376,25 @@ func (d *demo) failover(svc *config.Service, path string) error {
 		return fmt.Errorf("%s: %w", svc.Name, err)
 	}
 	time.Sleep(1500 * time.Millisecond) // recover's report reaches Zabbix after the switch
-	ev := []event{{t0, "virsh destroy " + svc.Name}}
+	ev := []event{{at: t0, what: "virsh destroy " + svc.Name}}
 	ev = append(ev, d.zabbixEvents(svc, t0)...)
 	ev = append(ev, d.recoverSteps(svc, t0)...)
 	for i := range p.at {
 		if p.at[i].After(t0) && p.from[i].IsValid() && p.from[i] != svc.PrimaryAddress {
-			ev = append(ev, event{p.at[i], fmt.Sprintf("the authoritative DNS answers %s for %s", p.from[i], svc.DNSName)})
+			ev = append(ev, event{at: p.at[i], what: fmt.Sprintf("the authoritative DNS answers %s for %s", p.from[i], svc.DNSName)})
 			break
 		}
 	}
-	ev = append(ev, event{served, fmt.Sprintf("first client request served by the container at %s", ip)})
-	sort.SliceStable(ev, func(i, j int) bool { return ev[i].at.Before(ev[j].at) })
+	ev = append(ev, event{at: served, what: fmt.Sprintf("first client request served by the container at %s", ip)})
+	mid := func(e event) time.Time {
+		if e.coarse {
+			return e.at.Add(500 * time.Millisecond)
+		}
+		return e.at
+	}
+	sort.SliceStable(ev, func(i, j int) bool { return mid(ev[i]).Before(mid(ev[j])) })
 	for _, e := range ev {
-		fmt.Printf("  +%6.2f s  %s\n", e.at.Sub(t0).Seconds(), e.what)
+		fmt.Printf("  %-14s %s\n", e.offset(t0), e.what)
 	}
 	d.rows = append(d.rows, [2]string{fmt.Sprintf("%s (%s) by %s", svc.Name, svc.Standby.Mode, strings.SplitN(path, " (", 2)[0]),
 		fmt.Sprintf("client served again %.2f s after the destroy", served.Sub(t0).Seconds())})
@@ -432,7 +450,7 @@ func (d *demo) zabbixEvents(svc *config.Service, t0 time.Time) []event {
 			"sortfield": "clock", "sortorder": "ASC", "output": "extend"}, &hist)
 		for _, h := range hist {
 			if h.Value != "1" {
-				out = append(out, event{clock(h.Clock, h.NS), fmt.Sprintf("libvirt trap -> vcr-trapd -> Zabbix item %s = %s (the value's clock)", zabbix.KeyGuestState("…"), h.Value)})
+				out = append(out, event{at: clock(h.Clock, h.NS), what: fmt.Sprintf("libvirt trap -> vcr-trapd -> Zabbix item %s = %s (the value's clock)", zabbix.KeyGuestState("…"), h.Value)})
 				break
 			}
 		}
@@ -448,7 +466,7 @@ func (d *demo) zabbixEvents(svc *config.Service, t0 time.Time) []event {
 	var ids []string
 	for _, e := range events {
 		if strings.Contains(e.Name, svc.Name) {
-			out = append(out, event{clock(e.Clock, e.NS), fmt.Sprintf("Zabbix problem %q", e.Name)})
+			out = append(out, event{at: clock(e.Clock, e.NS), what: fmt.Sprintf("Zabbix problem %q", e.Name)})
 			ids = append(ids, e.EventID)
 		}
 	}
@@ -456,7 +474,7 @@ func (d *demo) zabbixEvents(svc *config.Service, t0 time.Time) []event {
 		var alerts []struct{ Clock, Status, Message string }
 		d.api.Call(d.ctx, "alert.get", map[string]any{"eventids": ids, "output": []string{"clock", "status", "message"}}, &alerts)
 		for _, a := range alerts {
-			out = append(out, event{clock(a.Clock, "0"), "Zabbix action: remote command sent to the standby's agent (Zabbix records whole seconds)"})
+			out = append(out, event{at: clock(a.Clock, "0"), coarse: true, what: "Zabbix action: remote command sent to the standby's agent"})
 		}
 	}
 	return out
@@ -501,19 +519,20 @@ func (d *demo) recoverSteps(svc *config.Service, t0 time.Time) []event {
 		if i < len(durations) {
 			what += " in " + strings.TrimRight(strings.TrimRight(durations[i].Value, "0"), ".") + " s"
 		}
-		if i == len(results)-1 {
-			var steps []string
-			for _, st := range []string{"lock", "fence", "container", "hooks", "probe", "dns"} {
-				if h := history(zabbix.KeyRecoverStep(svc.Name, st), 0); len(h) > 0 {
-					v, _ := strconv.ParseFloat(h[len(h)-1].Value, 64)
+		// A run sends its step items with its result, in one request: same clock.
+		var steps []string
+		for _, st := range []string{"lock", "fence", "container", "hooks", "probe", "dns"} {
+			for _, h := range history(zabbix.KeyRecoverStep(svc.Name, st), 0) {
+				if d := clock(h.Clock, h.NS).Sub(at); d > -time.Millisecond && d < time.Millisecond {
+					v, _ := strconv.ParseFloat(h.Value, 64)
 					steps = append(steps, fmt.Sprintf("%s %.3f", st, v))
 				}
 			}
-			if len(steps) > 0 {
-				what += " (steps, s: " + strings.Join(steps, ", ") + ")"
-			}
 		}
-		out = append(out, event{at, what})
+		if len(steps) > 0 {
+			what += " (steps, s: " + strings.Join(steps, ", ") + ")"
+		}
+		out = append(out, event{at: at, what: what})
 	}
 	b, _ := os.ReadFile(filepath.Join(d.dir, "vcr-trapd.log"))
 	for _, line := range strings.Split(string(b), "\n") {
@@ -522,7 +541,7 @@ func (d *demo) recoverSteps(svc *config.Service, t0 time.Time) []event {
 		}
 		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
 		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && at.After(t0) {
-			out = append(out, event{at, "vcr-trapd: fast path's script.execute returned (recover ran on the standby's agent)"})
+			out = append(out, event{at: at, what: "vcr-trapd: fast path's script.execute returned (recover ran on the standby's agent)"})
 		}
 	}
 	return out
