@@ -361,7 +361,7 @@ func TestLabPoolTakeover(t *testing.T) {
 	if err := agents[replica].signal(syscall.SIGTERM); err != nil {
 		t.Errorf("agent %s after SIGTERM: %v", replica, err)
 	}
-	last := p.committed(replica, 5*time.Second, func(s dcs.Snapshot) bool { return s.Name != before.Name })
+	last := p.committed(replica, 20*time.Second, func(s dcs.Snapshot) bool { return s.Name != before.Name })
 	lab.Until(t, "big took over after the step-down", 30*time.Second, func() error {
 		if o := p.owner(); o != "big" {
 			return fmt.Errorf("owner %q", o)
