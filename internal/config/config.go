@@ -166,6 +166,11 @@ type Service struct {
 	Sync *Sync
 	// Failback is what -failback runs before it switches the name back.
 	Failback Failback
+	// TSIGKeyFile names the service's own TSIG key, which signs its name's updates
+	// (empty: DNS.TSIGKey does): a server policy can then grant each key its own name
+	// only. TSIGKey is the key, read when the inventory is built.
+	TSIGKeyFile string
+	TSIGKey     dnsupdate.Key
 }
 
 // Sync is how a service's standby container is brought up to date from the primary,
@@ -323,4 +328,22 @@ func (inv *Inventory) Hypervisor(name string) (*Hypervisor, bool) {
 		}
 	}
 	return nil, false
+}
+
+// DNSClient is a client of the inventory's DNS server that signs each service's name
+// with the service's own key when it has one, else with the shared dns.tsig_key_file.
+func (inv *Inventory) DNSClient() *dnsupdate.Client {
+	c := &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
+		TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout, Keys: map[string]dnsupdate.Key{}}
+	for _, s := range inv.Services {
+		if s.TSIGKeyFile != "" {
+			c.Keys[s.DNSName] = s.TSIGKey
+		}
+	}
+	for _, s := range inv.Pooled {
+		if s.TSIGKeyFile != "" {
+			c.Keys[s.DNSName] = s.TSIGKey
+		}
+	}
+	return c
 }

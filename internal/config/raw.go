@@ -93,6 +93,7 @@ type rawService struct {
 	Sync           *rawSync          `yaml:"sync"`
 	Failback       rawFailback       `yaml:"failback"`
 	Pool           *rawServicePool   `yaml:"pool"`
+	TSIGKeyFile    string            `yaml:"tsig_key_file"`
 }
 
 // rawSync: exactly one of Command and LagCommand.

@@ -11,7 +11,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
-	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/probe"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -70,8 +69,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Standby:    place.Standby,
 		Containers: lxdServer,
 		Relocate:   relocate,
-		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
-			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
+		DNS: inv.DNSClient(),
 		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
