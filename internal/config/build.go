@@ -238,6 +238,12 @@ func (b *builder) zabbix(r *rawZabbix) Zabbix {
 		APIURL:   r.APIURL,
 		Username: r.Username,
 		Timeout:  b.duration("zabbix.timeout", r.Timeout, defaultZabbixTimeout),
+		Prefix:   deref(r.Prefix, DefaultZabbixPrefix),
+	}
+	// One word, so that an object's first word names its inventory: prefix "a" can
+	// never claim the objects of prefix "a-b" (vcr-provision -prune relies on it).
+	if !nameRE.MatchString(z.Prefix) {
+		b.add("zabbix.prefix", "must be lower-case letters, digits, '.', '_' or '-' (at most 63), got %q", z.Prefix)
 	}
 	if r.APIURL == "" {
 		if r.APITokenFile != "" || r.Username != "" || r.PasswordFile != "" {

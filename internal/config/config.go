@@ -57,6 +57,22 @@ type Zabbix struct {
 	PasswordFile string
 	// Timeout bounds one request to the trapper or the API (default 5s).
 	Timeout time.Duration
+	// Prefix starts the name of every object vcr-provision creates for this inventory
+	// (host groups, global scripts, actions, fast-path scripts) and is the value of its
+	// hosts' vcr.inventory tag, so that several inventories share one Zabbix without
+	// touching each other's objects (default DefaultZabbixPrefix, today's names).
+	Prefix string
+}
+
+// DefaultZabbixPrefix is zabbix.prefix when the inventory leaves it out.
+const DefaultZabbixPrefix = "vcrcovery"
+
+// NamePrefix is Prefix, or DefaultZabbixPrefix in a Zabbix built by hand without one.
+func (z Zabbix) NamePrefix() string {
+	if z.Prefix == "" {
+		return DefaultZabbixPrefix
+	}
+	return z.Prefix
 }
 
 // SNMP configures trap intake (trapd) and the SNMPv3 users that hypervisors refer to.

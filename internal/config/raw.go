@@ -28,6 +28,7 @@ type rawZabbix struct {
 	Username     string         `yaml:"username"`
 	PasswordFile string         `yaml:"password_file"`
 	Timeout      *time.Duration `yaml:"timeout"`
+	Prefix       *string        `yaml:"prefix"`
 }
 
 type rawSNMP struct {
