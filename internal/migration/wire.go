@@ -19,7 +19,7 @@ import (
 func Wire(ctx context.Context, inv *config.Inventory, log *slog.Logger) (*Move, error) {
 	m := &Move{
 		Inventory: inv,
-		DNS: inv.DNSClient(),
+		DNS:       inv.DNSClient(),
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
 			_, err := p.Wait(ctx, addr)

@@ -48,12 +48,12 @@ func (n Names) GroupStandbys() string    { return n.Prefix + " standbys" }
 func (n Names) GroupPooled() string      { return n.Prefix + " pooled services" }
 
 // RecoverScript runs scripts/zabbix-recover; RecoverAction(standby) runs it on that standby.
-func (n Names) RecoverScript() string                { return n.Prefix + " recover" }
+func (n Names) RecoverScript() string               { return n.Prefix + " recover" }
 func (n Names) RecoverAction(standby string) string { return n.Prefix + " recover on " + standby }
 
 // MigrateScript runs vcr-migrate -auto for an overloaded standby's problem;
 // MigrateAction(standby) runs it on that standby.
-func (n Names) MigrateScript() string                { return n.Prefix + " migrate auto" }
+func (n Names) MigrateScript() string               { return n.Prefix + " migrate auto" }
 func (n Names) MigrateAction(standby string) string { return n.Prefix + " migrate on " + standby }
 
 // FastPath is the manual script trapd's fast path runs for service.

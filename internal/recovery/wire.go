@@ -63,14 +63,18 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 			return a, err
 		})
 	}
+	var evidenceReady func(context.Context) error
+	if api != nil {
+		evidenceReady = func(ctx context.Context) error { _, err := api.Wait(ctx); return err }
+	}
 	return &Run{
 		Inventory:  inv,
 		Service:    svc,
 		Standby:    place.Standby,
 		Containers: lxdServer,
 		Relocate:   relocate,
-		DNS: inv.DNSClient(),
-		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
+		DNS:        inv.DNSClient(),
+		Fence:      &fence.Checker{Inventory: inv, API: api.Ready},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
 			_, err := p.Wait(ctx, addr)
@@ -83,6 +87,8 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		},
 		Log: log,
 		api: api,
+		// A dry run waits for the login so that its plan shows the Zabbix evidence.
+		EvidenceReady: evidenceReady,
 	}, nil
 }
 
