@@ -135,6 +135,24 @@ func TestLabTwoInventories(t *testing.T) {
 		}
 	}
 
+	// Each cloud host's group checks watch its own inventory's groups.
+	for _, c := range []struct {
+		host string
+		n    Names
+	}{{invA.Standbys[0].ZabbixHost, nA}, {invB.Standbys[0].ZabbixHost, nB}} {
+		hs, err := api.HostsByName(ctx, c.host)
+		if err != nil || len(hs) != 1 {
+			t.Fatalf("cloud host %s: %v %v", c.host, hs, err)
+		}
+		got := map[string]string{}
+		for _, m := range hs[0].Macros {
+			got[m.Macro] = m.Value
+		}
+		if got[MacroGroupStandbys] != c.n.GroupStandbys() || got[MacroGroupVMs] != c.n.GroupVMs() {
+			t.Errorf("cloud host %s: macros %v, want the groups of prefix %s", c.host, got, c.n.Prefix)
+		}
+	}
+
 	// Standby big and service web1 (the fast-path one) leave B.
 	invB2 := secondInventory(invA)
 	invB2.Standbys = invB2.Standbys[:1]

@@ -46,9 +46,19 @@ type hostSpec struct {
 	// primary_address, a standby's host name) only applies to a host without one.
 	AgentGiven bool
 	// External hosts are not in the inventory (a -trapd-host of the operator's): they
-	// must exist, and only get templates.
+	// must exist, and only get templates and macros.
 	External bool
+	// Macros are host macros to have with these values (the cloud template's groups).
+	Macros []zabbix.Macro
 }
+
+// The cloud template's macros naming the groups it watches; vcr-provision sets them on
+// the cloud host to the inventory's groups, so that each inventory's group checks watch
+// its own hosts.
+const (
+	MacroGroupStandbys = "{$VCR.GROUP.STANDBYS}"
+	MacroGroupVMs      = "{$VCR.GROUP.VMS}"
+)
 
 // actionSpec is the recover or the migrate action of one standby.
 type actionSpec struct {
@@ -125,6 +135,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		prev.Groups = union(prev.Groups, h.Groups)
 		prev.Templates = union(prev.Templates, h.Templates)
 		prev.Tags = unionTags(prev.Tags, h.Tags)
+		prev.Macros = append(prev.Macros, h.Macros...)
 		prev.External = prev.External && h.External
 		return nil
 	}
@@ -213,9 +224,13 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		p.Discovery[sb.ZabbixHost] = append(p.Discovery[sb.ZabbixHost], svcs...)
 	}
 
-	for _, x := range []struct{ flag, role, host, template string }{
-		{"-trapd-host", "trapd host", opts.TrapdHost, templates.Trapd},
-		{"-cloud-host", "group checks host", opts.CloudHost, templates.Cloud},
+	cloudMacros := []zabbix.Macro{{Macro: MacroGroupStandbys, Value: n.GroupStandbys()}, {Macro: MacroGroupVMs, Value: n.GroupVMs()}}
+	for _, x := range []struct {
+		flag, role, host, template string
+		macros                     []zabbix.Macro
+	}{
+		{"-trapd-host", "trapd host", opts.TrapdHost, templates.Trapd, nil},
+		{"-cloud-host", "group checks host", opts.CloudHost, templates.Cloud, cloudMacros},
 	} {
 		host := x.host
 		if host == "" {
@@ -224,7 +239,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 			}
 			host = inv.Standbys[0].ZabbixHost
 		}
-		err := add(&hostSpec{Name: host, Role: x.role, Templates: []string{x.template}, External: true})
+		err := add(&hostSpec{Name: host, Role: x.role, Templates: []string{x.template}, External: true, Macros: x.macros})
 		if err != nil {
 			return nil, err
 		}

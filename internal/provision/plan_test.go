@@ -330,6 +330,15 @@ func TestPlanPrefix(t *testing.T) {
 			t.Errorf("host %s: tags %v lack %s=team-b", h.Name, h.Tags, TagInventory)
 		}
 	}
+	// The cloud template's group checks (on the first standby's host) watch team-b's groups.
+	wantMacros := []zabbix.Macro{{Macro: MacroGroupStandbys, Value: "team-b standbys"}, {Macro: MacroGroupVMs, Value: "team-b VMs"}}
+	for _, h := range p.Hosts {
+		if h.Name == "standby" {
+			if diff := cmp.Diff(wantMacros, h.Macros); diff != "" {
+				t.Errorf("cloud host macros (-want +got)\n%s", diff)
+			}
+		}
+	}
 	r := &runner{plan: p}
 	if a := r.wantAction(p.Actions[0]); !strings.Contains(actionShape(a), `"vcr.inventory"/"team-b"`) {
 		t.Errorf("action %s does not require the inventory's tag: %s", a.Name, actionShape(a))

@@ -86,6 +86,15 @@ type Host struct {
 	ParentTemplates []TemplateRef `json:"parentTemplates,omitempty"`
 	Interfaces      []Interface   `json:"interfaces,omitempty"`
 	Tags            []Tag         `json:"tags,omitempty"`
+	Macros          []Macro       `json:"macros,omitempty"`
+}
+
+// Macro is a host-level user macro (a text one).
+type Macro struct {
+	HostMacroID string `json:"hostmacroid,omitempty"`
+	HostID      string `json:"hostid,omitempty"`
+	Macro       string `json:"macro"`
+	Value       string `json:"value"`
 }
 
 // Script scopes, types and targets (script object).
@@ -263,6 +272,7 @@ func (a *API) hosts(ctx context.Context, sel map[string]any) ([]Host, error) {
 		"selectParentTemplates": []string{"templateid", "host"},
 		"selectInterfaces":      []string{"interfaceid", "hostid", "type", "main", "useip", "ip", "dns", "port"},
 		"selectTags":            []string{"tag", "value"},
+		"selectMacros":          []string{"hostmacroid", "macro", "value"},
 	}
 	for k, v := range sel {
 		params[k] = v
@@ -284,6 +294,9 @@ func (a *API) CreateHost(ctx context.Context, h Host) (string, error) {
 		"templates":   templateIDs(h.ParentTemplates),
 		"interfaces":  h.Interfaces,
 		"tags":        h.Tags,
+	}
+	if h.Macros != nil {
+		params["macros"] = h.Macros
 	}
 	if h.Interfaces == nil {
 		params["interfaces"] = []Interface{}
@@ -317,6 +330,15 @@ func (a *API) UpdateHost(ctx context.Context, h Host) error {
 		params["tags"] = []Tag{}
 	}
 	return a.Call(ctx, "host.update", params, nil)
+}
+
+// SetMacro gives host m.HostID the macro m: it creates it, or, when m.HostMacroID names
+// the existing one, changes its value.
+func (a *API) SetMacro(ctx context.Context, m Macro) error {
+	if m.HostMacroID != "" {
+		return a.Call(ctx, "usermacro.update", map[string]any{"hostmacroid": m.HostMacroID, "value": m.Value}, nil)
+	}
+	return a.Call(ctx, "usermacro.create", map[string]any{"hostid": m.HostID, "macro": m.Macro, "value": m.Value}, nil)
 }
 
 // CreateInterface adds an interface to host i.HostID.
