@@ -280,6 +280,16 @@ func TestReportWrite(t *testing.T) {
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("dry run (-want +got)\n%s", diff)
 	}
+
+	r = &Report{DryRun: true}
+	r.add(Deleted, "action", "vcrcovery recover on big", "the recover action of standby big, which the inventory no longer has")
+	b.Reset()
+	r.Write(&b)
+	want = "would be deleted action     vcrcovery recover on big: the recover action of standby big, which the inventory no longer has\n" +
+		"0 would be created, 0 would be updated, 0 unchanged, 1 would be deleted\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("dry run prune (-want +got)\n%s", diff)
+	}
 }
 
 // TestPlanFastPathScripts: one manual host script per fast_path service, running the
