@@ -14,7 +14,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
 	"github.com/vcrcovery/vcrcovery/internal/dcs"
-	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	pooling "github.com/vcrcovery/vcrcovery/internal/pool"
 	"github.com/vcrcovery/vcrcovery/internal/poolplan"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -85,8 +84,7 @@ func runAgent(env cli.Env) int {
 		defer c.Close()
 		a := &pooling.Agent{
 			Inventory: inv, Host: poolHost, DCS: c, Log: env.Log,
-			DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
-				TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
+			DNS:    inv.DNSClient(),
 			Zabbix: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 		}
 		if err = a.Run(ctx); err == nil {

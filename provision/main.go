@@ -35,7 +35,7 @@ var (
 
 var program = cli.Program{
 	Name:     "vcr-provision",
-	Synopsis: "vcr-provision [-config PATH] [-check] [-dry-run] [-standby-agent NAME=HOST:PORT]... [-recover-command PATH] [-migrate-command PATH] [-trapd-host HOST] [-cloud-host HOST]",
+	Synopsis: "vcr-provision [-config PATH] [-check] [-dry-run] [-prune] [-standby-agent NAME=HOST:PORT]... [-recover-command PATH] [-migrate-command PATH] [-trapd-host HOST] [-cloud-host HOST]",
 	About: `Makes a Zabbix 6.0 server ready for vcrcovery, from the inventory: imports the
 templates of zabbix-templates/, creates the host groups, the hosts of the hypervisors,
 protected VMs and standby VMs, the global script "vcrcovery recover" and one action
@@ -46,7 +46,13 @@ credentials. A second run changes nothing; every run lists what it created, upda
 left unchanged. New objects take effect at the server's next configuration cache reload.
 Each fast_path service also gets the manual script "vcrcovery recover SERVICE" that
 vcr-trapd runs through the API. A standby's agent address is, in order: -standby-agent,
-the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.`,
+the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.
+Every name above starts with the inventory's zabbix.prefix (default "vcrcovery"), and
+every host gets the tag vcr.inventory=PREFIX, which the actions require of a problem:
+several inventories with different prefixes share one Zabbix without touching each
+other's objects (the templates are shared). -prune also deletes this prefix's actions,
+fast-path scripts and tagged hosts that the inventory no longer has; with -dry-run it
+lists them.`,
 	ExitCodes: `Exit codes:
   0  done (or nothing to change)
   1  Zabbix refused a change or the login, or could not be reached (the message says
@@ -74,6 +80,7 @@ the inventory's standbys[].zabbix_agent, its zabbix_host on port 10050.`,
 		fs.StringVar(&opts.TrapdHost, "trapd-host", "", "Zabbix `host` that gets template \"vcrcovery trapd\" (default: the first standby's)")
 		fs.StringVar(&opts.CloudHost, "cloud-host", "", "Zabbix `host` that gets template \"vcrcovery cloud\" (default: the first standby's)")
 		fs.BoolVar(&opts.DryRun, "dry-run", false, "print what would change, change nothing")
+		fs.BoolVar(&opts.Prune, "prune", false, "delete this inventory's (zabbix.prefix's) actions, fast-path scripts and hosts that it no longer has")
 		fs.BoolVar(&noDiscovery, "no-discovery", false, "do not send each standby host its list of services (vcr.service.discovery)")
 		fs.DurationVar(&timeout, "timeout", 2*time.Minute, "deadline of the whole run")
 		fs.BoolVar(&costOn, "cost", false, "provision nothing, never contact Zabbix: print the inventory's yearly standby cost per scheme (conventional warm, consolidated warm, cold shared by -cost-users, cooperative pool, as configured; README \"Cost\"); "+cost.PriceSource)

@@ -317,26 +317,65 @@ func TestLabDNSFailure(t *testing.T) {
 	e := labEnv(t)
 	svc, _ := e.inv.Service("web1")
 	e.destroy(t, svc)
+	// The key that signs web1's name: its own in the lab inventory, else the shared one.
+	keyFile, keyName := e.inv.DNS.TSIGKeyFile, "ddns-key"
+	if svc.TSIGKeyFile != "" {
+		keyFile, keyName = svc.TSIGKeyFile, strings.TrimSuffix(svc.TSIGKey.Name, ".")
+	}
 	badKey := filepath.Join(t.TempDir(), "bad.key")
-	os.WriteFile(badKey, []byte("key \"ddns-key\" { algorithm hmac-sha256; secret \"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==\"; };\n"), 0o600)
-	good := e.invPath
-	b, _ := os.ReadFile(good)
-	text := strings.Replace(string(b), "tsig_key_file: "+e.inv.DNS.TSIGKeyFile, "tsig_key_file: "+badKey, 1)
-	e.invPath = filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(e.invPath, []byte(text), 0o600)
+	os.WriteFile(badKey, []byte("key \""+keyName+"\" { algorithm hmac-sha256; secret \"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==\"; };\n"), 0o600)
+	b, _ := os.ReadFile(e.invPath)
+	text := strings.Replace(string(b), "tsig_key_file: "+keyFile+"\n", "tsig_key_file: "+badKey+"\n", 1)
+	e.refusedThenRetry(t, svc, text)
+}
 
-	rep, _ := e.recover(t, "-service", svc.Name)
-	if rep.ExitCode != 6 || rep.Result != recovery.ResultDNS {
-		t.Fatalf("with a wrong key: %+v", rep)
+// refusedThenRetry runs recover for svc with the inventory text bad: DNS must refuse
+// the switch (exit 6, a report holding each of want) and leave the name on the primary;
+// then a run with the lab's inventory must complete, served by the container.
+func (e *env) refusedThenRetry(t *testing.T, svc *config.Service, bad string, want ...string) {
+	t.Helper()
+	good := e.invPath
+	e.invPath = filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(e.invPath, []byte(bad), 0o600)
+	rep, stderr := e.recover(t, "-service", svc.Name)
+	ok := rep.ExitCode == 6 && rep.Result == recovery.ResultDNS
+	for _, w := range want {
+		ok = ok && strings.Contains(rep.Message, w)
+	}
+	if !ok {
+		t.Fatalf("with a refused key: %+v, want exit 6 saying %q\n%s", rep, want, stderr)
 	}
 	if got := e.lookup(t, svc.DNSName); len(got) != 1 || got[0] != svc.PrimaryAddress {
 		t.Fatalf("name changed to %v", got)
 	}
 	e.invPath = good
 	if rep, stderr := e.recover(t, "-service", svc.Name); rep.ExitCode != 0 {
-		t.Fatalf("retry with the right key: %+v\n%s", rep, stderr)
+		t.Fatalf("retry with the lab's keys: %+v\n%s", rep, stderr)
 	}
 	e.checkServedByContainer(t, svc)
+}
+
+// TestLabServiceKeyRefused: the lab's BIND lets each service's own key write that
+// service's name only. web2's entry given web1's key: the cold container comes up, but
+// the switch is refused (exit 6, the report names the refusal and the key) and web2's
+// name is unchanged; the same run with the lab inventory (web2 signed with the shared
+// key) completes.
+func TestLabServiceKeyRefused(t *testing.T) {
+	e := labEnv(t)
+	svc, _ := e.inv.Service("web2")
+	web1Key := lab.Need(t, "TSIG_KEY_FILE_WEB1")
+	if svc.TSIGKeyFile != "" {
+		t.Fatalf("lab web2 has its own key %s, want the shared one", svc.TSIGKeyFile)
+	}
+	lxc(t, "delete", "--force", svc.Standby.Container)
+	t.Cleanup(func() { lxc(t, "delete", "--force", svc.Standby.Container) })
+	e.destroy(t, svc)
+	b, _ := os.ReadFile(e.invPath)
+	text := strings.Replace(string(b), "  - name: web2\n", "  - name: web2\n    tsig_key_file: "+web1Key+"\n", 1)
+	if text == string(b) {
+		t.Fatal("no web2 entry in the lab inventory")
+	}
+	e.refusedThenRetry(t, svc, text, "REFUSED", "signed with key web1-key.")
 }
 
 // TestLabNoZabbixSessionLeft: a run that logs in as a user logs out again; otherwise

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
@@ -23,7 +24,6 @@ import (
 func TestLabZabbixActionRecovers(t *testing.T) {
 	e := labEnv(t)
 	svc, _ := e.inv.Service("web1")
-	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
 	// Provision with an action whose command runs this checkout's vcr-recover.
 	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
 	ctx := context.Background()
@@ -31,24 +31,7 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	if err != nil {
 		lab.Missing(t, "zabbix-api", err)
 	}
-	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
-	var guests []zabbix.Guest
-	for _, s := range e.inv.Services {
-		guests = append(guests, zabbix.Guest{UUID: s.VMUUID.String(), Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
-	}
-	send := func(key, value string) error {
-		_, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: key, Value: value}})
-		return err
-	}
-	if err := send(zabbix.KeyGuestDiscovery, zabbix.GuestDiscovery(guests)); err != nil {
-		t.Fatalf("discovery: %v", err)
-	}
-	// LLD creates the per-guest items; the trapper sees them after a cache reload.
-	lab.Until(t, "state item of web1 exists", 60*time.Second, func() error {
-		lab.ReloadZabbixConfig(t)
-		return send(zabbix.KeyGuestState(svc.VMUUID.String()), "1")
-	})
-	t.Cleanup(func() { send(zabbix.KeyGuestState(svc.VMUUID.String()), "1") }) // resolves the problem
+	e.stateItem(t, svc)
 
 	startTrapd(t)
 	e.virsh(t, "destroy", svc.Name)
@@ -98,6 +81,76 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// stateItem makes the hypervisor's state item of svc's VM exist (discovery, then a
+// configuration cache reload), sets it to running, and returns a sender of its values;
+// the item is set to running again when the test ends (which resolves a problem).
+func (e *env) stateItem(t *testing.T, svc *config.Service) func(value string) error {
+	t.Helper()
+	ctx := context.Background()
+	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
+	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
+	var guests []zabbix.Guest
+	for _, s := range e.inv.Services {
+		guests = append(guests, zabbix.Guest{UUID: s.VMUUID.String(), Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
+	}
+	send := func(key, value string) error {
+		_, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: key, Value: value}})
+		return err
+	}
+	if err := send(zabbix.KeyGuestDiscovery, zabbix.GuestDiscovery(guests)); err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	state := func(value string) error { return send(zabbix.KeyGuestState(svc.VMUUID.String()), value) }
+	// LLD creates the per-guest items; the trapper sees them after a cache reload.
+	lab.Until(t, "state item of "+svc.Name+" exists", 60*time.Second, func() error {
+		lab.ReloadZabbixConfig(t)
+		return state("1")
+	})
+	t.Cleanup(func() { state("1") })
+	return state
+}
+
+// TestLabDryRunShowsAllEvidence: -dry-run waits for the Zabbix login that runs beside
+// it, so its plan shows trapd's last state in Zabbix (here paused, which the agent's
+// table does not say: web1 runs; the table may still say shut off for 5 s after an
+// earlier test restarted it) and the VM host's availability next to the agent's
+// state and the port.
+func TestLabDryRunShowsAllEvidence(t *testing.T) {
+	e := labEnv(t)
+	svc, _ := e.inv.Service("web1")
+	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
+	state := e.stateItem(t, svc)
+	// Paused: a state no trigger acts on, and one the running VM's agent never shows.
+	if err := state("3"); err != nil {
+		t.Fatal(err)
+	}
+	api, err := zabbix.Login(context.Background(), e.inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix-api", err)
+	}
+	defer api.Logout(context.Background())
+	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
+	lab.Until(t, "Zabbix shows the paused state", 30*time.Second, func() error { // history sync: 1 s
+		v, _, err := api.LastValue(context.Background(), hyp.ZabbixHost, zabbix.KeyGuestState(svc.VMUUID.String()))
+		if err == nil && v != "3" {
+			err = fmt.Errorf("last value %q", v)
+		}
+		return err
+	})
+	rep, stderr := e.recover(t, "-service", svc.Name, "-dry-run")
+	var fenceLine string
+	for _, p := range rep.Plan {
+		if strings.HasPrefix(p, "fence ") {
+			fenceLine = p
+		}
+	}
+	for _, want := range []string{"libvirt state over snmp: ", "primary port", "last state in zabbix: paused", "zabbix host " + svc.ZabbixHost + ": "} {
+		if !strings.Contains(fenceLine, want) {
+			t.Errorf("dry run's fence line %q lacks %q\n%s", fenceLine, want, stderr)
+		}
+	}
 }
 
 // startTrapd runs vcr-trapd in listen mode on the lab's trap sink, from a copy of the lab

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/lab/labzabbix"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
@@ -225,7 +226,7 @@ func recoverScript(t *testing.T, api *zabbix.API, service, file string) {
 	}
 	cmd := fmt.Sprintf(`echo "recover --service %s $(date +%%s.%%N)" >> %s`, service, file)
 	err := api.Call(context.Background(), "script.create", map[string]any{
-		"name": zabbix.FastPathScript(service), "command": cmd, "type": 0, "scope": 2, "execute_on": 0, "groupid": "0",
+		"name": zabbix.FastPathScript(config.DefaultZabbixPrefix, service), "command": cmd, "type": 0, "scope": 2, "execute_on": 0, "groupid": "0",
 	}, &res)
 	if err != nil {
 		t.Fatalf("script.create: %v", err)

@@ -238,6 +238,12 @@ func (b *builder) zabbix(r *rawZabbix) Zabbix {
 		APIURL:   r.APIURL,
 		Username: r.Username,
 		Timeout:  b.duration("zabbix.timeout", r.Timeout, defaultZabbixTimeout),
+		Prefix:   deref(r.Prefix, DefaultZabbixPrefix),
+	}
+	// One word, so that an object's first word names its inventory: prefix "a" can
+	// never claim the objects of prefix "a-b" (vcr-provision -prune relies on it).
+	if !nameRE.MatchString(z.Prefix) {
+		b.add("zabbix.prefix", "must be lower-case letters, digits, '.', '_' or '-' (at most 63), got %q", z.Prefix)
 	}
 	if r.APIURL == "" {
 		if r.APITokenFile != "" || r.Username != "" || r.PasswordFile != "" {
@@ -331,12 +337,7 @@ func (b *builder) dns(r *rawDNS, required bool) DNS {
 			b.add("dns.tsig_key_file", "required")
 		}
 	} else {
-		d.TSIGKeyFile = b.path(r.TSIGKeyFile)
-		key, err := dnsupdate.ReadKeyFile(d.TSIGKeyFile)
-		if err != nil {
-			b.add("dns.tsig_key_file", "%v", err)
-		}
-		d.TSIGKey = key
+		d.TSIGKeyFile, d.TSIGKey = b.tsigKey("dns.tsig_key_file", r.TSIGKeyFile)
 	}
 	ttl := deref(r.TTL, defaultDNSTTL)
 	if ttl < 1 || ttl > 86400 {
@@ -345,6 +346,26 @@ func (b *builder) dns(r *rawDNS, required bool) DNS {
 		d.TTL = uint32(ttl)
 	}
 	return d
+}
+
+// tsigKey reads a TSIG key file once, at load, like every secret: a key the server
+// would refuse shows in -check rather than at the DNS switch.
+func (b *builder) tsigKey(path, file string) (string, dnsupdate.Key) {
+	file = b.path(file)
+	key, err := dnsupdate.ReadKeyFile(file)
+	if err != nil {
+		b.add(path, "%v", err)
+	}
+	return file, key
+}
+
+// serviceKey is a service's own TSIG key, if it names one (else the zero Key: the
+// shared dns.tsig_key_file signs its updates).
+func (b *builder) serviceKey(p, file string) (string, dnsupdate.Key) {
+	if file == "" {
+		return "", dnsupdate.Key{}
+	}
+	return b.tsigKey(p+".tsig_key_file", file)
 }
 
 func (b *builder) hypervisor(p string, r *rawHypervisor, users []V3User) Hypervisor {
@@ -459,6 +480,7 @@ func (b *builder) service(p string, r *rawService, zone string, hyps, standbys m
 		Hooks:      b.hooks(p+".hooks", r.Hooks),
 		FastPath:   r.FastPath,
 	}
+	s.TSIGKeyFile, s.TSIGKey = b.serviceKey(p, r.TSIGKeyFile)
 	if s.ZabbixHost == "" {
 		s.ZabbixHost = s.Name
 	}

@@ -25,6 +25,8 @@ func TestBuildTyped(t *testing.T) {
 		want any
 	}{
 		{"zabbix server name, default port", "zabbix: {server: zbx.example}", func(i *Inventory) any { return i.Zabbix.Server }, HostPortFrom("zbx.example", 10051)},
+		{"zabbix prefix default", "zabbix: {server: zbx.example}", func(i *Inventory) any { return i.Zabbix.Prefix }, "vcrcovery"},
+		{"zabbix prefix given", "zabbix: {server: zbx.example, prefix: team-b}", func(i *Inventory) any { return i.Zabbix.Prefix }, "team-b"},
 		{"zabbix timeout default", "zabbix: {server: zbx.example}", func(i *Inventory) any { return i.Zabbix.Timeout }, 5 * time.Second},
 		{"state_dir default", "zabbix: {server: zbx.example}", func(i *Inventory) any { return i.StateDir }, "/var/lib/vcrcovery"},
 		{"dns ttl default", "zabbix: {server: zbx.example}", func(i *Inventory) any { return i.DNS.TTL }, uint32(5)},

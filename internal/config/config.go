@@ -57,6 +57,22 @@ type Zabbix struct {
 	PasswordFile string
 	// Timeout bounds one request to the trapper or the API (default 5s).
 	Timeout time.Duration
+	// Prefix starts the name of every object vcr-provision creates for this inventory
+	// (host groups, global scripts, actions, fast-path scripts) and is the value of its
+	// hosts' vcr.inventory tag, so that several inventories share one Zabbix without
+	// touching each other's objects (default DefaultZabbixPrefix, today's names).
+	Prefix string
+}
+
+// DefaultZabbixPrefix is zabbix.prefix when the inventory leaves it out.
+const DefaultZabbixPrefix = "vcrcovery"
+
+// NamePrefix is Prefix, or DefaultZabbixPrefix in a Zabbix built by hand without one.
+func (z Zabbix) NamePrefix() string {
+	if z.Prefix == "" {
+		return DefaultZabbixPrefix
+	}
+	return z.Prefix
 }
 
 // SNMP configures trap intake (trapd) and the SNMPv3 users that hypervisors refer to.
@@ -166,6 +182,11 @@ type Service struct {
 	Sync *Sync
 	// Failback is what -failback runs before it switches the name back.
 	Failback Failback
+	// TSIGKeyFile names the service's own TSIG key, which signs its name's updates
+	// (empty: DNS.TSIGKey does): a server policy can then grant each key its own name
+	// only. TSIGKey is the key, read when the inventory is built.
+	TSIGKeyFile string
+	TSIGKey     dnsupdate.Key
 }
 
 // Sync is how a service's standby container is brought up to date from the primary,
@@ -323,4 +344,22 @@ func (inv *Inventory) Hypervisor(name string) (*Hypervisor, bool) {
 		}
 	}
 	return nil, false
+}
+
+// DNSClient is a client of the inventory's DNS server that signs each service's name
+// with the service's own key when it has one, else with the shared dns.tsig_key_file.
+func (inv *Inventory) DNSClient() *dnsupdate.Client {
+	c := &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
+		TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout, Keys: map[string]dnsupdate.Key{}}
+	for _, s := range inv.Services {
+		if s.TSIGKeyFile != "" {
+			c.Keys[s.DNSName] = s.TSIGKey
+		}
+	}
+	for _, s := range inv.Pooled {
+		if s.TSIGKeyFile != "" {
+			c.Keys[s.DNSName] = s.TSIGKey
+		}
+	}
+	return c
 }

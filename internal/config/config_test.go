@@ -27,6 +27,7 @@ func stage(t *testing.T, src string) (dir, path string) {
 		mode    os.FileMode
 	}{
 		"tsig.key":     {testKey, 0o600},
+		"web1.key":     {strings.Replace(testKey, "ddns-key", "web1-key", 1), 0o600},
 		"loose.key":    {testKey, 0o644},
 		"broken.key":   {"key \"ddns-key\" { algorithm hmac-sha256; };\n", 0o600},
 		"zabbix-token": {"0123456789abcdef\n", 0o600},
@@ -112,6 +113,9 @@ func TestLoadValid(t *testing.T) {
 			{Name: "reverse-sync", Command: []string{"rsync", "-a", "/srv/data/", "rsync://10.77.1.11/data/"}, Timeout: 5 * time.Minute},
 			{Name: "verify", Command: []string{"/usr/local/bin/compare", "10.77.1.11"}, Timeout: 30 * time.Second}}},
 		{"no failback steps", inv.Services[1].Failback.Steps(), []Hook(nil)},
+		{"service key file", inv.Services[0].TSIGKeyFile, filepath.Join(dir, "web1.key")},
+		{"own key signs its name", inv.DNSClient().KeyFor("web1.lab.vcrcovery.test").Name, "web1-key."},
+		{"shared key signs the others", inv.DNSClient().KeyFor("db1.lab.vcrcovery.test.").Name, "ddns-key."},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got, typed); diff != "" {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 )
 
 // Pool is the cooperative pool (shared/DESIGN.md, "pool"; issue 11): the pool hosts are
@@ -55,6 +57,9 @@ type PooledService struct {
 	Container string
 	// Backup is what the first owner creates the container from.
 	Backup Backup
+	// TSIGKeyFile and TSIGKey: the service's own key, as Service has.
+	TSIGKeyFile string
+	TSIGKey     dnsupdate.Key
 }
 
 // Defaults of the pool section. The lease and keep defaults are dcs.DefaultTTL and
@@ -169,6 +174,7 @@ func (b *builder) pooledService(p string, r *rawService, zone string, poolHosts 
 		Pin:        rp.Pin,
 		Container:  rp.Container,
 	}
+	s.TSIGKeyFile, s.TSIGKey = b.serviceKey(p, r.TSIGKeyFile)
 	if s.ZabbixHost == "" {
 		s.ZabbixHost = s.Name
 	}

@@ -28,6 +28,7 @@ type rawZabbix struct {
 	Username     string         `yaml:"username"`
 	PasswordFile string         `yaml:"password_file"`
 	Timeout      *time.Duration `yaml:"timeout"`
+	Prefix       *string        `yaml:"prefix"`
 }
 
 type rawSNMP struct {
@@ -93,6 +94,7 @@ type rawService struct {
 	Sync           *rawSync          `yaml:"sync"`
 	Failback       rawFailback       `yaml:"failback"`
 	Pool           *rawServicePool   `yaml:"pool"`
+	TSIGKeyFile    string            `yaml:"tsig_key_file"`
 }
 
 // rawSync: exactly one of Command and LagCommand.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
-	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
@@ -27,8 +26,7 @@ func Wire(inv *config.Inventory, log *slog.Logger) *Runner {
 			}
 			return p.Server, nil
 		},
-		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
-			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
+		DNS: inv.DNSClient(),
 		Reporter: &ZabbixReporter{
 			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 			Host: func(svc *config.Service) string {

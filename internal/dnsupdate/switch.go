@@ -25,7 +25,12 @@ type Client struct {
 	Server string
 	// Zone is the zone of the names, as an FQDN ("example.com.").
 	Zone string
-	Key  Key
+	// Key signs the updates of every name that has no key of its own in Keys.
+	Key Key
+	// Keys are the names' own keys, by canonical name: a service that has its own key
+	// signs its name's updates with it, so that a server policy granting each key its
+	// own name only keeps one service's key from rewriting another's name.
+	Keys map[string]Key
 	// TTL of the records written, in seconds.
 	TTL uint32
 	// Timeout bounds one exchange; ctx may shorten it. Default 2s.
@@ -34,7 +39,15 @@ type Client struct {
 	Net string
 }
 
-func (c *Client) client() *dns.Client {
+// KeyFor is the key that signs name's updates: its own, else the shared one.
+func (c *Client) KeyFor(name string) Key {
+	if k, ok := c.Keys[dns.CanonicalName(name)]; ok {
+		return k
+	}
+	return c.Key
+}
+
+func (c *Client) client(key Key) *dns.Client {
 	t := c.Timeout
 	if t <= 0 {
 		t = 2 * time.Second
@@ -42,7 +55,7 @@ func (c *Client) client() *dns.Client {
 	return &dns.Client{
 		Net:        c.Net,
 		Timeout:    t,
-		TsigSecret: map[string]string{c.Key.Name: c.Key.Secret.Reveal()},
+		TsigSecret: map[string]string{key.Name: key.Secret.Reveal()},
 	}
 }
 
@@ -62,13 +75,15 @@ func (c *Client) Switch(ctx context.Context, name string, from, to netip.Addr) e
 	m.Used([]dns.RR{a(name, 0, from)})
 	m.Remove([]dns.RR{a(name, 0, from)})
 	m.Insert([]dns.RR{a(name, c.TTL, to)})
-	return c.exchange(ctx, m, fmt.Sprintf("update %s %s -> %s", name, from, to))
+	return c.exchange(ctx, m, name, fmt.Sprintf("update %s %s -> %s", name, from, to))
 }
 
-// exchange signs and sends one UPDATE and maps the answer to the errors above.
-func (c *Client) exchange(ctx context.Context, m *dns.Msg, what string) error {
-	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
-	r, _, err := c.client().ExchangeContext(ctx, m, c.Server)
+// exchange signs one UPDATE of name with the name's key, sends it and maps the answer
+// to the errors above.
+func (c *Client) exchange(ctx context.Context, m *dns.Msg, name, what string) error {
+	key := c.KeyFor(name)
+	m.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
+	r, _, err := c.client(key).ExchangeContext(ctx, m, c.Server)
 	if err != nil {
 		return fmt.Errorf("%s at %s: %w", what, c.Server, err)
 	}
@@ -78,7 +93,9 @@ func (c *Client) exchange(ctx context.Context, m *dns.Msg, what string) error {
 	case dns.RcodeNXRrset, dns.RcodeYXRrset:
 		return fmt.Errorf("%s: %w", what, ErrLostRace)
 	case dns.RcodeRefused, dns.RcodeNotAuth:
-		return fmt.Errorf("%s at %s: %w (%s)", what, c.Server, ErrRefused, dns.RcodeToString[r.Rcode])
+		// The key's name says which policy refused: a service's own key may only write
+		// its own name (BIND update-policy), the shared one whatever the zone allows.
+		return fmt.Errorf("%s at %s signed with key %s: %w (%s)", what, c.Server, key.Name, ErrRefused, dns.RcodeToString[r.Rcode])
 	default:
 		return fmt.Errorf("%s at %s: server answered %s", what, c.Server, dns.RcodeToString[r.Rcode])
 	}
@@ -94,7 +111,7 @@ func (c *Client) Create(ctx context.Context, name string, to netip.Addr) error {
 	m.SetUpdate(c.Zone)
 	m.RRsetNotUsed([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET}}})
 	m.Insert([]dns.RR{a(name, c.TTL, to)})
-	return c.exchange(ctx, m, fmt.Sprintf("create %s -> %s", name, to))
+	return c.exchange(ctx, m, name, fmt.Sprintf("create %s -> %s", name, to))
 }
 
 // Lookup asks the authoritative server (not a cache) for name's A records.
@@ -103,7 +120,7 @@ func (c *Client) Lookup(ctx context.Context, name string) ([]netip.Addr, error) 
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
 	m.RecursionDesired = false
-	cl := c.client()
+	cl := c.client(Key{})
 	cl.TsigSecret = nil
 	r, _, err := cl.ExchangeContext(ctx, m, c.Server)
 	if err != nil {

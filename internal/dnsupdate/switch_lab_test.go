@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func labName(t *testing.T, c *Client, ip netip.Addr) string {
 	m.SetUpdate(c.Zone)
 	m.Insert([]dns.RR{a(name, 2, ip)})
 	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
-	if r, _, err := c.client().Exchange(m, c.Server); err != nil || r.Rcode != dns.RcodeSuccess {
+	if r, _, err := c.client(c.Key).Exchange(m, c.Server); err != nil || r.Rcode != dns.RcodeSuccess {
 		lab.Missing(t, "bind", fmt.Errorf("create %s: %v %v", name, r, err))
 	}
 	t.Cleanup(func() {
@@ -40,7 +41,7 @@ func labName(t *testing.T, c *Client, ip netip.Addr) string {
 		m.SetUpdate(c.Zone)
 		m.RemoveName([]dns.RR{a(name, 0, ip)})
 		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
-		c.client().Exchange(m, c.Server)
+		c.client(c.Key).Exchange(m, c.Server)
 	})
 	return name
 }
@@ -163,7 +164,7 @@ func TestLabCreate(t *testing.T) {
 		m.SetUpdate(c.Zone)
 		m.RemoveName([]dns.RR{a(fresh, 0, standby)})
 		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
-		c.client().Exchange(m, c.Server)
+		c.client(c.Key).Exchange(m, c.Server)
 	})
 	errs := make(chan error, 2)
 	for _, ip := range []netip.Addr{primary, standby} {
@@ -181,5 +182,63 @@ func TestLabCreate(t *testing.T) {
 	got, err := c.Lookup(ctx, fresh)
 	if won != 1 || err != nil || len(got) != 1 {
 		t.Errorf("%d creators won; %s -> %v (%v), want one address", won, fresh, got, err)
+	}
+}
+
+// TestLabServiceKeys: the lab's BIND grants each service's own key its own name only
+// (update-policy) and the shared key the whole zone. web1's key switches web1's name
+// but is refused on web2's, naming the key, with web2's name unchanged; the shared key
+// still switches web2's. Each switch is undone.
+func TestLabServiceKeys(t *testing.T) {
+	shared := labClient(t)
+	web1Key, err := ReadKeyFile(lab.Need(t, "TSIG_KEY_FILE_WEB1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One client as the inventory builds it: web1 has its own key, web2 none.
+	own := *shared
+	own.Keys = map[string]Key{"web1." + shared.Zone: web1Key}
+	// web1's key used for web2: what a mistaken tsig_key_file would do.
+	stolen := *shared
+	stolen.Keys = map[string]Key{"web2." + shared.Zone: web1Key}
+	ctx := context.Background()
+	to := netip.MustParseAddr("192.0.2.99")
+	tests := []struct {
+		name    string
+		c       *Client
+		dnsName string
+		refused bool
+	}{
+		{"web1's key on web1", &own, "web1." + shared.Zone, false},
+		{"web1's key on web2", &stolen, "web2." + shared.Zone, true},
+		{"shared key on web2", &own, "web2." + shared.Zone, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			was, err := shared.Lookup(ctx, tc.dnsName)
+			if err != nil || len(was) != 1 {
+				lab.Missing(t, "bind", fmt.Errorf("%s: %v %v", tc.dnsName, was, err))
+			}
+			err = tc.c.Switch(ctx, tc.dnsName, was[0], to)
+			if err == nil {
+				t.Cleanup(func() {
+					if err := shared.Switch(ctx, tc.dnsName, to, was[0]); err != nil {
+						t.Errorf("undo: %v", err)
+					}
+				})
+			}
+			want := was[0]
+			if !tc.refused {
+				want = to
+				if err != nil {
+					t.Fatalf("switch: %v", err)
+				}
+			} else if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "key web1-key.") {
+				t.Fatalf("switch: err = %v, want ErrRefused naming key web1-key.", err)
+			}
+			if got, err := shared.Lookup(ctx, tc.dnsName); err != nil || len(got) != 1 || got[0] != want {
+				t.Fatalf("%s -> %v (%v), want %s", tc.dnsName, got, err, want)
+			}
+		})
 	}
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +101,60 @@ func TestBINDSignedUpdate(t *testing.T) {
 	}
 	if got := lookupA(t, server, name); len(got) != 1 || got[0] != "192.0.2.1" {
 		t.Fatalf("after refused updates: A = %v, want [192.0.2.1] unchanged", got)
+	}
+}
+
+// TestBINDUpReconfigures: `scripts/lab up bind` leaves a named that runs the current
+// configuration alone (same PID), and restarts one started from another configuration
+// (stood in for by an edited named.conf, as an older lab left it), after which a
+// service's own key again writes its name.
+func TestBINDUpReconfigures(t *testing.T) {
+	server, zone := Need(t, "DNS"), Need(t, "DNS_ZONE")
+	web1Key, err := dnsupdate.ReadKeyFile(Need(t, "TSIG_KEY_FILE_WEB1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	labDir := filepath.Dir(filepath.Dir(Need(t, "TSIG_KEY_FILE")))
+	pidFile, conf := filepath.Join(labDir, "run", "named.pid"), filepath.Join(labDir, "bind", "named.conf")
+	pid := func() string {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			Missing(t, "bind", err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	up := func() { Run(t, 2*time.Minute, Root(t)+"/scripts/lab", "up", "bind") }
+
+	before := pid()
+	up()
+	if got := pid(); got != before {
+		t.Fatalf("up restarted a named with the current configuration: pid %s -> %s", before, got)
+	}
+	cur, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, append([]byte("# an older lab's configuration\n"), cur...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up()
+	if got := pid(); got == before {
+		t.Fatalf("up kept named (pid %s) although its configuration is not the current one", got)
+	}
+	if now, _ := os.ReadFile(conf); string(now) != string(cur) {
+		t.Fatalf("named.conf after up:\n%s\nwant:\n%s", now, cur)
+	}
+	c := &dnsupdate.Client{Server: server, Zone: zone, Key: web1Key, TTL: 2}
+	name := "web1." + zone
+	was := lookupA(t, server, name)
+	if len(was) != 1 {
+		t.Fatalf("%s -> %v after the restart", name, was)
+	}
+	from, to := netip.MustParseAddr(was[0]), netip.MustParseAddr("192.0.2.98")
+	if err := c.Switch(context.Background(), name, from, to); err != nil {
+		t.Fatalf("web1's key after the restart: %v", err)
+	}
+	if err := c.Switch(context.Background(), name, to, from); err != nil {
+		t.Fatalf("web1's key, switching back: %v", err)
 	}
 }

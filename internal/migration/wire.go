@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
-	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/probe"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
@@ -20,8 +19,7 @@ import (
 func Wire(ctx context.Context, inv *config.Inventory, log *slog.Logger) (*Move, error) {
 	m := &Move{
 		Inventory: inv,
-		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
-			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
+		DNS:       inv.DNSClient(),
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
 			_, err := p.Wait(ctx, addr)

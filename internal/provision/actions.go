@@ -33,7 +33,7 @@ func (r *runner) script(ctx context.Context) error {
 // ensureScript creates want, or updates the script of that name to match it, and
 // returns its ID ("" in a dry run that would create it).
 func (r *runner) ensureScript(ctx context.Context, want zabbix.Script) (string, error) {
-	want.GroupID = r.groupIDs[GroupStandbys]
+	want.GroupID = r.groupIDs[r.plan.Names.GroupStandbys()]
 	have, err := r.api.ScriptsByName(ctx, want.Name)
 	if err != nil {
 		return "", fmt.Errorf("look up global script %s: %w", want.Name, err)
@@ -88,7 +88,8 @@ func quoteIfString(v any) any {
 }
 
 // wantAction is the action that runs spec's script on spec's standby host for problems
-// tagged vcrcovery=<spec.Tag> and standby=<its name> that are not suppressed (a host in
+// tagged vcrcovery=<spec.Tag> and standby=<its name>, from a host of this inventory
+// (vcr.inventory=<prefix>, inherited from the host), that are not suppressed (a host in
 // maintenance suppresses its problems: no automatic recovery or migration then).
 func (r *runner) wantAction(spec actionSpec) zabbix.Action {
 	return zabbix.Action{
@@ -100,6 +101,7 @@ func (r *runner) wantAction(spec actionSpec) zabbix.Action {
 			Conditions: []zabbix.Condition{
 				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "vcrcovery", Value: spec.Tag},
 				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: "standby", Value: spec.Standby},
+				{ConditionType: zabbix.CondEventTagValue, Operator: zabbix.CondOpEqual, Value2: TagInventory, Value: r.plan.Names.Prefix},
 				{ConditionType: zabbix.CondSuppressed, Operator: zabbix.CondOpNo},
 			},
 		},
@@ -144,7 +146,7 @@ func (r *runner) actions(ctx context.Context) error {
 		if len(have) == 0 {
 			if !r.opts.DryRun {
 				if _, err := r.api.CreateAction(ctx, want); err != nil {
-					return fmt.Errorf("create action %s: %w", spec.Name, explainAction(err))
+					return fmt.Errorf("create action %s: %w", spec.Name, r.explainAction(err))
 				}
 			}
 			r.rep.add(Created, "action", spec.Name, detail)
@@ -162,7 +164,7 @@ func (r *runner) actions(ctx context.Context) error {
 		want.ActionID = cur.ActionID
 		if !r.opts.DryRun {
 			if err := r.api.UpdateAction(ctx, want); err != nil {
-				return fmt.Errorf("update action %s: %w", spec.Name, explainAction(err))
+				return fmt.Errorf("update action %s: %w", spec.Name, r.explainAction(err))
 			}
 		}
 		r.rep.add(Updated, "action", spec.Name, detail+note)
@@ -172,10 +174,10 @@ func (r *runner) actions(ctx context.Context) error {
 
 // explainAction adds a hint to the API's terse refusal of a remote command on a host
 // the script may not run on.
-func explainAction(err error) error {
+func (r *runner) explainAction(err error) error {
 	var apiErr *zabbix.APIError
 	if errors.As(err, &apiErr) && strings.Contains(apiErr.Data, "host group") {
-		return fmt.Errorf("%w (the script may only run on hosts of group %s)", err, GroupStandbys)
+		return fmt.Errorf("%w (the script may only run on hosts of group %s)", err, r.plan.Names.GroupStandbys())
 	}
 	return err
 }

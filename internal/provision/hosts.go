@@ -104,6 +104,7 @@ func (r *runner) createHost(ctx context.Context, spec *hostSpec) error {
 	if spec.Agent != nil {
 		h.Interfaces = []zabbix.Interface{*spec.Agent}
 	}
+	h.Macros = spec.Macros
 	id, err := r.api.CreateHost(ctx, h)
 	if err != nil {
 		return fmt.Errorf("create host %s (%s): %w", spec.Name, spec.Role, err)
@@ -156,6 +157,15 @@ func (r *runner) updateHost(ctx context.Context, spec *hostSpec, h *zabbix.Host)
 			return fmt.Errorf("update host %s (%s): add %s: %w", spec.Name, spec.Role, strings.Join(missing, ", "), err)
 		}
 	}
+	for _, m := range spec.Macros {
+		change, err := r.macro(ctx, spec, h, m)
+		if err != nil {
+			return err
+		}
+		if change != "" {
+			missing = append(missing, change)
+		}
+	}
 	if spec.Agent != nil {
 		change, err := r.agentInterface(ctx, spec, h)
 		if err != nil {
@@ -199,6 +209,28 @@ func (r *runner) agentInterface(ctx context.Context, spec *hostSpec, h *zabbix.H
 	if !r.opts.DryRun {
 		if err := r.api.CreateInterface(ctx, want); err != nil {
 			return "", fmt.Errorf("update host %s (%s): add %s: %w", spec.Name, spec.Role, change, err)
+		}
+	}
+	return change, nil
+}
+
+// macro gives the host want's macro with want's value, and returns what it changed, or "".
+func (r *runner) macro(ctx context.Context, spec *hostSpec, h *zabbix.Host, want zabbix.Macro) (string, error) {
+	want.HostID = h.HostID
+	change := fmt.Sprintf("macro %s=%q", want.Macro, want.Value)
+	for _, m := range h.Macros {
+		if m.Macro != want.Macro {
+			continue
+		}
+		if m.Value == want.Value {
+			return "", nil
+		}
+		want.HostMacroID = m.HostMacroID
+		change = fmt.Sprintf("macro %s %q -> %q", want.Macro, m.Value, want.Value)
+	}
+	if !r.opts.DryRun {
+		if err := r.api.SetMacro(ctx, want); err != nil {
+			return "", fmt.Errorf("update host %s (%s): %s: %w", spec.Name, spec.Role, change, err)
 		}
 	}
 	return change, nil

@@ -190,18 +190,19 @@ func TestLabRecoverAction(t *testing.T) {
 	// The migrate script and one migrate action per standby exist as planned: the action
 	// runs that script for problems tagged vcrcovery=migrate on its standby.
 	t.Run("migrate action", func(t *testing.T) {
-		scripts, err := api.ScriptsByName(ctx, MigrateScriptName)
+		migrateScript := NamesFor(inv).MigrateScript()
+		scripts, err := api.ScriptsByName(ctx, migrateScript)
 		if err != nil || len(scripts) != 1 {
-			t.Fatalf("global script %s: %v %v", MigrateScriptName, scripts, err)
+			t.Fatalf("global script %s: %v %v", migrateScript, scripts, err)
 		}
 		if want := migrateCommand(DefaultMigrateCommand); scripts[0].Command != want {
-			t.Errorf("script %s runs %q, want %q", MigrateScriptName, scripts[0].Command, want)
+			t.Errorf("script %s runs %q, want %q", migrateScript, scripts[0].Command, want)
 		}
 		if scripts[0].Scope != zabbix.ScriptScopeAction || scripts[0].ExecuteOn != zabbix.ScriptOnAgent {
 			t.Errorf("script %+v: want scope action, executed on the agent", scripts[0])
 		}
 		for _, sb := range inv.Standbys {
-			name := MigrateActionPrefix + sb.Name
+			name := NamesFor(inv).MigrateAction(sb.Name)
 			actions, err := api.ActionsByName(ctx, name)
 			if err != nil || len(actions) != 1 {
 				t.Fatalf("action %s: %v %v", name, actions, err)

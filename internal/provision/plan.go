@@ -19,6 +19,11 @@ const (
 	TagRole    = "vcr.role" // hypervisor, vm, standby or pooled
 	TagService = "vcr.service"
 	TagStandby = "vcr.standby"
+	// TagInventory's value is the inventory's zabbix.prefix, on every host it has. Its
+	// events inherit it, so each action only takes its own inventory's problems (two
+	// inventories may both have a standby named "standby"), and -prune only ever
+	// deletes hosts that carry its own prefix.
+	TagInventory = "vcr.inventory"
 )
 
 // agentPort is the Zabbix agent's default port (protected VMs, standbys without
@@ -41,9 +46,19 @@ type hostSpec struct {
 	// primary_address, a standby's host name) only applies to a host without one.
 	AgentGiven bool
 	// External hosts are not in the inventory (a -trapd-host of the operator's): they
-	// must exist, and only get templates.
+	// must exist, and only get templates and macros.
 	External bool
+	// Macros are host macros to have with these values (the cloud template's groups).
+	Macros []zabbix.Macro
 }
+
+// The cloud template's macros naming the groups it watches; vcr-provision sets them on
+// the cloud host to the inventory's groups, so that each inventory's group checks watch
+// its own hosts.
+const (
+	MacroGroupStandbys = "{$VCR.GROUP.STANDBYS}"
+	MacroGroupVMs      = "{$VCR.GROUP.VMS}"
+)
 
 // actionSpec is the recover or the migrate action of one standby.
 type actionSpec struct {
@@ -56,6 +71,7 @@ type actionSpec struct {
 
 // plan is the whole desired state, derived from the inventory and options alone.
 type plan struct {
+	Names     Names
 	Templates []templates.Template
 	Groups    []string
 	Hosts     []*hostSpec
@@ -87,13 +103,18 @@ func newPlan(inv *config.Inventory, opts Options) (*plan, error) {
 }
 
 func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*plan, error) {
+	n := NamesFor(inv)
 	p := &plan{
+		Names:     n,
 		Templates: tpls,
-		Groups:    []string{GroupHypervisors, GroupVMs, GroupStandbys},
+		Groups:    []string{n.GroupHypervisors(), n.GroupVMs(), n.GroupStandbys()},
 		Discovery: map[string][]string{},
 	}
 	byName := map[string]*hostSpec{}
 	add := func(h *hostSpec) error {
+		if !h.External {
+			h.Tags = append(h.Tags, zabbix.Tag{Tag: TagInventory, Value: n.Prefix})
+		}
 		prev, ok := byName[h.Name]
 		if !ok {
 			byName[h.Name] = h
@@ -114,6 +135,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		prev.Groups = union(prev.Groups, h.Groups)
 		prev.Templates = union(prev.Templates, h.Templates)
 		prev.Tags = unionTags(prev.Tags, h.Tags)
+		prev.Macros = append(prev.Macros, h.Macros...)
 		prev.External = prev.External && h.External
 		return nil
 	}
@@ -121,7 +143,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 	for _, h := range inv.Hypervisors {
 		err := add(&hostSpec{
 			Name: h.ZabbixHost, Role: "hypervisor " + h.Name,
-			Groups: []string{GroupHypervisors}, Templates: []string{templates.Hypervisor},
+			Groups: []string{n.GroupHypervisors()}, Templates: []string{templates.Hypervisor},
 			Tags: []zabbix.Tag{{Tag: TagRole, Value: "hypervisor"}},
 		})
 		if err != nil {
@@ -135,7 +157,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		}
 		err = add(&hostSpec{
 			Name: s.ZabbixHost, Role: "VM of service " + s.Name,
-			Groups: []string{GroupVMs}, Agent: agent,
+			Groups: []string{n.GroupVMs()}, Agent: agent,
 			Tags: []zabbix.Tag{{Tag: TagRole, Value: "vm"}, {Tag: TagService, Value: s.Name}},
 		})
 		if err != nil {
@@ -147,7 +169,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 	for _, s := range inv.Pooled {
 		err := add(&hostSpec{
 			Name: s.ZabbixHost, Role: "pooled service " + s.Name,
-			Groups: []string{GroupPooled}, Templates: []string{templates.Pooled},
+			Groups: []string{n.GroupPooled()}, Templates: []string{templates.Pooled},
 			Tags: []zabbix.Tag{{Tag: TagRole, Value: "pooled"}, {Tag: TagService, Value: s.Name}},
 		})
 		if err != nil {
@@ -155,7 +177,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		}
 	}
 	if len(inv.Pooled) > 0 {
-		p.Groups = append(p.Groups, GroupPooled)
+		p.Groups = append(p.Groups, n.GroupPooled())
 	}
 	for name := range opts.StandbyAgents {
 		if _, ok := inv.Standby(name); !ok {
@@ -181,15 +203,15 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		}
 		err = add(&hostSpec{
 			Name: sb.ZabbixHost, Role: "standby " + sb.Name,
-			Groups: []string{GroupStandbys}, Templates: []string{templates.Standby}, Agent: agent, AgentGiven: given,
+			Groups: []string{n.GroupStandbys()}, Templates: []string{templates.Standby}, Agent: agent, AgentGiven: given,
 			Tags: []zabbix.Tag{{Tag: TagRole, Value: "standby"}, {Tag: TagStandby, Value: sb.Name}},
 		})
 		if err != nil {
 			return nil, err
 		}
 		p.Actions = append(p.Actions,
-			actionSpec{Name: ActionPrefix + sb.Name, Standby: sb.Name, Host: sb.ZabbixHost, Tag: "recover", Script: ScriptName},
-			actionSpec{Name: MigrateActionPrefix + sb.Name, Standby: sb.Name, Host: sb.ZabbixHost, Tag: "migrate", Script: MigrateScriptName})
+			actionSpec{Name: n.RecoverAction(sb.Name), Standby: sb.Name, Host: sb.ZabbixHost, Tag: "recover", Script: n.RecoverScript()},
+			actionSpec{Name: n.MigrateAction(sb.Name), Standby: sb.Name, Host: sb.ZabbixHost, Tag: "migrate", Script: n.MigrateScript()})
 		var svcs []string
 		for _, s := range inv.Services {
 			if s.Standby.Host == sb.Name {
@@ -202,9 +224,13 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		p.Discovery[sb.ZabbixHost] = append(p.Discovery[sb.ZabbixHost], svcs...)
 	}
 
-	for _, x := range []struct{ flag, role, host, template string }{
-		{"-trapd-host", "trapd host", opts.TrapdHost, templates.Trapd},
-		{"-cloud-host", "group checks host", opts.CloudHost, templates.Cloud},
+	cloudMacros := []zabbix.Macro{{Macro: MacroGroupStandbys, Value: n.GroupStandbys()}, {Macro: MacroGroupVMs, Value: n.GroupVMs()}}
+	for _, x := range []struct {
+		flag, role, host, template string
+		macros                     []zabbix.Macro
+	}{
+		{"-trapd-host", "trapd host", opts.TrapdHost, templates.Trapd, nil},
+		{"-cloud-host", "group checks host", opts.CloudHost, templates.Cloud, cloudMacros},
 	} {
 		host := x.host
 		if host == "" {
@@ -213,7 +239,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 			}
 			host = inv.Standbys[0].ZabbixHost
 		}
-		err := add(&hostSpec{Name: host, Role: x.role, Templates: []string{x.template}, External: true})
+		err := add(&hostSpec{Name: host, Role: x.role, Templates: []string{x.template}, External: true, Macros: x.macros})
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +254,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		return nil, err
 	}
 	p.Script = zabbix.Script{
-		Name:    ScriptName,
+		Name:    n.RecoverScript(),
 		Command: recoverCommand(cmdPath),
 		Description: "vcrcovery: runs vcr-recover, through scripts/zabbix-recover, for the service of a problem " +
 			"tagged vcrcovery=recover, on the standby VM that the action names. Arguments: service tag, " +
@@ -236,7 +262,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 		Type: zabbix.ScriptTypeCustom, Scope: zabbix.ScriptScopeAction, ExecuteOn: zabbix.ScriptOnAgent,
 	}
 	p.MigrateScript = zabbix.Script{
-		Name:    MigrateScriptName,
+		Name:    n.MigrateScript(),
 		Command: migrateCommand(migratePath),
 		Description: "vcrcovery: runs vcr-migrate -auto, through scripts/zabbix-migrate, for a problem tagged " +
 			"vcrcovery=migrate (an overloaded standby VM), on the standby VM that the action names. " +
@@ -248,7 +274,7 @@ func planFor(inv *config.Inventory, opts Options, tpls []templates.Template) (*p
 			continue
 		}
 		p.FastPath = append(p.FastPath, zabbix.Script{
-			Name:    zabbix.FastPathScript(s.Name),
+			Name:    n.FastPath(s.Name),
 			Command: shellQuote(cmdPath) + " " + shellQuote(s.Name) + " fast-path",
 			Description: "vcrcovery: runs vcr-recover for service " + s.Name + " at once when trapd receives a " +
 				"shutoff or crashed trap of its primary VM (fast path). Managed by vcr-provision.",

@@ -55,12 +55,12 @@ func TestPlan(t *testing.T) {
 		got = append(got, summary(h))
 	}
 	want := []string{
-		"kvm1 | hypervisor kvm1 | groups vcrcovery hypervisors | templates vcrcovery hypervisor | agent - | tags vcr.role=hypervisor | external false",
-		"zbx-kvm2 | hypervisor kvm2 | groups vcrcovery hypervisors | templates vcrcovery hypervisor | agent - | tags vcr.role=hypervisor | external false",
-		"web1 | VM of service web1 | groups vcrcovery VMs | templates  | agent 10.77.1.11:10050 useip=1 | tags vcr.role=vm,vcr.service=web1 | external false",
-		"db1-vm | VM of service db1 | groups vcrcovery VMs | templates  | agent 10.77.1.12:10050 useip=1 | tags vcr.role=vm,vcr.service=db1 | external false",
-		"standby | standby standby and trapd host and group checks host | groups vcrcovery standbys | templates vcrcovery standby,vcrcovery trapd,vcrcovery cloud | agent 127.0.0.1:20050 useip=1 given | tags vcr.role=standby,vcr.standby=standby | external false",
-		"big-vm | standby big | groups vcrcovery standbys | templates vcrcovery standby | agent big-vm:10050 useip=0 | tags vcr.role=standby,vcr.standby=big | external false",
+		"kvm1 | hypervisor kvm1 | groups vcrcovery hypervisors | templates vcrcovery hypervisor | agent - | tags vcr.role=hypervisor,vcr.inventory=vcrcovery | external false",
+		"zbx-kvm2 | hypervisor kvm2 | groups vcrcovery hypervisors | templates vcrcovery hypervisor | agent - | tags vcr.role=hypervisor,vcr.inventory=vcrcovery | external false",
+		"web1 | VM of service web1 | groups vcrcovery VMs | templates  | agent 10.77.1.11:10050 useip=1 | tags vcr.role=vm,vcr.service=web1,vcr.inventory=vcrcovery | external false",
+		"db1-vm | VM of service db1 | groups vcrcovery VMs | templates  | agent 10.77.1.12:10050 useip=1 | tags vcr.role=vm,vcr.service=db1,vcr.inventory=vcrcovery | external false",
+		"standby | standby standby and trapd host and group checks host | groups vcrcovery standbys | templates vcrcovery standby,vcrcovery trapd,vcrcovery cloud | agent 127.0.0.1:20050 useip=1 given | tags vcr.role=standby,vcr.standby=standby,vcr.inventory=vcrcovery | external false",
+		"big-vm | standby big | groups vcrcovery standbys | templates vcrcovery standby | agent big-vm:10050 useip=0 | tags vcr.role=standby,vcr.standby=big,vcr.inventory=vcrcovery | external false",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("hosts (-want +got)\n%s", diff)
@@ -89,7 +89,7 @@ func TestPlan(t *testing.T) {
 			t.Errorf("script %+v: want scope action, executed on the agent", s)
 		}
 	}
-	if p.Script.Name != ScriptName || p.MigrateScript.Name != MigrateScriptName {
+	if p.Script.Name != "vcrcovery recover" || p.MigrateScript.Name != "vcrcovery migrate auto" {
 		t.Errorf("script names %q, %q", p.Script.Name, p.MigrateScript.Name)
 	}
 	var names []string
@@ -116,14 +116,14 @@ func TestPlanPooled(t *testing.T) {
 			got = summary(h)
 		}
 	}
-	if want := "p1 | pooled service p1 | groups vcrcovery pooled services | templates vcrcovery pooled service | agent - | tags vcr.role=pooled,vcr.service=p1 | external false"; got != want {
+	if want := "p1 | pooled service p1 | groups vcrcovery pooled services | templates vcrcovery pooled service | agent - | tags vcr.role=pooled,vcr.service=p1,vcr.inventory=vcrcovery | external false"; got != want {
 		t.Errorf("pooled host:\n got %s\nwant %s", got, want)
 	}
-	if !strings.Contains(strings.Join(p.Groups, ","), GroupPooled) {
-		t.Errorf("groups %v lack %s", p.Groups, GroupPooled)
+	if !strings.Contains(strings.Join(p.Groups, ","), "vcrcovery pooled services") {
+		t.Errorf("groups %v lack %s", p.Groups, "vcrcovery pooled services")
 	}
-	if plain, _ := newPlan(testInventory(), Options{}); strings.Contains(strings.Join(plain.Groups, ","), GroupPooled) {
-		t.Errorf("an inventory without pooled services gets the group %s", GroupPooled)
+	if plain, _ := newPlan(testInventory(), Options{}); strings.Contains(strings.Join(plain.Groups, ","), "vcrcovery pooled services") {
+		t.Errorf("an inventory without pooled services gets the group %s", "vcrcovery pooled services")
 	}
 }
 
@@ -210,7 +210,7 @@ func TestWantAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &runner{plan: p, hostIDs: map[string]string{"standby": "10", "big-vm": "11"},
-		scriptIDs: map[string]string{ScriptName: "1", MigrateScriptName: "2"}}
+		scriptIDs: map[string]string{"vcrcovery recover": "1", "vcrcovery migrate auto": "2"}}
 	got := map[string]string{}
 	for _, spec := range p.Actions {
 		a := r.wantAction(spec)
@@ -220,8 +220,9 @@ func TestWantAction(t *testing.T) {
 		got[spec.Name] = actionShape(a)
 	}
 	cond := func(tag, standby string) string {
-		return fmt.Sprintf(`%d/%d/""/"" %d/%d/"standby"/%q %d/%d/"vcrcovery"/%q`, zabbix.CondSuppressed, zabbix.CondOpNo,
-			zabbix.CondEventTagValue, zabbix.CondOpEqual, standby, zabbix.CondEventTagValue, zabbix.CondOpEqual, tag)
+		return fmt.Sprintf(`%d/%d/""/"" %d/%d/"standby"/%q %d/%d/"vcr.inventory"/"vcrcovery" %d/%d/"vcrcovery"/%q`, zabbix.CondSuppressed, zabbix.CondOpNo,
+			zabbix.CondEventTagValue, zabbix.CondOpEqual, standby, zabbix.CondEventTagValue, zabbix.CondOpEqual,
+			zabbix.CondEventTagValue, zabbix.CondOpEqual, tag)
 	}
 	shape := func(tag, standby, script, host string) string {
 		return fmt.Sprintf("source %d; eval %d; conditions %s; operations %d/script %s/hosts %s",
@@ -279,6 +280,16 @@ func TestReportWrite(t *testing.T) {
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("dry run (-want +got)\n%s", diff)
 	}
+
+	r = &Report{DryRun: true}
+	r.add(Deleted, "action", "vcrcovery recover on big", "the recover action of standby big, which the inventory no longer has")
+	b.Reset()
+	r.Write(&b)
+	want = "would be deleted action     vcrcovery recover on big: the recover action of standby big, which the inventory no longer has\n" +
+		"0 would be created, 0 would be updated, 0 unchanged, 1 would be deleted\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("dry run prune (-want +got)\n%s", diff)
+	}
 }
 
 // TestPlanFastPathScripts: one manual host script per fast_path service, running the
@@ -296,5 +307,68 @@ func TestPlanFastPathScripts(t *testing.T) {
 	s := p.FastPath[0]
 	if s.Name != "vcrcovery recover db1" || s.Command != "'/opt/vcr/zabbix-recover' 'db1' fast-path" || s.Scope != zabbix.ScriptScopeHost {
 		t.Fatalf("%+v", s)
+	}
+}
+
+// TestPlanPrefix: with zabbix.prefix every object provisioning owns is named after it
+// (only the shared templates keep "vcrcovery"), and every host is tagged with it.
+func TestPlanPrefix(t *testing.T) {
+	inv := testInventory()
+	inv.Zabbix.Prefix = "team-b"
+	inv.Services[0].FastPath = true
+	p, err := newPlan(inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append([]string(nil), p.Groups...)
+	got = append(got, p.Script.Name, p.MigrateScript.Name)
+	for _, s := range p.FastPath {
+		got = append(got, s.Name)
+	}
+	for _, a := range p.Actions {
+		got = append(got, a.Name+" runs "+a.Script)
+	}
+	want := []string{"team-b hypervisors", "team-b VMs", "team-b standbys", "team-b recover", "team-b migrate auto",
+		"team-b recover web1",
+		"team-b recover on standby runs team-b recover", "team-b migrate on standby runs team-b migrate auto",
+		"team-b recover on big runs team-b recover", "team-b migrate on big runs team-b migrate auto"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("names (-want +got)\n%s", diff)
+	}
+	for _, h := range p.Hosts {
+		if !containsTag(h.Tags, zabbix.Tag{Tag: TagInventory, Value: "team-b"}) {
+			t.Errorf("host %s: tags %v lack %s=team-b", h.Name, h.Tags, TagInventory)
+		}
+	}
+	// The cloud template's group checks (on the first standby's host) watch team-b's groups.
+	wantMacros := []zabbix.Macro{{Macro: MacroGroupStandbys, Value: "team-b standbys"}, {Macro: MacroGroupVMs, Value: "team-b VMs"}}
+	for _, h := range p.Hosts {
+		if h.Name == "standby" {
+			if diff := cmp.Diff(wantMacros, h.Macros); diff != "" {
+				t.Errorf("cloud host macros (-want +got)\n%s", diff)
+			}
+		}
+	}
+	r := &runner{plan: p}
+	if a := r.wantAction(p.Actions[0]); !strings.Contains(actionShape(a), `"vcr.inventory"/"team-b"`) {
+		t.Errorf("action %s does not require the inventory's tag: %s", a.Name, actionShape(a))
+	}
+}
+
+func TestOwnWord(t *testing.T) {
+	tests := []struct {
+		name, prefix, want string
+		ok                 bool
+	}{
+		{"vcrcovery recover on standby", "vcrcovery recover on ", "standby", true},
+		{"vcrcovery recover on ", "vcrcovery recover on ", "", false},
+		{"vcrcovery recover on a b", "vcrcovery recover on ", "a b", false},
+		{"vcrcovery-b recover on standby", "vcrcovery recover on ", "", false},
+	}
+	for _, tc := range tests {
+		got, ok := ownWord(tc.name, tc.prefix)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("ownWord(%q, %q) = %q, %v; want %q, %v", tc.name, tc.prefix, got, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -31,21 +31,33 @@ const DefaultRecoverCommand = "/usr/local/bin/vcr-zabbix-recover"
 // DefaultMigrateCommand is where scripts/zabbix-migrate is installed on standby VMs.
 const DefaultMigrateCommand = "/usr/local/bin/vcr-zabbix-migrate"
 
-// Names of the objects provisioning owns. trapd and the templates' group checks
-// rely on the group names; operators find the script and actions by these names.
-const (
-	GroupHypervisors = "vcrcovery hypervisors"
-	GroupVMs         = "vcrcovery VMs"
-	GroupStandbys    = "vcrcovery standbys"
-	GroupPooled      = "vcrcovery pooled services"
-	ScriptName       = "vcrcovery recover"
-	// ActionPrefix + a standbys[].name names that standby's recover action.
-	ActionPrefix = "vcrcovery recover on "
-	// MigrateScriptName runs vcr-migrate -auto for an overloaded standby's problem.
-	MigrateScriptName = "vcrcovery migrate auto"
-	// MigrateActionPrefix + a standbys[].name names that standby's migrate action.
-	MigrateActionPrefix = "vcrcovery migrate on "
-)
+// Names are the names of the objects one inventory owns in Zabbix, each starting with
+// its zabbix.prefix (one word: an object's first word names its inventory). Two
+// inventories with different prefixes share only the templates, which are the same for
+// every inventory. trapd finds the fast-path scripts and the templates' group checks
+// the default groups by these names; operators find the scripts and actions by them.
+type Names struct{ Prefix string }
+
+// NamesFor is the names of inv's objects.
+func NamesFor(inv *config.Inventory) Names { return Names{inv.Zabbix.NamePrefix()} }
+
+// Host groups of the inventory's hypervisors, protected VMs, standby VMs and pooled services.
+func (n Names) GroupHypervisors() string { return n.Prefix + " hypervisors" }
+func (n Names) GroupVMs() string         { return n.Prefix + " VMs" }
+func (n Names) GroupStandbys() string    { return n.Prefix + " standbys" }
+func (n Names) GroupPooled() string      { return n.Prefix + " pooled services" }
+
+// RecoverScript runs scripts/zabbix-recover; RecoverAction(standby) runs it on that standby.
+func (n Names) RecoverScript() string               { return n.Prefix + " recover" }
+func (n Names) RecoverAction(standby string) string { return n.Prefix + " recover on " + standby }
+
+// MigrateScript runs vcr-migrate -auto for an overloaded standby's problem;
+// MigrateAction(standby) runs it on that standby.
+func (n Names) MigrateScript() string               { return n.Prefix + " migrate auto" }
+func (n Names) MigrateAction(standby string) string { return n.Prefix + " migrate on " + standby }
+
+// FastPath is the manual script trapd's fast path runs for service.
+func (n Names) FastPath(service string) string { return zabbix.FastPathScript(n.Prefix, service) }
 
 // Options configure Run beyond the inventory.
 type Options struct {
@@ -73,6 +85,10 @@ type Options struct {
 	Sender *zabbix.Sender
 	// DryRun reports what would change and changes nothing.
 	DryRun bool
+	// Prune deletes this inventory's objects (its prefix's actions and fast-path
+	// scripts, hosts tagged vcr.inventory=PREFIX) that no standby, service or other
+	// entry of the inventory wants any more; with DryRun it lists them.
+	Prune bool
 }
 
 // Verb says what Run did (or, with DryRun, would do) to one object.
@@ -87,6 +103,8 @@ const (
 	Sent Verb = "sent"
 	// Pending: the trapper did not accept a discovery value yet (see Change.Detail).
 	Pending Verb = "pending"
+	// Deleted: -prune removed an object of this inventory that it no longer has.
+	Deleted Verb = "deleted"
 )
 
 // Change is one line of a Report.
@@ -120,8 +138,8 @@ func (r *Report) Count(v Verb) int {
 	return n
 }
 
-// Changed reports whether Run created or updated anything.
-func (r *Report) Changed() bool { return r.Count(Created)+r.Count(Updated) > 0 }
+// Changed reports whether Run created, updated or deleted anything.
+func (r *Report) Changed() bool { return r.Count(Created)+r.Count(Updated)+r.Count(Deleted) > 0 }
 
 // Write prints one line per change and a summary.
 func (r *Report) Write(w io.Writer) {
@@ -131,7 +149,7 @@ func (r *Report) Write(w io.Writer) {
 	}
 	for _, c := range r.Changes {
 		verb := string(c.Verb)
-		if r.DryRun && (c.Verb == Created || c.Verb == Updated) {
+		if r.DryRun && (c.Verb == Created || c.Verb == Updated || c.Verb == Deleted) {
 			verb = "would be " + verb
 		}
 		line := fmt.Sprintf("%-*s %-10s %s", verbWidth(r.DryRun), verb, c.Kind, c.Name)
@@ -144,8 +162,12 @@ func (r *Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "nothing to change: %d unchanged\n", r.Count(Unchanged))
 		return
 	}
-	fmt.Fprintf(w, "%d %screated, %d %supdated, %d unchanged\n",
+	fmt.Fprintf(w, "%d %screated, %d %supdated, %d unchanged",
 		r.Count(Created), would, r.Count(Updated), would, r.Count(Unchanged))
+	if n := r.Count(Deleted); n > 0 {
+		fmt.Fprintf(w, ", %d %sdeleted", n, would)
+	}
+	fmt.Fprintln(w)
 	if !r.DryRun {
 		fmt.Fprintln(w, "The Zabbix server uses new hosts, items and actions after its next configuration cache "+
 			"reload (CacheUpdateFrequency, 60 s by default; `zabbix_server -R config_cache_reload` does it now).")
@@ -189,7 +211,11 @@ func Run(ctx context.Context, api *zabbix.API, inv *config.Inventory, opts Optio
 		return rep, err
 	}
 	r := &runner{api: api, opts: opts, plan: p, rep: rep}
-	steps := []func(context.Context) error{r.templates, r.groups, r.hosts, r.script, r.actions, r.discovery}
+	steps := []func(context.Context) error{r.templates, r.groups, r.hosts, r.script, r.actions}
+	if opts.Prune {
+		steps = append(steps, r.prune)
+	}
+	steps = append(steps, r.discovery)
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return rep, err

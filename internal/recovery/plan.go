@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
 )
@@ -25,7 +26,11 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 	if rerr != nil {
 		now = "unknown: " + rerr.Error()
 	}
+	missing := r.awaitEvidence(ctx)
 	v := r.Fence.Check(ctx, svc)
+	if missing != "" {
+		v.Evidence = append(v.Evidence, missing)
+	}
 	if r.Failback {
 		add("check that the primary %s serves on ports %v (now: %s)", svc.PrimaryAddress, svc.Probe.Ports, strings.Join(v.Evidence, "; "))
 		for _, h := range svc.Failback.Steps() {
@@ -66,6 +71,28 @@ func (r *Run) plan(ctx context.Context, rep *Report) error {
 	add("switch %s from %s to the container's address with a TSIG compare-and-set, TTL %d s, and confirm it", svc.DNSName, svc.PrimaryAddress, r.Inventory.DNS.TTL)
 	add("report result and step durations to Zabbix host %s%s", r.standbyZabbixHost(), map[bool]string{true: ", acknowledge event " + r.Event}[r.Event != ""])
 	return nil
+}
+
+// defaultEvidenceWait bounds a dry run's wait for its fencing sources: longer than the
+// API login's own 3 s deadline, short enough for a person at a prompt.
+const defaultEvidenceWait = 5 * time.Second
+
+// awaitEvidence waits, bounded, until every fencing source can answer, and says which
+// cannot ("" when all can).
+func (r *Run) awaitEvidence(ctx context.Context) string {
+	if r.EvidenceReady == nil {
+		return ""
+	}
+	d := r.EvidenceWait
+	if d <= 0 {
+		d = defaultEvidenceWait
+	}
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := r.EvidenceReady(wctx); err != nil {
+		return fmt.Sprintf("zabbix evidence unavailable: %v", err)
+	}
+	return ""
 }
 
 func (r *Run) standbyZabbixHost() string {

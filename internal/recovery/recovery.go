@@ -93,6 +93,14 @@ type Run struct {
 	Now      func() time.Time
 	// Clock runs the fence wait (nil: the wall clock).
 	Clock fence.Clock
+	// EvidenceReady waits until every fencing source can answer (Wire: the Zabbix API
+	// login that runs beside the run; nil: they all can at once). A real run does not
+	// wait for it, fencing goes on without the Zabbix evidence; a dry run does, bounded
+	// by EvidenceWait, so that its plan shows what on-call staff need most when the
+	// agent's cache still says running: trapd's last state and the host's availability.
+	EvidenceReady func(ctx context.Context) error
+	// EvidenceWait bounds that wait of a dry run (default 5s).
+	EvidenceWait time.Duration
 
 	api *zabbix.Pending // set by Wire, logged out by Close
 }

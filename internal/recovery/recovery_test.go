@@ -411,3 +411,71 @@ func TestFailbackFinishes(t *testing.T) {
 		t.Errorf("recovered %v running %v after finishing", d.Recovered, w.running)
 	}
 }
+
+// loginEvidence is a Fencer whose Zabbix evidence exists only once the login finished,
+// as the real Checker's (its API func returns nil before).
+type loginEvidence struct {
+	*fakeWorld
+	loggedIn bool
+}
+
+func (l *loginEvidence) Check(ctx context.Context, svc *config.Service) fence.Verdict {
+	v := fence.Verdict{Evidence: []string{"libvirt state over snmp: running"}}
+	if l.loggedIn {
+		v.Down = true
+		v.Evidence = append(v.Evidence, "last state in zabbix: shutoff", "zabbix host web1: unreachable")
+	}
+	return v
+}
+
+// TestDryRunWaitsForEvidence: a dry run's plan shows the Zabbix evidence of a login
+// that finishes after the run began, says so when the login fails or outlasts the
+// bound, and a real run never waits for it.
+func TestDryRunWaitsForEvidence(t *testing.T) {
+	tests := []struct {
+		name    string
+		ready   func(l *loginEvidence) func(ctx context.Context) error
+		want    string
+		verdict string
+	}{
+		{"login finishes later", func(l *loginEvidence) func(context.Context) error {
+			return func(ctx context.Context) error { time.Sleep(20 * time.Millisecond); l.loggedIn = true; return nil }
+		}, "last state in zabbix: shutoff; zabbix host web1: unreachable", "): down"},
+		{"login fails", func(l *loginEvidence) func(context.Context) error {
+			return func(ctx context.Context) error { return errors.New("login refused") }
+		}, "zabbix evidence unavailable: login refused", "would refuse: not confirmed down"},
+		{"login outlasts the bound", func(l *loginEvidence) func(context.Context) error {
+			return func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+		}, "zabbix evidence unavailable: context deadline exceeded", "would refuse: not confirmed down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &fakeWorld{dns: []netip.Addr{primaryIP}}
+			l := &loginEvidence{fakeWorld: w}
+			rep := run(t, w, func(r *Run) {
+				r.Fence, r.DryRun, r.EvidenceWait = l, true, 50*time.Millisecond
+				r.EvidenceReady = tt.ready(l)
+			})
+			var fenceLine string
+			for _, p := range rep.Plan {
+				if strings.HasPrefix(p, "fence ") {
+					fenceLine = p
+				}
+			}
+			if !strings.Contains(fenceLine, tt.want) || !strings.Contains(fenceLine, tt.verdict) {
+				t.Fatalf("plan's fence line %q, want it to show %q and %q", fenceLine, tt.want, tt.verdict)
+			}
+		})
+	}
+	// A real run goes on without waiting: fencing refuses on what it has.
+	w := &fakeWorld{dns: []netip.Addr{primaryIP}}
+	l := &loginEvidence{fakeWorld: w}
+	called := false
+	rep := run(t, w, func(r *Run) {
+		r.Fence = l
+		r.EvidenceReady = func(ctx context.Context) error { called = true; l.loggedIn = true; return nil }
+	})
+	if called || rep.Result != ResultRefused {
+		t.Fatalf("real run: waited for the login %v, result %s", called, rep.Result)
+	}
+}

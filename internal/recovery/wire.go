@@ -11,7 +11,6 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
-	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/probe"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -64,15 +63,18 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 			return a, err
 		})
 	}
+	var evidenceReady func(context.Context) error
+	if api != nil {
+		evidenceReady = func(ctx context.Context) error { _, err := api.Wait(ctx); return err }
+	}
 	return &Run{
 		Inventory:  inv,
 		Service:    svc,
 		Standby:    place.Standby,
 		Containers: lxdServer,
 		Relocate:   relocate,
-		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
-			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
-		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
+		DNS:        inv.DNSClient(),
+		Fence:      &fence.Checker{Inventory: inv, API: api.Ready},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
 			_, err := p.Wait(ctx, addr)
@@ -85,6 +87,8 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		},
 		Log: log,
 		api: api,
+		// A dry run waits for the login so that its plan shows the Zabbix evidence.
+		EvidenceReady: evidenceReady,
 	}, nil
 }
 

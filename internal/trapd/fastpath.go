@@ -90,7 +90,7 @@ func (f *fastPath) ids(ctx context.Context, api fastAPI, svc *config.Service, st
 		}
 	}
 	if scriptID == "" {
-		name := zabbix.FastPathScript(svc.Name)
+		name := zabbix.FastPathScript(f.inv.Zabbix.NamePrefix(), svc.Name)
 		scripts, err := api.ScriptsByName(ctx, name)
 		if err != nil {
 			return "", "", fmt.Errorf("look up global script %q: %w", name, err)
@@ -199,7 +199,7 @@ func (f *fastPath) executeOnce(ctx context.Context, svc *config.Service, standby
 	if err != nil {
 		return "", err
 	}
-	name := zabbix.FastPathScript(svc.Name)
+	name := zabbix.FastPathScript(f.inv.Zabbix.NamePrefix(), svc.Name)
 	res, err := api.ExecuteScript(ctx, scriptID, hostID)
 	if err != nil {
 		// The script may have been replaced (new ID): look it up again next time.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Typed helpers for the API methods vcrcovery calls (Zabbix 6.0 API reference,
@@ -85,6 +86,15 @@ type Host struct {
 	ParentTemplates []TemplateRef `json:"parentTemplates,omitempty"`
 	Interfaces      []Interface   `json:"interfaces,omitempty"`
 	Tags            []Tag         `json:"tags,omitempty"`
+	Macros          []Macro       `json:"macros,omitempty"`
+}
+
+// Macro is a host-level user macro (a text one).
+type Macro struct {
+	HostMacroID string `json:"hostmacroid,omitempty"`
+	HostID      string `json:"hostid,omitempty"`
+	Macro       string `json:"macro"`
+	Value       string `json:"value"`
 }
 
 // Script scopes, types and targets (script object).
@@ -244,14 +254,28 @@ func (a *API) TemplatesByName(ctx context.Context, names ...string) ([]TemplateR
 // HostsByName returns the hosts with these technical names, with their groups, linked
 // templates, interfaces and tags.
 func (a *API) HostsByName(ctx context.Context, names ...string) ([]Host, error) {
+	return a.hosts(ctx, map[string]any{"filter": map[string]any{"host": names}})
+}
+
+// HostsByTag returns the hosts that have tag t with exactly its value, as HostsByName.
+func (a *API) HostsByTag(ctx context.Context, t Tag) ([]Host, error) {
+	return a.hosts(ctx, map[string]any{"evaltype": 0,
+		"tags": []map[string]any{{"tag": t.Tag, "value": t.Value, "operator": 1}}}) // 1: equals
+}
+
+// hosts is host.get with sel (which hosts) and everything provisioning compares.
+func (a *API) hosts(ctx context.Context, sel map[string]any) ([]Host, error) {
 	var hs []Host
 	params := map[string]any{
 		"output":                []string{"hostid", "host", "description", "status"},
-		"filter":                map[string]any{"host": names},
 		"selectGroups":          []string{"groupid", "name"},
 		"selectParentTemplates": []string{"templateid", "host"},
 		"selectInterfaces":      []string{"interfaceid", "hostid", "type", "main", "useip", "ip", "dns", "port"},
 		"selectTags":            []string{"tag", "value"},
+		"selectMacros":          []string{"hostmacroid", "macro", "value"},
+	}
+	for k, v := range sel {
+		params[k] = v
 	}
 	if err := a.Call(ctx, "host.get", params, &hs); err != nil {
 		return nil, err
@@ -270,6 +294,9 @@ func (a *API) CreateHost(ctx context.Context, h Host) (string, error) {
 		"templates":   templateIDs(h.ParentTemplates),
 		"interfaces":  h.Interfaces,
 		"tags":        h.Tags,
+	}
+	if h.Macros != nil {
+		params["macros"] = h.Macros
 	}
 	if h.Interfaces == nil {
 		params["interfaces"] = []Interface{}
@@ -305,6 +332,15 @@ func (a *API) UpdateHost(ctx context.Context, h Host) error {
 	return a.Call(ctx, "host.update", params, nil)
 }
 
+// SetMacro gives host m.HostID the macro m: it creates it, or, when m.HostMacroID names
+// the existing one, changes its value.
+func (a *API) SetMacro(ctx context.Context, m Macro) error {
+	if m.HostMacroID != "" {
+		return a.Call(ctx, "usermacro.update", map[string]any{"hostmacroid": m.HostMacroID, "value": m.Value}, nil)
+	}
+	return a.Call(ctx, "usermacro.create", map[string]any{"hostid": m.HostID, "macro": m.Macro, "value": m.Value}, nil)
+}
+
 // CreateInterface adds an interface to host i.HostID.
 func (a *API) CreateInterface(ctx context.Context, i Interface) error {
 	i.InterfaceID = ""
@@ -318,10 +354,38 @@ func (a *API) UpdateInterface(ctx context.Context, i Interface) error {
 
 // ScriptsByName returns the global scripts named name.
 func (a *API) ScriptsByName(ctx context.Context, name string) ([]Script, error) {
+	return a.scripts(ctx, map[string]any{"filter": map[string]any{"name": name}})
+}
+
+// ScriptsByNamePrefix returns the global scripts whose name starts with prefix.
+func (a *API) ScriptsByNamePrefix(ctx context.Context, prefix string) ([]Script, error) {
+	ss, err := a.scripts(ctx, byNamePrefix(prefix))
+	return keepNamePrefix(ss, prefix, func(s Script) string { return s.Name }), err
+}
+
+// byNamePrefix selects objects whose name starts with prefix. Zabbix's search is a
+// case-insensitive LIKE: keepNamePrefix checks the answer exactly.
+func byNamePrefix(prefix string) map[string]any {
+	return map[string]any{"search": map[string]any{"name": prefix}, "startSearch": true}
+}
+
+func keepNamePrefix[T any](list []T, prefix string, name func(T) string) []T {
+	var out []T
+	for _, x := range list {
+		if strings.HasPrefix(name(x), prefix) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (a *API) scripts(ctx context.Context, sel map[string]any) ([]Script, error) {
 	var ss []Script
 	params := map[string]any{
 		"output": []string{"scriptid", "name", "command", "description", "type", "scope", "execute_on", "groupid"},
-		"filter": map[string]any{"name": name},
+	}
+	for k, v := range sel {
+		params[k] = v
 	}
 	if err := a.Call(ctx, "script.get", params, &ss); err != nil {
 		return nil, err
@@ -351,12 +415,24 @@ func (a *API) UpdateScript(ctx context.Context, s Script) error {
 
 // ActionsByName returns the actions named name, with their filter and operations.
 func (a *API) ActionsByName(ctx context.Context, name string) ([]Action, error) {
+	return a.actions(ctx, map[string]any{"filter": map[string]any{"name": name}})
+}
+
+// ActionsByNamePrefix returns the actions whose name starts with prefix.
+func (a *API) ActionsByNamePrefix(ctx context.Context, prefix string) ([]Action, error) {
+	as, err := a.actions(ctx, byNamePrefix(prefix))
+	return keepNamePrefix(as, prefix, func(x Action) string { return x.Name }), err
+}
+
+func (a *API) actions(ctx context.Context, sel map[string]any) ([]Action, error) {
 	var as []Action
 	params := map[string]any{
 		"output":           []string{"actionid", "name", "eventsource", "status", "esc_period"},
-		"filter":           map[string]any{"name": name},
 		"selectFilter":     "extend",
 		"selectOperations": "extend",
+	}
+	for k, v := range sel {
+		params[k] = v
 	}
 	if err := a.Call(ctx, "action.get", params, &as); err != nil {
 		return nil, err
@@ -627,4 +703,13 @@ func (a *API) LastValue(ctx context.Context, host, key string) (string, bool, er
 		return "", false, err
 	}
 	return items[0].LastValue, true, nil
+}
+
+// Delete deletes objects of one kind by ID: kind is the API's object name ("action",
+// "script", "host", "hostgroup"), whose delete method takes a list of IDs.
+func (a *API) Delete(ctx context.Context, kind string, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return a.Call(ctx, kind+".delete", ids, nil)
 }

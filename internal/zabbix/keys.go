@@ -32,8 +32,9 @@ func KeyServedFrom(service string) string { return "vcr.service.served_from[" + 
 
 // FastPathScript names the manual host script (scope 2) that trapd's fast path runs
 // through script.execute on a service's standby host; vcr-provision creates one per
-// fast_path service.
-func FastPathScript(service string) string { return "vcrcovery recover " + service }
+// fast_path service. prefix is the inventory's zabbix.prefix: each inventory on one
+// Zabbix has its own.
+func FastPathScript(prefix, service string) string { return prefix + " recover " + service }
 
 // Per-service items of vcr-migrate on the service's standby host: result, exit code,
 // whole-run seconds, downtime (source out of service until the target answered) and

@@ -43,6 +43,9 @@ LAB_SERVICE_PORT=8080
 # Services whose standby is warm (a running container on the standby daemon); the others
 # are cold (created from the busybox image by recover).
 LAB_WARM_SERVICES="web1"
+# Services whose inventory entry names their own TSIG key (BIND lets it write that name
+# only); the others are signed with the shared ddns-key. Both kinds stay in use.
+LAB_KEYED_SERVICES="web1"
 lab_domain_ip()   { case $1 in web1) echo "$LAB_PRIMARY_NET.11";; web2) echo "$LAB_PRIMARY_NET.12";; esac; }
 lab_domain_uuid() { case $1 in web1) echo 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01;; web2) echo 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a02;; esac; }
 lab_domain_mac()  { case $1 in web1) echo 52:54:00:77:01:11;; web2) echo 52:54:00:77:01:12;; esac; }

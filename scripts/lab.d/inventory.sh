@@ -86,6 +86,10 @@ YAML
       ports: [$LAB_SERVICE_PORT]
       timeout: 10s
 YAML
+      if [[ " $LAB_KEYED_SERVICES " == *" $d "* ]]; then
+        upper=VCR_LAB_TSIG_KEY_FILE_${d^^}
+        printf '    tsig_key_file: %s\n' "${!upper:-$(bind_service_key "$d")}"
+      fi
       if [[ " $LAB_WARM_SERVICES " == *" $d "* ]]; then
         printf '    standby: {host: standby, mode: warm, container: %s}\n    fast_path: true\n' "$d"
       else

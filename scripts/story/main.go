@@ -117,7 +117,7 @@ func setup() (*demo, error) {
 	}
 	ctx := context.Background()
 	d := &demo{ctx: ctx, inv: inv, path: path, dir: dir, agents: map[string]*exec.Cmd{},
-		dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey, TTL: inv.DNS.TTL}}
+		dns: inv.DNSClient()}
 
 	step("provision Zabbix with the demo inventory (web1: action, web2: fast path%s)", map[bool]string{true: ", pooled service shop"}[pooled])
 	// The Zabbix agent runs the global scripts' commands as written: wrappers that run
