@@ -55,6 +55,7 @@ func hostItems(uuids ...string) map[string]int {
 	for _, c := range []string{"received", "decoded", "rejected", "malformed", "sent", "spooled", "replayed", "dropped"} {
 		items[zabbix.KeyTrapd(c)] = typeUnsigned
 	}
+	items[zabbix.KeyTrapdVersion] = typeChar
 	return items
 }
 
