@@ -214,15 +214,7 @@ func TestSandboxedTrapd(t *testing.T) {
 	u1, _ := libvirtmib.ParseUUID("6f1c8a52-3e0b-4d5e-9a77-0c1d2e3fbeef")
 	const traps = 3
 	for range traps {
-		vars := []gosnmp.SnmpPDU{
-			{Name: libvirtmib.SysUpTime, Type: gosnmp.TimeTicks, Value: uint32(1)},
-			{Name: libvirtmib.SnmpTrapOID, Type: gosnmp.ObjectIdentifier, Value: libvirtmib.GuestNotif},
-			{Name: libvirtmib.NotifName, Type: gosnmp.OctetString, Value: []byte("sandbox")},
-			{Name: libvirtmib.NotifUUID, Type: gosnmp.OctetString, Value: u1[:]},
-			{Name: libvirtmib.NotifState, Type: gosnmp.Integer, Value: int(libvirtmib.StateRunning)},
-			{Name: libvirtmib.NotifRowStatus, Type: gosnmp.Integer, Value: int(libvirtmib.StateRunning.RowStatus())},
-		}
-		if _, err := g.SendTrap(gosnmp.SnmpTrap{Variables: vars}); err != nil {
+		if _, err := g.SendTrap(gosnmp.SnmpTrap{Variables: lab.GuestNotif("sandbox", u1, libvirtmib.StateRunning)}); err != nil {
 			t.Fatal(err)
 		}
 	}

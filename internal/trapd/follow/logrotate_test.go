@@ -162,14 +162,7 @@ func TestLogrotateSnippet(t *testing.T) {
 	sent := make(chan error, 1)
 	go func() {
 		for i := range n {
-			vars := []gosnmp.SnmpPDU{
-				{Name: libvirtmib.SysUpTime, Type: gosnmp.TimeTicks, Value: uint32(1)},
-				{Name: libvirtmib.SnmpTrapOID, Type: gosnmp.ObjectIdentifier, Value: libvirtmib.GuestNotif},
-				{Name: libvirtmib.NotifName, Type: gosnmp.OctetString, Value: []byte("g" + strconv.Itoa(i))},
-				{Name: libvirtmib.NotifUUID, Type: gosnmp.OctetString, Value: u[:]},
-				{Name: libvirtmib.NotifState, Type: gosnmp.Integer, Value: int(libvirtmib.StateShutoff)},
-				{Name: libvirtmib.NotifRowStatus, Type: gosnmp.Integer, Value: int(libvirtmib.StateShutoff.RowStatus())},
-			}
+			vars := lab.GuestNotif("g"+strconv.Itoa(i), u, libvirtmib.StateShutoff)
 			if _, err := g.SendTrap(gosnmp.SnmpTrap{Variables: vars}); err != nil {
 				sent <- err
 				return
