@@ -48,11 +48,13 @@ lab_domain_uuid() { case $1 in web1) echo 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01;;
 lab_domain_mac()  { case $1 in web1) echo 52:54:00:77:01:11;; web2) echo 52:54:00:77:01:12;; esac; }
 
 # Every Debian package the lab needs; `scripts/lab up` installs the missing ones in one
-# transaction (each component also asks for its own, a no-op then).
+# transaction (each component also asks for its own, a no-op then). systemd (for
+# systemd-analyze, not as PID 1) and util-linux (unshare, setpriv) are for
+# internal/deploy's tests of the units.
 LAB_PACKAGES="lxd lxd-client busybox-static dnsmasq-base squashfs-tools zabbix-server-pgsql
   zabbix-agent zabbix-frontend-php php-cli php-pgsql postgresql bind9 bind9-utils bind9-dnsutils
   snmp snmpd snmptrapd logrotate iproute2 libvirt-daemon libvirt-daemon-driver-lxc libvirt-clients
-  etcd-server etcd-client"
+  etcd-server etcd-client systemd util-linux"
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
