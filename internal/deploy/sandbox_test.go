@@ -163,7 +163,8 @@ func freePrivilegedUDP(t *testing.T) string {
 
 // TestSandboxedTrapd runs the installed vcr-trapd with vcr-trapd.service's ExecStart
 // (listen mode) in the unit's sandbox on the lab: it binds a port below 1024 as 162 is
-// (the unit keeps CAP_NET_BIND_SERVICE for it), takes the lab community from its root-owned secret
+// (the unit keeps CAP_NET_BIND_SERVICE for it) with its whole 64 MiB socket buffer
+// (CAP_NET_ADMIN, for SO_RCVBUFFORCE), takes the lab community from its root-owned secret
 // file, receives and decodes guest traps, spools them to state_dir while Zabbix is
 // unreachable, and stops on SIGTERM with exit 0.
 func TestSandboxedTrapd(t *testing.T) {
@@ -237,6 +238,10 @@ func TestSandboxedTrapd(t *testing.T) {
 	out := logs.String()
 	if !strings.Contains(out, "vcr-trapd starting") {
 		t.Errorf("no start line with the version in the log")
+	}
+	// The unit keeps what SO_RCVBUFFORCE needs: the whole 64 MiB buffer.
+	if !regexp.MustCompile(`level=INFO msg="listening for traps" .*rcvbuf_bytes=67108864 `).MatchString(out) {
+		t.Errorf("trapd did not get its 64 MiB socket buffer in the sandbox")
 	}
 	for k, want := range map[string]int{"received": traps, "decoded": traps, "dropped": 0} {
 		m := regexp.MustCompile(`msg="trapd stopped".* ` + k + `=(\d+)`).FindStringSubmatch(out)
