@@ -299,3 +299,35 @@ func dirBytes(dir string) int64 {
 	})
 	return n
 }
+
+// TestSandboxedMigrateLoad runs vcr-migrate-load.service's ExecStart (vcr-migrate
+// -auto -dry-run) in the unit's sandbox, without any capability, on the lab's
+// inventory with its own state_dir: it reads every standby's load from LXD (the
+// standby's unix socket on the read-only file system, the others over https with the
+// client certificate), sends vcr.standby.overload to Zabbix and exits 0.
+func TestSandboxedMigrateLoad(t *testing.T) {
+	u := sandboxUnit(t, "vcr-migrate-load.service")
+	dest := installed(t)
+	src, err := os.ReadFile(lab.Need(t, "INVENTORY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	re := regexp.MustCompile(`(?m)^state_dir: .*$`)
+	if !re.Match(src) {
+		t.Fatalf("the lab inventory has no state_dir line")
+	}
+	inv := filepath.Join(t.TempDir(), "vcrcovery.yaml")
+	if err := os.WriteFile(inv, re.ReplaceAll(src, []byte("state_dir: "+state)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sandboxCmd(t, u, state, unitCommand(t, dest, u, inv)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vcr-migrate -auto -dry-run in the sandbox: %v\n%s", err, out)
+	}
+	for _, want := range []string{"standby standby: ", "standby big: ", "migrate -auto: planned (exit 0)"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
