@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,7 +24,8 @@ import (
 // sandboxCmd returns argv run under the part of unit's sandbox that can be had
 // without systemd: a private mount namespace whose whole file system is read-only
 // (ProtectSystem=strict) except state, which stands for the unit's StateDirectory,
-// the capability bounding set of CapabilityBoundingSet=, and NoNewPrivileges=. The
+// the capability bounding set of CapabilityBoundingSet=, SupplementaryGroups= and
+// NoNewPrivileges=. The
 // system-call filter and the other Protect*= settings are not imitated.
 func sandboxCmd(t *testing.T, u *Unit, state string, argv ...string) *exec.Cmd {
 	t.Helper()
@@ -40,6 +42,21 @@ func sandboxCmd(t *testing.T, u *Unit, state string, argv ...string) *exec.Cmd {
 		}
 	}
 	priv := []string{"setpriv", "--bounding-set=" + bounding, "--inh-caps=-all"}
+	var gids []string
+	for _, v := range u.Values("Service", "SupplementaryGroups") {
+		for _, name := range strings.Fields(v) {
+			g, err := user.LookupGroup(name)
+			if err != nil {
+				t.Fatalf("%s: SupplementaryGroups=%s: %v", u.Name, name, err)
+			}
+			gids = append(gids, g.Gid)
+		}
+	}
+	if gids != nil {
+		priv = append(priv, "--groups="+strings.Join(gids, ","))
+	} else {
+		priv = append(priv, "--clear-groups")
+	}
 	if v := u.Values("Service", "NoNewPrivileges"); len(v) > 0 && v[len(v)-1] == "yes" {
 		priv = append(priv, "--no-new-privs")
 	}
@@ -161,6 +178,76 @@ func freePrivilegedUDP(t *testing.T) string {
 	return ""
 }
 
+// sandboxedTrapd is the installed vcr-trapd running in vcr-trapd.service's sandbox.
+type sandboxedTrapd struct {
+	cmd    *exec.Cmd
+	logs   lab.SyncBuffer
+	exited chan error
+}
+
+// startSandboxedTrapd starts the unit's ExecStart on inventory inv, with state as
+// state_dir, the mode replaced by mode (as the unit's `systemctl edit` note says for
+// follow), plus more.
+func startSandboxedTrapd(t *testing.T, state, inv, mode string, more ...string) *sandboxedTrapd {
+	t.Helper()
+	u := sandboxUnit(t, "vcr-trapd.service")
+	args := unitCommand(t, installed(t), u, inv, append([]string{"-stats-interval", "0", "-drain-timeout", "1s"}, more...)...)
+	for i := range args {
+		if args[i] == "-mode" && i+1 < len(args) {
+			args[i+1] = mode
+		}
+	}
+	d := &sandboxedTrapd{exited: make(chan error, 1)}
+	d.cmd = sandboxCmd(t, u, state, args...)
+	d.cmd.Stdout, d.cmd.Stderr = &d.logs, &d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("vcr-trapd's log:\n%s", d.logs.String())
+		}
+	})
+	return d
+}
+
+// running fails the test if trapd has exited.
+func (d *sandboxedTrapd) running(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-d.exited:
+		t.Fatalf("vcr-trapd exited: %v", err)
+	default:
+	}
+}
+
+// stop sends SIGTERM, wants exit 0, and checks the counters of the "trapd stopped"
+// line and the start line.
+func (d *sandboxedTrapd) stop(t *testing.T, counters map[string]int) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("vcr-trapd after SIGTERM: %v, want exit 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("vcr-trapd did not stop on SIGTERM")
+	}
+	out := d.logs.String()
+	if !strings.Contains(out, "vcr-trapd starting") {
+		t.Errorf("no start line with the version in the log")
+	}
+	for k, want := range counters {
+		m := regexp.MustCompile(`msg="trapd stopped".* ` + k + `=(\d+)`).FindStringSubmatch(out)
+		if m == nil || m[1] != strconv.Itoa(want) {
+			t.Errorf("trapd stopped with %s=%v, want %d", k, m, want)
+		}
+	}
+}
+
 // TestSandboxedTrapd runs the installed vcr-trapd with vcr-trapd.service's ExecStart
 // (listen mode) in the unit's sandbox on the lab: it binds a port below 1024 as 162 is
 // (the unit keeps CAP_NET_BIND_SERVICE for it) with its whole 64 MiB socket buffer
@@ -168,32 +255,13 @@ func freePrivilegedUDP(t *testing.T) string {
 // file, receives and decodes guest traps, spools them to state_dir while Zabbix is
 // unreachable, and stops on SIGTERM with exit 0.
 func TestSandboxedTrapd(t *testing.T) {
-	u := sandboxUnit(t, "vcr-trapd.service")
-	dest := installed(t)
 	state := t.TempDir()
 	listen := freePrivilegedUDP(t)
 	inv := writeSandboxInventory(t, state, fmt.Sprintf("snmp:\n  trap_listen: [%q]\n  communities_file: %s\n", listen, lab.Need(t, "SNMP_COMMUNITY_FILE")))
-	var logs lab.SyncBuffer
-	cmd := sandboxCmd(t, u, state, unitCommand(t, dest, u, inv, "-stats-interval", "0", "-drain-timeout", "1s")...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("vcr-trapd's log:\n%s", logs.String())
-		}
-	}()
+	d := startSandboxedTrapd(t, state, inv, "listen")
 	// Ready once its socket holds the port.
 	lab.Until(t, "vcr-trapd binds "+listen, 10*time.Second, func() error {
-		select {
-		case err := <-exited:
-			t.Fatalf("vcr-trapd exited: %v", err)
-		default:
-		}
+		d.running(t)
 		c, err := net.ListenPacket("udp", listen)
 		if err == nil {
 			c.Close()
@@ -219,36 +287,59 @@ func TestSandboxedTrapd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	spool := filepath.Join(state, "trapd", "spool")
+	waitSpooled(t, filepath.Join(state, "trapd", "spool"))
+	d.stop(t, map[string]int{"received": traps, "decoded": traps, "dropped": 0})
+	// The unit keeps what SO_RCVBUFFORCE needs: the whole 64 MiB buffer.
+	if !regexp.MustCompile(`level=INFO msg="listening for traps" .*rcvbuf_bytes=67108864 `).MatchString(d.logs.String()) {
+		t.Errorf("trapd did not get its 64 MiB socket buffer in the sandbox")
+	}
+}
+
+// TestSandboxedTrapdFollow runs vcr-trapd.service's ExecStart in follow mode (the
+// override the unit describes) in its sandbox: it reads snmptrapd's log, which
+// Debian-snmp owns with mode 0640 and group adm as scripts/logrotate/snmptrapd creates
+// it (nobody stands in for Debian-snmp), only through the unit's SupplementaryGroups
+// (root has no CAP_DAC_OVERRIDE there); it keeps its position in state_dir and spools
+// the values while Zabbix is unreachable; exit 0 on SIGTERM.
+func TestSandboxedTrapdFollow(t *testing.T) {
+	if _, err := user.LookupGroup("adm"); err != nil {
+		t.Fatalf("no group adm on this machine: %v", err)
+	}
+	state := t.TempDir()
+	logDir := t.TempDir()
+	log := filepath.Join(logDir, "snmptrapd.log")
+	const records = 3
+	var b strings.Builder
+	for i := range records {
+		b.WriteString(lab.TrapLogRecord("g" + strconv.Itoa(i)))
+	}
+	if err := os.WriteFile(log, []byte(b.String()), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	adm, _ := user.LookupGroup("adm")
+	gid, _ := strconv.Atoi(adm.Gid)
+	if err := os.Chown(log, 65534, gid); err != nil {
+		t.Fatal(err)
+	}
+	inv := writeSandboxInventory(t, state, fmt.Sprintf("snmp:\n  snmptrapd_log: %s\n", log))
+	d := startSandboxedTrapd(t, state, inv, "follow", "-from-start")
+	waitSpooled(t, filepath.Join(state, "trapd", "spool"))
+	d.running(t)
+	d.stop(t, map[string]int{"received": records, "decoded": records, "dropped": 0})
+	if _, err := os.Stat(filepath.Join(state, "trapd", "follow.json")); err != nil {
+		t.Errorf("no follow position saved in state_dir: %v", err)
+	}
+}
+
+// waitSpooled waits until trapd's spool in state_dir holds values.
+func waitSpooled(t *testing.T, spool string) {
+	t.Helper()
 	lab.Until(t, "values spooled in state_dir", 15*time.Second, func() error {
 		if n := dirBytes(spool); n == 0 {
 			return fmt.Errorf("%s is empty", spool)
 		}
 		return nil
 	})
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("vcr-trapd after SIGTERM: %v, want exit 0", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("vcr-trapd did not stop on SIGTERM")
-	}
-	out := logs.String()
-	if !strings.Contains(out, "vcr-trapd starting") {
-		t.Errorf("no start line with the version in the log")
-	}
-	// The unit keeps what SO_RCVBUFFORCE needs: the whole 64 MiB buffer.
-	if !regexp.MustCompile(`level=INFO msg="listening for traps" .*rcvbuf_bytes=67108864 `).MatchString(out) {
-		t.Errorf("trapd did not get its 64 MiB socket buffer in the sandbox")
-	}
-	for k, want := range map[string]int{"received": traps, "decoded": traps, "dropped": 0} {
-		m := regexp.MustCompile(`msg="trapd stopped".* ` + k + `=(\d+)`).FindStringSubmatch(out)
-		if m == nil || m[1] != strconv.Itoa(want) {
-			t.Errorf("trapd stopped with %s=%v, want %d", k, m, want)
-		}
-	}
 }
 
 // TestSandboxedSender runs the installed vcr-sender with vcr-sender.service's
