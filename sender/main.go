@@ -122,6 +122,7 @@ func run(env cli.Env) int {
 		Walk:        hypervisor.WalkOptions{MaxRepetitions: maxRepetitions},
 		Concurrency: concurrency, AgentCache: agentCache, FreshWait: fresh,
 		DiscoveryEvery: discoveryEvery, SummaryLevel: slog.LevelDebug,
+		Version: cli.ReadBuild().String(),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -144,7 +145,8 @@ func run(env cli.Env) int {
 			return cli.ExitUsage
 		}
 		defer e.Close()
-		env.Log.Info("sampling", "hypervisors", len(inv.Hypervisors), "interval_seconds", interval.Seconds())
+		env.Log.Info("vcr-sender starting", append(cli.ReadBuild().LogArgs(),
+			"hypervisors", len(inv.Hypervisors), "interval_seconds", interval.Seconds())...)
 		if err := e.Run(ctx, rounds); err != nil {
 			env.Log.Error("sender stopped", "err", err)
 			return cli.ExitRuntime

@@ -55,6 +55,7 @@ func hostItems(uuids ...string) map[string]int {
 	for _, c := range []string{"received", "decoded", "rejected", "malformed", "sent", "spooled", "replayed", "dropped"} {
 		items[zabbix.KeyTrapd(c)] = typeUnsigned
 	}
+	items[zabbix.KeyTrapdVersion] = typeChar
 	return items
 }
 
@@ -280,14 +281,7 @@ func (s *trapSender) guest(t testing.TB, name, uuid string, state libvirtmib.Gue
 }
 
 func guestVars(name string, u libvirtmib.UUID, state libvirtmib.GuestState) []gosnmp.SnmpPDU {
-	return []gosnmp.SnmpPDU{
-		{Name: libvirtmib.SysUpTime, Type: gosnmp.TimeTicks, Value: uint32(1)},
-		{Name: libvirtmib.SnmpTrapOID, Type: gosnmp.ObjectIdentifier, Value: libvirtmib.GuestNotif},
-		{Name: libvirtmib.NotifName, Type: gosnmp.OctetString, Value: []byte(name)},
-		{Name: libvirtmib.NotifUUID, Type: gosnmp.OctetString, Value: u[:]},
-		{Name: libvirtmib.NotifState, Type: gosnmp.Integer, Value: int(state)},
-		{Name: libvirtmib.NotifRowStatus, Type: gosnmp.Integer, Value: int(state.RowStatus())},
-	}
+	return lab.GuestNotif(name, u, state)
 }
 
 // seqOID is the varbind of the tests' numbered non-guest traps.

@@ -67,7 +67,8 @@ func v3args(u v3user, engine string) []string {
 // TestListenToZabbix: net-snmp's snmptrap (v2c, and v3 authPriv as two users) into
 // trapd's listener into the lab's Zabbix; a wrong community, an unknown user, a wrong
 // passphrase, hostile datagrams and guest traps with a mistyped or missing varbind are
-// refused and counted, and do not stall the valid traps sent after them.
+// refused and counted, and do not stall the valid traps sent after them. The counters
+// and trapd's build (vcr.trapd.version) reach Zabbix.
 func TestListenToZabbix(t *testing.T) {
 	if _, err := exec.LookPath("snmptrap"); err != nil {
 		lab.Missing(t, "snmp (snmptrap)", err)
@@ -75,7 +76,8 @@ func TestListenToZabbix(t *testing.T) {
 	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems(uuidT1, uuidT2, uuidT3))
 	inv := writeInventory(t, host, freeUDP(t), lab.Need(t, "ZABBIX_TRAPPER"), "", nil)
-	r := startTrapd(t, inv, trapd.ModeListen, nil)
+	const build = "v9.9.9 revision 0123abcd test-build"
+	r := startTrapd(t, inv, trapd.ModeListen, func(o *trapd.Options) { o.Version = build })
 	target := fmt.Sprintf("udp:127.0.0.1:%d", r.port())
 
 	// v2c with the lab's community.
@@ -147,6 +149,10 @@ func TestListenToZabbix(t *testing.T) {
 	// The counters reach Zabbix too (every second here).
 	waitHistory(t, api, host, zabbix.KeyTrapd("rejected"), typeUnsigned, 20*time.Second, func(v []string) bool {
 		return len(v) > 0 && v[len(v)-1] == "3"
+	})
+	// With them, the build that runs.
+	waitHistory(t, api, host, zabbix.KeyTrapdVersion, typeChar, 20*time.Second, func(v []string) bool {
+		return len(v) > 0 && v[len(v)-1] == build
 	})
 	if t.Failed() {
 		return

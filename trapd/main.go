@@ -46,8 +46,8 @@ var program = cli.Program{
 	Synopsis: "vcr-trapd [-config PATH] [-check] [-mode listen|follow] [flags]",
 	About: `Receives libvirt-snmp traps (libvirtGuestNotif) and sends VM state items to Zabbix:
 vcr.guest.state[UUID] and vcr.guest.state.text[UUID] on the hypervisor's host, the full
-guest discovery when a new VM appears, and its health counters vcr.trapd.* every
--stats-interval. listen mode receives traps itself (snmp.trap_listen, v2c communities
+guest discovery when a new VM appears, and its health counters vcr.trapd.* (with
+its build, vcr.trapd.version) every -stats-interval. listen mode receives traps itself (snmp.trap_listen, v2c communities
 from snmp.communities_file, SNMPv3 users from snmp.users); follow mode reads the log of
 snmptrapd (snmp.snmptrapd_log). While the Zabbix trapper is unreachable, values go to a
 disk spool and are replayed in order. SIGTERM or SIGINT: stop, flush, log the counters.`,
@@ -64,7 +64,9 @@ disk spool and are replayed in order. SIGTERM or SIGINT: stop, flush, log the co
 func run(env cli.Env) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	opts.Inventory, opts.Log = env.Inventory, env.Log
+	build := cli.ReadBuild()
+	opts.Inventory, opts.Log, opts.Version = env.Inventory, env.Log, build.String()
+	env.Log.Info("vcr-trapd starting", append(build.LogArgs(), "mode", opts.Mode)...)
 	s, err := trapd.New(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vcr-trapd: %v\n", err)

@@ -173,6 +173,8 @@ func TestContract(t *testing.T) {
 	for _, c := range []string{"received", "decoded", "rejected", "malformed", "sent", "spooled", "replayed", "dropped"} {
 		want[zabbix.KeyTrapd(c)] = item{Trapd, "TRAP", "UNSIGNED"}
 	}
+	want[zabbix.KeyTrapdVersion] = item{Trapd, "TRAP", "CHAR"}
+	want[zabbix.KeySenderVersion] = hyp("CHAR")
 	for k, w := range want {
 		if diff := cmp.Diff(w, got[k]); diff != "" {
 			t.Errorf("item %s (-want +got)\n%s", k, diff)

@@ -1,5 +1,5 @@
-// Package cli holds what the four binaries' mains share: the common flags (-config,
-// -check, -log-format, -log-level), the logger, inventory loading and the exit codes
+// Package cli holds what the binaries' mains share: the common flags (-config,
+// -check, -log-format, -log-level, -version), the build identity (Build), the logger, inventory loading and the exit codes
 // that Zabbix action logs and on-call staff read (shared/DESIGN.md).
 package cli
 
@@ -86,6 +86,7 @@ type Common struct {
 	Check      bool
 	LogFormat  string
 	LogLevel   string
+	Version    bool
 }
 
 // Register adds the common flags to fs.
@@ -94,6 +95,7 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Check, "check", false, "load and validate the inventory, print every error, and exit (0 valid, 2 invalid)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.Version, "version", false, "print the version and the VCS revision it was built from, and exit (also --version)")
 }
 
 // Usage returns a flag.FlagSet Usage function: synopsis, description, flags, exit codes
@@ -203,6 +205,11 @@ func Run(p Program, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = Usage(fs, p.Synopsis, p.About, p.ExitCodes)
 	if code, ok := Parse(fs, args); !ok {
 		return code
+	}
+	// Before the inventory: --version must answer on a machine that has none yet.
+	if common.Version {
+		fmt.Fprint(stdout, versionLine(p.Name))
+		return ExitOK
 	}
 	log, err := common.Logger(stderr)
 	if err != nil {

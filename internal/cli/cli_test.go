@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -41,6 +42,9 @@ func TestRun(t *testing.T) {
 		{"missing file", []string{"-config", filepath.Join(dir, "none.yaml")}, ExitUsage, false, "", "no such file or directory"},
 		{"bad log format", []string{"-config", good, "-log-format", "xml"}, ExitUsage, false, "", `-log-format: want text or json, got "xml"`},
 		{"own flag and main", []string{"-config", good, "-service", "web1"}, 42, true, "", ""},
+		// --version answers before the inventory is read: a fresh machine has none.
+		{"version", []string{"-version", "-config", filepath.Join(dir, "none.yaml")}, ExitOK, false, "vcr-test ", ""},
+		{"--version", []string{"--version"}, ExitOK, false, " revision ", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,5 +121,38 @@ func TestExitCode(t *testing.T) {
 	}
 	if !errors.Is(Fail(ExitRuntime, base), base) {
 		t.Error("Fail hides the error it wraps")
+	}
+}
+
+// TestFromBuildInfo: the toolchain's stamp wins; the linker's values fill in what a
+// build in a git worktree lacks; with neither, the line still says what it does not know.
+func TestFromBuildInfo(t *testing.T) {
+	stamped := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v0.0.0-20261203053244-b9bffa3c0d1e+dirty"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "b9bffa3c0d1e"}, {Key: "vcs.time", Value: "2026-12-03T05:32:44Z"}, {Key: "vcs.modified", Value: "true"}}}
+	devel := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}}
+	tests := []struct {
+		name                  string
+		bi                    *debug.BuildInfo
+		version, rev, at, mod string
+		want                  Build
+		wantLine              string
+	}{
+		{"stamped", stamped, "", "", "", "", Build{"v0.0.0-20261203053244-b9bffa3c0d1e+dirty", "b9bffa3c0d1e", "2026-12-03T05:32:44Z", true, "go1.26.0"},
+			"v0.0.0-20261203053244-b9bffa3c0d1e+dirty revision b9bffa3c0d1e (modified) 2026-12-03T05:32:44Z go1.26.0"},
+		{"stamp beats linker", stamped, "other", "ffff", "2020-01-01T00:00:00Z", "false", Build{"v0.0.0-20261203053244-b9bffa3c0d1e+dirty", "b9bffa3c0d1e", "2026-12-03T05:32:44Z", true, "go1.26.0"}, ""},
+		{"worktree: linker", devel, "b9bffa3", "b9bffa3c0d1e", "2026-12-03T05:32:44Z", "false", Build{"b9bffa3", "b9bffa3c0d1e", "2026-12-03T05:32:44Z", false, "go1.26.0"},
+			"b9bffa3 revision b9bffa3c0d1e 2026-12-03T05:32:44Z go1.26.0"},
+		{"nothing known", devel, "", "", "", "", Build{"(devel)", "", "", false, "go1.26.0"}, "(devel) revision unknown go1.26.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := fromBuildInfo(tt.bi, tt.version, tt.rev, tt.at, tt.mod)
+			if got != tt.want {
+				t.Errorf("fromBuildInfo = %+v, want %+v", got, tt.want)
+			}
+			if tt.wantLine != "" && got.String() != tt.wantLine {
+				t.Errorf("String() = %q, want %q", got.String(), tt.wantLine)
+			}
+		})
 	}
 }

@@ -55,6 +55,9 @@ type Options struct {
 	// SummaryLevel is the level of the one line logged per round (debug for a
 	// daemon, info for a cron run).
 	SummaryLevel slog.Level
+	// Version is the build (cli.Build's line) sent as vcr.sender.version with each
+	// hypervisor's health items; empty: not sent.
+	Version string
 }
 
 // Engine samples the inventory's hypervisors. It is not safe for concurrent use: one

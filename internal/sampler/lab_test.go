@@ -212,7 +212,8 @@ func labZabbix(t *testing.T) (*zabbix.API, string) {
 	ctx := context.Background()
 	api := labzabbix.API(t)
 	// value_type: 0 float, 1 character, 3 unsigned.
-	items := map[string]int{KeySenderError: lab.ValueChar, KeySenderGuests: lab.ValueUnsigned, KeySenderDuration: lab.ValueFloat}
+	items := map[string]int{KeySenderError: lab.ValueChar, KeySenderGuests: lab.ValueUnsigned, KeySenderDuration: lab.ValueFloat,
+		KeySenderVersion: lab.ValueChar}
 	for _, d := range []string{"web1", "web2"} {
 		u, _ := labDomain(t, d)
 		s := u.String()
@@ -244,7 +245,8 @@ func labSender(t *testing.T, inv *config.Inventory) *zabbix.Sender {
 }
 
 // TestLabBusyAndIdle: with web2 burning one vCPU in a loop, Zabbix stores high CPU
-// values for web2 and values near 0 for the idle web1.
+// values for web2 and values near 0 for the idle web1; the health items carry the
+// sender's build.
 func TestLabBusyAndIdle(t *testing.T) {
 	inv := labInventory(t)
 	api, host := labZabbix(t)
@@ -260,7 +262,9 @@ func TestLabBusyAndIdle(t *testing.T) {
 	burn(t)
 	time.Sleep(2 * time.Second) // the domain's loop looks for the file every second
 	logs := &lab.SyncBuffer{}
-	e, err := New(labOptions(t, inv, labSender(t, inv), logs), nil)
+	o := labOptions(t, inv, labSender(t, inv), logs)
+	o.Version = "v9.9.9 revision 0123abcd test-build"
+	e, err := New(o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +292,10 @@ func TestLabBusyAndIdle(t *testing.T) {
 	}
 	if errs := labHistory(t, api, host, KeySenderError, 1, 5); len(errs) < 5 || errs[0].Value != "" {
 		t.Errorf("%s history %v: want empty values (no error) every round", KeySenderError, errs)
+	}
+	// The build rides with the health items (the template keeps only changes).
+	if v := labHistory(t, api, host, KeySenderVersion, 1, 1); len(v) == 0 || v[len(v)-1].Value != o.Version {
+		t.Errorf("%s history %v, want %q", KeySenderVersion, v, o.Version)
 	}
 	if st := labHistory(t, api, host, zabbix.KeyGuestStateText(u2.String()), 1, 1); len(st) == 0 || st[len(st)-1].Value != "running" {
 		t.Errorf("web2 state text %v", st)

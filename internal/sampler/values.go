@@ -18,6 +18,7 @@ const (
 	KeySenderError    = zabbix.KeySenderError
 	KeySenderGuests   = zabbix.KeySenderGuests
 	KeySenderDuration = zabbix.KeySenderDuration
+	KeySenderVersion  = zabbix.KeySenderVersion
 )
 
 // guestValues returns the items of every guest: state (number and text), vCPUs and
@@ -96,7 +97,8 @@ func (e *Engine) discoveryDue(h *hvRun, hash uint64, at cpuusage.Reading) bool {
 	return !ok || since >= e.o.DiscoveryEvery
 }
 
-// sendHealth sends the hypervisor's KeySender* items. It runs after the sample even
+// sendHealth sends the hypervisor's KeySender* items (the version too: a text item whose
+// template preprocessing keeps only changes, so a round costs Zabbix no history). It runs after the sample even
 // when the hypervisor's deadline has passed (a timeout must still be reported).
 func (e *Engine) sendHealth(ctx context.Context, h *hvRun, rep *HypervisorReport, began time.Time) {
 	if rep.Skipped != "" {
@@ -111,6 +113,9 @@ func (e *Engine) sendHealth(ctx context.Context, h *hvRun, rep *HypervisorReport
 		msg = rep.Err.Error()
 	}
 	values := []zabbix.Value{{Host: h.cfg.ZabbixHost, Key: KeySenderError, Value: msg, Clock: now.Wall}}
+	if e.o.Version != "" {
+		values = append(values, zabbix.Value{Host: h.cfg.ZabbixHost, Key: KeySenderVersion, Value: e.o.Version, Clock: now.Wall})
+	}
 	if rep.Err == nil {
 		values = append(values,
 			zabbix.Value{Host: h.cfg.ZabbixHost, Key: KeySenderGuests, Value: strconv.Itoa(rep.Guests), Clock: now.Wall},
@@ -127,7 +132,7 @@ func (e *Engine) sendHealth(ctx context.Context, h *hvRun, rep *HypervisorReport
 		e.mu.Unlock()
 		if first {
 			e.o.Log.Warn("Zabbix refuses the sender's health items: add them to the hypervisor template",
-				"host", h.cfg.ZabbixHost, "keys", []string{KeySenderError, KeySenderGuests, KeySenderDuration}, "err", err)
+				"host", h.cfg.ZabbixHost, "keys", []string{KeySenderError, KeySenderGuests, KeySenderDuration, KeySenderVersion}, "err", err)
 		}
 		return
 	}

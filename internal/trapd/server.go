@@ -48,6 +48,9 @@ type Options struct {
 	TrapdHost string
 	// StatsInterval is how often the counters go to Zabbix (0: never).
 	StatsInterval time.Duration
+	// Version is the build (cli.Build's line) sent as vcr.trapd.version with the
+	// counters, so that Zabbix shows which build runs where; empty: not sent.
+	Version string
 	// ForwardKey, when set, is the item that receives traps that are not
 	// libvirtGuestNotif as text (on the sending hypervisor's host, else TrapdHost).
 	ForwardKey string
@@ -341,7 +344,8 @@ func (s *Server) stats(ctx context.Context) {
 	}
 }
 
-// sendStats sends the eight template counters as zabbix.KeyTrapd items. They are
+// sendStats sends the eight template counters as zabbix.KeyTrapd items, and the
+// build as zabbix.KeyTrapdVersion. They are
 // counters since start: a lost sample is made up by the next, so they are not spooled.
 func (s *Server) sendStats(ctx context.Context) {
 	if s.o.TrapdHost == "" {
@@ -351,6 +355,9 @@ func (s *Server) sendStats(ctx context.Context) {
 	var vs []zabbix.Value
 	for _, c := range s.counters.Health() {
 		vs = append(vs, zabbix.Value{Host: s.o.TrapdHost, Key: zabbix.KeyTrapd(c.Name), Value: fmt.Sprint(c.Value), Clock: now})
+	}
+	if s.o.Version != "" {
+		vs = append(vs, zabbix.Value{Host: s.o.TrapdHost, Key: zabbix.KeyTrapdVersion, Value: s.o.Version, Clock: now})
 	}
 	if _, err := s.sender.Send(ctx, vs); err != nil {
 		s.limiter.Log(slog.LevelWarn, "stats", "send health counters", "host", s.o.TrapdHost, "err", err)

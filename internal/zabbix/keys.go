@@ -78,10 +78,15 @@ const (
 	KeySenderError    = "vcr.sender.error"    // empty when the last round succeeded
 	KeySenderGuests   = "vcr.sender.guests"   // guests in the last round
 	KeySenderDuration = "vcr.sender.duration" // seconds the round took
+	KeySenderVersion  = "vcr.sender.version"  // the build that sent them (cli.Build)
 )
 
 // KeyTrapd is a trapd health counter item, e.g. KeyTrapd("received").
 func KeyTrapd(counter string) string { return "vcr.trapd." + counter }
+
+// KeyTrapdVersion is the build of the vcr-trapd that sends the counters (cli.Build),
+// a text item beside them.
+const KeyTrapdVersion = "vcr.trapd.version"
 
 // Guest is one row of the guest discovery.
 type Guest struct {

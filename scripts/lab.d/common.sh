@@ -51,17 +51,46 @@ lab_domain_uuid() { case $1 in web1) echo 6f1c8a52-3e0b-4d5e-9a77-0c1d2e3f4a01;;
 lab_domain_mac()  { case $1 in web1) echo 52:54:00:77:01:11;; web2) echo 52:54:00:77:01:12;; esac; }
 
 # Every Debian package the lab needs; `scripts/lab up` installs the missing ones in one
-# transaction (each component also asks for its own, a no-op then).
+# transaction (each component also asks for its own, a no-op then). systemd (for
+# systemd-analyze, not as PID 1) and util-linux (unshare, setpriv) are for
+# internal/deploy's tests of the units.
 LAB_PACKAGES="lxd lxd-client busybox-static dnsmasq-base squashfs-tools zabbix-server-pgsql
   zabbix-agent zabbix-frontend-php php-cli php-pgsql postgresql bind9 bind9-utils bind9-dnsutils
-  snmp snmpd snmptrapd iproute2 libvirt-daemon libvirt-daemon-driver-lxc libvirt-clients
-  etcd-server etcd-client"
+  snmp snmpd snmptrapd logrotate iproute2 libvirt-daemon libvirt-daemon-driver-lxc libvirt-clients
+  etcd-server etcd-client systemd util-linux"
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 
-# lab_apt PKG...: install the Debian packages that are missing, in one transaction.
-# A policy-rc.d that answers 101 keeps packages from starting their own daemons.
+# LAB_POLICY_RC: the policy-rc.d that lab_apt installs when the machine has none (a
+# policy-rc.d that answers 101 keeps packages from starting their own daemons on their
+# default ports). The lab's own carries LAB_POLICY_RC_MARK, so that `down` removes only
+# the one the lab installed: a machine's own (Docker images ship one) is never touched.
+# common_test.sh points it into a temporary folder.
+LAB_POLICY_RC=${VCR_LAB_POLICY_RC:-/usr/sbin/policy-rc.d}
+LAB_POLICY_RC_MARK='# Installed by vcrcovery scripts/lab (lab_apt); scripts/lab down removes it.'
+
+# lab_policy_rc_install: install the lab's policy-rc.d unless the machine has one.
+lab_policy_rc_install() {
+  [ -e "$LAB_POLICY_RC" ] && return 0
+  printf '#!/bin/sh\n%s\nexit 101\n' "$LAB_POLICY_RC_MARK" >"$LAB_POLICY_RC" && chmod 755 "$LAB_POLICY_RC"
+}
+
+# lab_policy_rc_remove: remove the policy-rc.d if the lab installed it: it carries the
+# mark, or it is byte for byte the two lines that labs before the mark wrote
+# ("#!/bin/sh", "exit 101"). Anything else is the machine's and stays. Never fails.
+lab_policy_rc_remove() {
+  [ -f "$LAB_POLICY_RC" ] || return 0
+  if grep -qxF "$LAB_POLICY_RC_MARK" "$LAB_POLICY_RC" 2>/dev/null ||
+    [ "$(cat "$LAB_POLICY_RC" 2>/dev/null; echo x)" = "$(printf '#!/bin/sh\nexit 101\nx')" ]; then
+    rm -f "$LAB_POLICY_RC"
+    lab_log "removed $LAB_POLICY_RC (installed by the lab)"
+  fi
+  return 0
+}
+
+# lab_apt PKG...: install the Debian packages that are missing, in one transaction,
+# under the lab's policy-rc.d (lab_policy_rc_install).
 lab_apt() {
   local missing=() p
   for p in "$@"; do
@@ -69,9 +98,7 @@ lab_apt() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   lab_log "installing ${missing[*]}"
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  fi
+  lab_policy_rc_install || lab_die "cannot write $LAB_POLICY_RC"
   # Always refresh the lists before installing: a machine's lists can be older than the
   # mirror, and an install of a version the mirror no longer has fails.
   apt-get update -q >"$LAB_LOG/apt.log" 2>&1 || lab_die "apt-get update failed: see $LAB_LOG/apt.log"

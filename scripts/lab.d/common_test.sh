@@ -4,12 +4,13 @@
 # runs them: a daemon that stops on TERM, one that ignores TERM, a PID file whose PID now
 # runs something else, a zombie, a dead PID, a process that ends between the check and
 # the signal, lab_wait on a process that is ready and on one that exits, and a lock
-# held by the starter that the daemon must not inherit. It never touches the real lab. Run by internal/lab's TestCommonShell;
+# held by the starter that the daemon must not inherit; and the policy-rc.d that `up`
+# installs and `down` removes (only its own). It never touches the real lab. Run by internal/lab's TestCommonShell;
 # prints "ok" and exits 0, or names the first failed check and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tmp=$(mktemp -d)
-export VCR_LAB_DIR=$tmp/lab VCR_LAB_CACHE=$tmp/cache
+export VCR_LAB_DIR=$tmp/lab VCR_LAB_CACHE=$tmp/cache VCR_LAB_POLICY_RC=$tmp/policy-rc.d
 # shellcheck source=scripts/lab.d/common.sh
 . "$here/common.sh"
 LAB_STOP_GRACE=1
@@ -136,5 +137,33 @@ exec 7>&-
 flock -n "$tmp/held.lock" true || fail "heir: the lock is still held by the started daemon"
 for fd in /proc/"$pid"/fd/*; do [ "${fd##*/}" -le 2 ] || fail "heir: inherited fd ${fd##*/} -> $(readlink "$fd")"; done
 lab_stop heir
+
+# 9. policy-rc.d: installed where there is none (executable, answering 101), removed by
+# lab_policy_rc_remove; a machine's own (Docker's) is neither replaced nor removed; the
+# two-line file of labs before the mark is removed; a folder of that name stays.
+lab_policy_rc_install
+[ -x "$LAB_POLICY_RC" ] || fail "policy-rc.d: not installed as an executable"
+rc=0; "$LAB_POLICY_RC" start snmpd || rc=$?
+[ "$rc" = 101 ] || fail "policy-rc.d: answers $rc, want 101"
+lab_policy_rc_install
+lab_policy_rc_remove 2>/dev/null
+[ ! -e "$LAB_POLICY_RC" ] || fail "policy-rc.d: the lab's own was not removed"
+own=$'#!/bin/sh\n\n# For most Docker users, "apt-get install" only happens during "docker build".\nexit 101\n'
+printf '%s' "$own" >"$LAB_POLICY_RC"
+lab_policy_rc_install
+lab_policy_rc_remove
+[ "$(cat "$LAB_POLICY_RC"; echo x)" = "${own}x" ] || fail "policy-rc.d: the machine's own was changed or removed"
+printf '%s\n%s\n%s\n' '#!/bin/sh' "$LAB_POLICY_RC_MARK" 'exit 0' >"$LAB_POLICY_RC"
+lab_policy_rc_remove 2>/dev/null
+[ ! -e "$LAB_POLICY_RC" ] || fail "policy-rc.d: a marked one was not removed"
+printf '#!/bin/sh\nexit 101\n' >"$LAB_POLICY_RC"
+lab_policy_rc_remove 2>/dev/null
+[ ! -e "$LAB_POLICY_RC" ] || fail "policy-rc.d: the pre-mark lab's one was not removed"
+printf '#!/bin/sh\nexit 101\n# local\n' >"$LAB_POLICY_RC"
+lab_policy_rc_remove
+[ -e "$LAB_POLICY_RC" ] || fail "policy-rc.d: one that only starts like the lab's was removed"
+rm -f "$LAB_POLICY_RC"; mkdir "$LAB_POLICY_RC"
+lab_policy_rc_remove
+[ -d "$LAB_POLICY_RC" ] || fail "policy-rc.d: a folder was removed"
 
 echo ok

@@ -8,6 +8,8 @@
 #    domain to snmptrapd and to $LAB_TRAP_SINK_PORT (where trapd listens in tests);
 #  - snmptrapd on 127.0.0.1:$LAB_SNMPTRAPD_PORT, logging every trap to
 #    $LAB_SNMP_DIR/snmptrapd.log (numeric OIDs, appended).
+# It installs logrotate too: internal/trapd/follow TestLogrotateSnippet rotates a test
+# snmptrapd's log with scripts/logrotate/snmptrapd.
 # snmpd also sends its own coldStart and nsNotifyShutdown traps to both sinks, as the
 # real agent's snmpd does: receivers must ignore them.
 
@@ -21,7 +23,7 @@ LAB_SNMP_SYNTHETIC_FILE=$LAB_SNMP_DIR/synthetic-guests
 LAB_SNMP_PASS_OID=.1.3.6.1.4.1.36957.1.1
 
 snmp_up() {
-  lab_apt snmp snmpd snmptrapd iproute2
+  lab_apt snmp snmpd snmptrapd logrotate iproute2
   libvirt_ready || lab_die "component libvirt is not up: the SNMP agent reads it (scripts/lab up libvirt snmp)"
   local d=$LAB_SNMP_DIR changed=false
   mkdir -p "$d/snmpd-persist" "$d/snmptrapd-persist" "$LAB_DIR/bin" "$LAB_DIR/secrets"

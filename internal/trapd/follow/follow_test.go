@@ -2,7 +2,6 @@ package follow
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,18 +13,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 	"github.com/vcrcovery/vcrcovery/internal/trapd/health"
 	"github.com/vcrcovery/vcrcovery/internal/trapd/trap"
 )
 
 // record is one trap as snmptrapd logs it (default format, -On), the guest named n.
-func record(n int) string {
-	return fmt.Sprintf("2026-11-22 03:34:48 UDP: [127.0.0.1]:5->[127.0.0.1]:162 [UDP: [127.0.0.1]:5->[127.0.0.1]:162]:\n"+
-		".1.3.6.1.2.1.1.3.0 = Timeticks: (36) 0:00:00.36\t.1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.4.1.36957.0.1\t"+
-		".1.3.6.1.4.1.36957.1.1.1.2.0 = STRING: \"g%d\"\t.1.3.6.1.4.1.36957.1.1.1.1.0 = Hex-STRING: 6F 1C 8A 52 3E 0B 4D 5E 9A 77 0C 1D 2E 3F 4A 02 \t"+
-		".1.3.6.1.4.1.36957.1.1.1.3.0 = INTEGER: 5\t.1.3.6.1.4.1.36957.1.1.1.9.0 = INTEGER: 2\n", n)
-}
+func record(n int) string { return lab.TrapLogRecord("g" + strconv.Itoa(n)) }
 
 func appendTo(t *testing.T, name string, from, to int) {
 	t.Helper()
