@@ -112,6 +112,8 @@ func TestLoadValid(t *testing.T) {
 			{Name: "reverse-sync", Command: []string{"rsync", "-a", "/srv/data/", "rsync://10.77.1.11/data/"}, Timeout: 5 * time.Minute},
 			{Name: "verify", Command: []string{"/usr/local/bin/compare", "10.77.1.11"}, Timeout: 30 * time.Second}}},
 		{"no failback steps", inv.Services[1].Failback.Steps(), []Hook(nil)},
+		{"recover hooks leave out the test phase", len(inv.Services[1].Hooks), 1},
+		{"test hooks", inv.Services[1].TestHooks, []Hook{{Name: "replica-answers", Command: []string{"/usr/local/bin/replica-lag"}, Timeout: 30 * time.Second}}},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got, typed); diff != "" {
