@@ -52,6 +52,14 @@ func Acquire(ctx context.Context, path string) (*Lock, error) {
 	}
 }
 
+// Try takes the lock on path without waiting: ErrBusy when another run holds it. A
+// periodic job (a sync, a drill) that must never delay a recovery asks this way.
+func Try(path string) (*Lock, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Acquire tries once before it looks at ctx
+	return Acquire(ctx, path)
+}
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() error {
 	return l.f.Close() // closing the last descriptor releases the flock

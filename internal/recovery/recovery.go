@@ -28,10 +28,7 @@ import (
 
 // Containers is what a run needs of the standby's LXD server.
 type Containers interface {
-	Ensure(ctx context.Context, spec container.Spec) (container.Outcome, error)
-	WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, error)
-	Exec(ctx context.Context, name string, cmd []string) (container.ExecResult, error)
-	Running(ctx context.Context, name string) (bool, error)
+	container.Starter
 	Stop(ctx context.Context, name string) error
 }
 

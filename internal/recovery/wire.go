@@ -73,11 +73,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
 			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
 		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
-		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
-			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
-			_, err := p.Wait(ctx, addr)
-			return err
-		},
+		Probe: ProbeService,
 		Reporter: &ZabbixReporter{
 			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 			API:    api,
@@ -86,6 +82,14 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Log: log,
 		api: api,
 	}, nil
+}
+
+// ProbeService is the real Prober: svc's probe ports (and send/expect) at addr, with
+// backoff until ctx ends. A drill probes its standby the same way.
+func ProbeService(ctx context.Context, svc *config.Service, addr netip.Addr) error {
+	p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
+	_, err := p.Wait(ctx, addr)
+	return err
 }
 
 // Close ends what Wire opened: the Zabbix API session of a username login (a session
