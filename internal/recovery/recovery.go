@@ -86,8 +86,11 @@ type Run struct {
 	Fence    Fencer
 	Probe    Prober
 	Reporter Reporter // may be nil
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Events returns the Zabbix API for the stale-event check of a run with -event
+	// (nil func, or a nil source: not checked).
+	Events func(ctx context.Context) (EventSource, error)
+	Log    *slog.Logger
+	Now    func() time.Time
 	// Clock runs the fence wait (nil: the wall clock).
 	Clock fence.Clock
 
@@ -137,6 +140,9 @@ const (
 	// name stays on the container.
 	ResultData    = "data-failed"
 	ResultPlanned = "planned"
+	// ResultStale: the run's -event is stale (its problem resolved, or older than the
+	// last failback): nothing was changed.
+	ResultStale = "stale-event"
 	// ResultCannotRun: the run could not start at all (state_dir or its locks
 	// unusable); nothing was looked at or changed.
 	ResultCannotRun = "cannot-run"
@@ -146,7 +152,7 @@ var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultAlreadyDone: cli.ExitOK, ResultPlanned: cli.ExitOK,
 	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
 	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace, ResultCannotRun: cli.ExitRuntime,
-	ResultData: cli.ExitData,
+	ResultData: cli.ExitData, ResultStale: cli.ExitOK,
 }
 
 // outcome ends a run early with a result.
@@ -384,6 +390,9 @@ func (r *Run) standby() string {
 // recover is the failover path.
 func (r *Run) recover(ctx context.Context, rep *Report) error {
 	svc := r.Service
+	if err := r.staleEvent(ctx, rep); err != nil {
+		return err
+	}
 	// Where does the name point now? If it already points at our running container, a
 	// run before us did the job.
 	primary, current, err := r.dnsCheck(ctx, rep)

@@ -11,6 +11,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/datasync"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/probe"
@@ -72,7 +73,16 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Relocate:   relocate,
 		DNS: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey,
 			TTL: inv.DNS.TTL, Timeout: inv.DNS.Timeout},
-		Fence: &fence.Checker{Inventory: inv, API: api.Ready},
+		Fence: &fence.Checker{Inventory: inv, API: api.Ready, LastServed: func(svc *config.Service) time.Time {
+			return datasync.LastFailback(inv.StateDir, svc.Name)
+		}},
+		Events: func(ctx context.Context) (EventSource, error) {
+			a, err := api.Wait(ctx)
+			if a == nil {
+				return nil, err // a nil *API in the interface would not be nil
+			}
+			return a, nil
+		},
 		Probe: ProbeService,
 		Reporter: &ZabbixReporter{
 			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
