@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -158,7 +157,7 @@ func TestLabDrillInterrupted(t *testing.T) {
 	})
 	cmd := exec.Command(binary, "-config", inv, "-test", "-json", "-service", "web2")
 	var stdout strings.Builder
-	var stderr lockedBuffer // read while the process writes it
+	var stderr lab.SyncBuffer // read while the process writes it
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -201,20 +200,3 @@ func TestLabDrillLocked(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log buffer that a test reads while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}

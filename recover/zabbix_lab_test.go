@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
@@ -23,32 +24,8 @@ import (
 func TestLabZabbixActionRecovers(t *testing.T) {
 	e := labEnv(t)
 	svc, _ := e.inv.Service("web1")
-	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
-	// Provision with an action whose command runs this checkout's vcr-recover.
-	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
 	ctx := context.Background()
-	api, err := zabbix.Login(ctx, e.inv.Zabbix)
-	if err != nil {
-		lab.Missing(t, "zabbix-api", err)
-	}
-	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
-	var guests []zabbix.Guest
-	for _, s := range e.inv.Services {
-		guests = append(guests, zabbix.Guest{UUID: s.VMUUID.String(), Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
-	}
-	send := func(key, value string) error {
-		_, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: key, Value: value}})
-		return err
-	}
-	if err := send(zabbix.KeyGuestDiscovery, zabbix.GuestDiscovery(guests)); err != nil {
-		t.Fatalf("discovery: %v", err)
-	}
-	// LLD creates the per-guest items; the trapper sees them after a cache reload.
-	lab.Until(t, "state item of web1 exists", 60*time.Second, func() error {
-		lab.ReloadZabbixConfig(t)
-		return send(zabbix.KeyGuestState(svc.VMUUID.String()), "1")
-	})
-	t.Cleanup(func() { send(zabbix.KeyGuestState(svc.VMUUID.String()), "1") }) // resolves the problem
+	api, _ := e.guestStates(t, svc)
 
 	startTrapd(t)
 	e.virsh(t, "destroy", svc.Name)
@@ -98,6 +75,42 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// guestStates provisions the lab's Zabbix (with an action whose command runs this
+// checkout's vcr-recover), sends the guest discovery and waits until svc's state item
+// takes values. It returns the API and a func that sends svc's libvirt state as trapd
+// would; cleanup sends "running" (resolving any problem).
+func (e *env) guestStates(t *testing.T, svc *config.Service) (*zabbix.API, func(state string) error) {
+	t.Helper()
+	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
+	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
+	ctx := context.Background()
+	api, err := zabbix.Login(ctx, e.inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix-api", err)
+	}
+	t.Cleanup(func() { api.Logout(context.Background()) })
+	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
+	var guests []zabbix.Guest
+	for _, s := range e.inv.Services {
+		guests = append(guests, zabbix.Guest{UUID: s.VMUUID.String(), Name: s.Name, Service: s.Name, Standby: s.Standby.Host})
+	}
+	send := func(key, value string) error {
+		_, err := sender.Send(ctx, []zabbix.Value{{Host: hyp.ZabbixHost, Key: key, Value: value}})
+		return err
+	}
+	if err := send(zabbix.KeyGuestDiscovery, zabbix.GuestDiscovery(guests)); err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	state := func(v string) error { return send(zabbix.KeyGuestState(svc.VMUUID.String()), v) }
+	// LLD creates the per-guest items; the trapper sees them after a cache reload.
+	lab.Until(t, "state item of "+svc.Name+" exists", 60*time.Second, func() error {
+		lab.ReloadZabbixConfig(t)
+		return state("1")
+	})
+	t.Cleanup(func() { state("1") }) // resolves the problem
+	return api, state
 }
 
 // startTrapd runs vcr-trapd in listen mode on the lab's trap sink, from a copy of the lab
