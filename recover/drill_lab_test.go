@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/drill"
 	"github.com/vcrcovery/vcrcovery/internal/lab"
 	"github.com/vcrcovery/vcrcovery/internal/lock"
+	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
 // drillRun runs vcr-recover -test -json and returns its exit code and reports.
@@ -200,3 +202,48 @@ func TestLabDrillLocked(t *testing.T) {
 	}
 }
 
+
+// TestLabDrillTrigger: a cold drill whose backup is missing raises the standby
+// template's "Standby of web2 is not ready" in the real Zabbix, with the failed step in
+// vcr.drill.step; the next good drill resolves it and reports its seconds.
+func TestLabDrillTrigger(t *testing.T) {
+	e := labEnv(t)
+	api := e.provisioned(t)
+	sb, _ := e.inv.Standby("standby")
+	broken := e.variant(t, func(t *testing.T, m map[string]any) {
+		m["services"].([]any)[1].(map[string]any)["standby"].(map[string]any)["backup"] = map[string]any{"kind": "image", "source": "vcr-no-such-image"}
+	})
+	good := func() error {
+		if code, reps, _ := drillRun(t, e.invPath, "-service", "web2"); code != 0 {
+			return fmt.Errorf("good drill: exit %d %+v", code, reps)
+		}
+		return nil
+	}
+	e.serviceItems(t, api, sb.Name, zabbix.KeyDrillSeconds("web2"), good)
+	t.Cleanup(func() { good() })
+	problem := func() (bool, error) { return triggerOn(api, sb.ZabbixHost, "Standby of web2 is not ready") }
+	if p, err := problem(); err != nil || p {
+		t.Fatalf("after a good drill: problem %v, %v", p, err)
+	}
+	if code, reps, stderr := drillRun(t, broken, "-service", "web2"); code != cli.ExitContainer {
+		t.Fatalf("broken drill: exit %d %+v\n%s", code, reps, stderr)
+	}
+	lab.Until(t, "the not-ready trigger fires", 30*time.Second, func() error {
+		if p, err := problem(); err != nil || !p {
+			return fmt.Errorf("no problem yet: %v", err)
+		}
+		return nil
+	})
+	if step, err := lastValue(api, sb.ZabbixHost, zabbix.KeyDrillStep("web2")); err != nil || step != "create" {
+		t.Errorf("vcr.drill.step[web2] = %q, %v; want create", step, err)
+	}
+	if err := good(); err != nil {
+		t.Fatal(err)
+	}
+	lab.Until(t, "a good drill resolves it", 30*time.Second, func() error {
+		if p, err := problem(); err != nil || p {
+			return fmt.Errorf("still a problem: %v", err)
+		}
+		return nil
+	})
+}

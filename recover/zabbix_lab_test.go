@@ -84,13 +84,8 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 func (e *env) guestStates(t *testing.T, svc *config.Service) (*zabbix.API, func(state string) error) {
 	t.Helper()
 	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
-	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
+	api := e.provisioned(t)
 	ctx := context.Background()
-	api, err := zabbix.Login(ctx, e.inv.Zabbix)
-	if err != nil {
-		lab.Missing(t, "zabbix-api", err)
-	}
-	t.Cleanup(func() { api.Logout(context.Background()) })
 	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
 	var guests []zabbix.Guest
 	for _, s := range e.inv.Services {
