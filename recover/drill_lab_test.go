@@ -150,37 +150,60 @@ func TestLabDrillColdBroken(t *testing.T) {
 }
 
 // TestLabDrillInterrupted: SIGTERM while the scratch instance runs a slow test hook:
-// the drill removes the instance before it exits (1, interrupted).
+// the drill removes the instance before it exits (1, interrupted). A drill killed
+// (SIGKILL) cannot: its instance stays, and the next drill of the service sweeps it.
 func TestLabDrillInterrupted(t *testing.T) {
 	e := labEnv(t)
 	inv := e.variant(t, func(t *testing.T, m map[string]any) {
 		m["services"].([]any)[1].(map[string]any)["hooks"] = []any{map[string]any{"name": "slow", "phase": "test",
 			"command": []string{"sleep", "60"}, "timeout": "90s"}}
 	})
-	cmd := exec.Command(binary, "-config", inv, "-test", "-json", "-service", "web2")
-	var stdout strings.Builder
-	var stderr lab.SyncBuffer // read while the process writes it
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lab.Until(t, "the scratch instance runs its hook", 30*time.Second, func() error {
-		if !strings.Contains(stderr.String(), "step=create") {
-			return os.ErrNotExist
+	t.Cleanup(func() {
+		for _, n := range scratchLeft(t) {
+			lxc(t, "delete", "--force", n)
 		}
-		return nil
 	})
-	if left := scratchLeft(t); len(left) != 1 {
-		t.Fatalf("scratch instances while the drill runs: %v", left)
+	interrupt := func(sig os.Signal) (*exec.Cmd, []byte, string) {
+		cmd := exec.Command(binary, "-config", inv, "-test", "-json", "-service", "web2")
+		var stdout strings.Builder
+		var stderr lab.SyncBuffer // read while the process writes it
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lab.Until(t, "the scratch instance runs its hook", 30*time.Second, func() error {
+			if !strings.Contains(stderr.String(), "step=create") {
+				return os.ErrNotExist
+			}
+			return nil
+		})
+		if left := scratchLeft(t); len(left) != 1 {
+			t.Fatalf("scratch instances while the drill runs: %v", left)
+		}
+		cmd.Process.Signal(sig)
+		cmd.Wait()
+		return cmd, []byte(stdout.String()), stderr.String()
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
-	reps := decodeDrills(t, []byte(stdout.String()), stderr.String())
+	cmd, stdout, stderr := interrupt(syscall.SIGTERM)
+	reps := decodeDrills(t, stdout, stderr)
 	if code := cmd.ProcessState.ExitCode(); code != cli.ExitRuntime || reps[0].Result != drill.ResultInterrupted || reps[0].Step != "hook:slow" {
-		t.Fatalf("exit %d %+v\n%s", code, reps, stderr.String())
+		t.Fatalf("exit %d %+v\n%s", code, reps, stderr)
 	}
 	if left := scratchLeft(t); len(left) != 0 {
-		t.Fatalf("scratch instances left after SIGTERM: %v\n%s", left, stderr.String())
+		t.Fatalf("scratch instances left after SIGTERM: %v\n%s", left, stderr)
+	}
+
+	interrupt(syscall.SIGKILL)
+	killed := scratchLeft(t)
+	if len(killed) != 1 {
+		t.Fatalf("after SIGKILL: instances %v, want the killed drill's", killed)
+	}
+	code, reps, stderr := drillRun(t, e.invPath, "-service", "web2")
+	if code != 0 || !strings.Contains(stderr, "removed leftovers ["+killed[0]+"]") {
+		t.Fatalf("the next drill: exit %d %+v\n%s", code, reps, stderr)
+	}
+	if left := scratchLeft(t); len(left) != 0 {
+		t.Fatalf("instances left after the next drill: %v", left)
 	}
 }
 

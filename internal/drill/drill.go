@@ -14,6 +14,8 @@
 // real container (beyond reading whether a warm one runs). It refuses, changing nothing,
 // while another run (a recovery, failback or migration) holds the service's lock; it does
 // not keep the lock itself, so a recovery that starts during a drill never waits for it.
+// A drill lock of its own keeps two drills of a service apart, so the scratch instances
+// a drill finds at its start are leftovers of a killed one, which it removes.
 package drill
 
 import (
@@ -50,11 +52,13 @@ type Run struct {
 	// Remove stops and deletes a scratch instance. It gets a fresh context of its own
 	// (the run's may have ended: that is when it matters most), so it must not use a
 	// connection bound to the run's context (the LXD client binds one at connect time).
-	Remove   func(ctx context.Context, name string) error
-	Probe    recovery.Prober
-	Reporter Reporter // nil: not reported
-	Log      *slog.Logger
-	Now      func() time.Time // nil: time.Now
+	Remove func(ctx context.Context, name string) error
+	// Leftovers lists the instances whose name starts with prefix (nil: none looked for).
+	Leftovers func(ctx context.Context, prefix string) ([]string, error)
+	Probe     recovery.Prober
+	Reporter  Reporter // nil: not reported
+	Log       *slog.Logger
+	Now       func() time.Time // nil: time.Now
 	// Iface carries the service (default eth0).
 	Iface string
 	// Suffix names the scratch instance (nil: 6 random hex digits).
@@ -135,7 +139,12 @@ func (r *Run) Execute(ctx context.Context) *Report {
 	svc := r.Service
 	rep := &Report{Service: svc.Name, Mode: svc.Standby.Mode.String(), Started: r.now()}
 	err := r.checkLock(rep)
+	var drillLock *lock.Lock
 	if err == nil {
+		drillLock, err = r.drillLock(rep)
+	}
+	if err == nil {
+		defer drillLock.Unlock()
 		if svc.Standby.Mode == config.ModeCold {
 			err = r.cold(ctx, rep)
 		} else {
@@ -196,6 +205,51 @@ func (r *Run) checkLock(rep *Report) error {
 	})
 }
 
+// drillLock keeps a second drill of the service (an operator's, beside cron's) from
+// running at once: refused like a held service lock.
+func (r *Run) drillLock(rep *Report) (*lock.Lock, error) {
+	path := lock.DrillPath(r.Inventory.StateDir, r.Service.Name)
+	l, err := lock.Try(path)
+	switch {
+	case errors.Is(err, lock.ErrBusy):
+		rep.Result, rep.ExitCode, rep.Step = ResultRefused, cli.ExitRefused, "lock"
+		return nil, fmt.Errorf("refused: another drill of %s holds %s", r.Service.Name, path)
+	case err != nil:
+		rep.Result, rep.ExitCode, rep.Step = ResultCannotRun, cli.ExitRuntime, "lock"
+		return nil, fmt.Errorf("cannot run: state_dir/locks unusable (%s): %v", filepath.Dir(path), err)
+	}
+	return l, nil
+}
+
+// sweep removes the scratch instances of earlier drills of the service that were
+// killed before they could (SIGKILL, a crash): under the drill lock no other drill of
+// it runs. Its failure is a warning; the drill goes on.
+func (r *Run) sweep(ctx context.Context, rep *Report) {
+	if r.Leftovers == nil {
+		return
+	}
+	prefix := ScratchPrefix(r.Service.Standby.Container)
+	names, err := r.Leftovers(ctx, prefix)
+	if err == nil && len(names) == 0 {
+		return
+	}
+	r.step(rep, "sweep", func() (string, error) {
+		var errs []error
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, n := range names {
+			if rerr := r.Remove(ctx, n); rerr != nil {
+				errs = append(errs, rerr)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("leftover scratch instances %v: %v", names, err))
+		}
+		return fmt.Sprintf("removed leftovers %v", names), nil
+	})
+}
+
 // warm checks the running container without changing it.
 func (r *Run) warm(ctx context.Context, rep *Report) error {
 	svc := r.Service
@@ -224,6 +278,7 @@ func (r *Run) warm(ctx context.Context, rep *Report) error {
 // cold starts a scratch instance from the backup, checks it and removes it.
 func (r *Run) cold(ctx context.Context, rep *Report) (err error) {
 	svc := r.Service
+	r.sweep(ctx, rep)
 	rep.Instance = ScratchName(svc.Standby.Container, r.suffix())
 	// Removed whatever happened, ctx ended or not: a fresh context, bounded.
 	defer func() {
@@ -306,17 +361,25 @@ func (r *Run) suffix() string {
 	if r.Suffix != nil {
 		return r.Suffix()
 	}
-	b := make([]byte, 3)
+	b := make([]byte, suffixLen/2)
 	rand.Read(b) // never fails (Go 1.24: crypto/rand.Read panics rather than return an error)
 	return hex.EncodeToString(b)
 }
 
-// ScratchName is a cold drill's instance name: the container's name, "-drill-" and
-// suffix, cut to LXD's 63 characters (an instance name is a host name).
-func ScratchName(containerName, suffix string) string {
-	tail := "-drill-" + suffix
-	if len(containerName)+len(tail) > 63 {
-		containerName = strings.TrimRight(containerName[:63-len(tail)], "-")
+// suffixLen is the length of a scratch instance's random suffix.
+const suffixLen = 6
+
+// ScratchPrefix starts the name of every scratch instance of the container: its name
+// (cut so that the whole name stays within LXD's 63 characters: an instance name is a
+// host name) and "-drill-".
+func ScratchPrefix(containerName string) string {
+	if max := 63 - len("-drill-") - suffixLen; len(containerName) > max {
+		containerName = strings.TrimRight(containerName[:max], "-")
 	}
-	return containerName + tail
+	return containerName + "-drill-"
+}
+
+// ScratchName is a cold drill's instance name: ScratchPrefix and suffix.
+func ScratchName(containerName, suffix string) string {
+	return ScratchPrefix(containerName) + suffix
 }

@@ -34,6 +34,7 @@ type fakeLXD struct {
 	instances map[string]bool
 	log       []string
 	reports   []*Report
+	leftovers []string // scratch instances of killed drills
 }
 
 func (f *fakeLXD) Ensure(ctx context.Context, spec container.Spec) (container.Outcome, error) {
@@ -93,6 +94,15 @@ func drill(t *testing.T, ctx context.Context, f *fakeLXD, svc *config.Service, s
 			delete(f.instances, name)
 			return nil
 		},
+		Leftovers: func(ctx context.Context, prefix string) ([]string, error) {
+			var names []string
+			for _, n := range f.leftovers {
+				if strings.HasPrefix(n, prefix) {
+					names = append(names, n)
+				}
+			}
+			return names, nil
+		},
 		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
 			f.log = append(f.log, "probe "+addr.String())
 			return f.probeErr
@@ -127,6 +137,8 @@ func TestDrill(t *testing.T) {
 			[]string{"exec web2: check-data", "probe 10.0.9.9"}, 1, "connection refused"},
 		{"cold ready: scratch created, hooks, probe, removed", cold, fakeLXD{}, ResultReady, "", cli.ExitOK,
 			[]string{"ensure " + scratch + " from busybox", "exec " + scratch + ": httpd", "exec " + scratch + ": check-data", "probe 10.0.9.9", "remove " + scratch}, 1, "ready"},
+		{"cold: a killed drill's leftover is swept first", cold, fakeLXD{leftovers: []string{"web2-drill-0ld000", "web1-drill-0ld000"}}, ResultReady, "", cli.ExitOK,
+			[]string{"remove web2-drill-0ld000", "ensure " + scratch + " from busybox", "exec " + scratch + ": httpd", "exec " + scratch + ": check-data", "probe 10.0.9.9", "remove " + scratch}, 1, "ready"},
 		{"cold backup missing: removed all the same", cold, fakeLXD{ensureErr: errors.New("image alias busybox: not found")}, ResultNotReady, "create", cli.ExitContainer,
 			[]string{"ensure " + scratch + " from busybox", "remove " + scratch}, 1, "image alias busybox"},
 		{"cold no address", cold, fakeLXD{ipErr: errors.New("no IPv4 on eth0")}, ResultNotReady, "address", cli.ExitContainer,
@@ -175,6 +187,22 @@ func TestDrillRefusedWhileLocked(t *testing.T) {
 		if len(f.log) != 0 || len(f.reports) != 0 {
 			t.Errorf("%s: a refused drill did %v and sent %d reports", mode, f.log, len(f.reports))
 		}
+	}
+}
+
+// TestDrillOneAtATime: a second drill of a service while one runs refuses (exit 3),
+// so that a scratch instance found by a drill is always a leftover.
+func TestDrillOneAtATime(t *testing.T) {
+	dir := t.TempDir()
+	l, err := lock.Acquire(context.Background(), lock.DrillPath(dir, "web2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	f := &fakeLXD{leftovers: []string{"web2-drill-abc999"}}
+	rep := drill(t, context.Background(), f, service(config.ModeCold), dir)
+	if rep.Result != ResultRefused || rep.ExitCode != cli.ExitRefused || !strings.Contains(rep.Message, "another drill") || len(f.log) != 0 {
+		t.Fatalf("%+v, did %v", rep, f.log)
 	}
 }
 

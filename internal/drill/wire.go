@@ -44,7 +44,8 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 			}
 			return srv.Remove(ctx, name)
 		},
-		Probe: recovery.ProbeService,
+		Leftovers: place.Server.NamesWithPrefix,
+		Probe:     recovery.ProbeService,
 		Reporter: &ZabbixReporter{
 			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 			Host:   standbyHost(inv, svc),

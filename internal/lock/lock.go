@@ -72,6 +72,13 @@ func ServicePath(stateDir, service string) string {
 	return filepath.Join(stateDir, "locks", service+".lock")
 }
 
+// DrillPath is the lock file vcr-recover -test holds for a whole drill of one service:
+// two drills of a service never overlap, so a scratch instance found at the start of
+// one is a leftover of a drill that was killed. Recoveries never take it.
+func DrillPath(stateDir, service string) string {
+	return filepath.Join(stateDir, "locks", service+".drill.lock")
+}
+
 // MigratePath is the lock file vcr-migrate holds for a whole move of one service (its
 // pre-copy included): two migrations of a service never overlap, while vcr-recover,
 // which takes only ServicePath, is not held up by a long copy.
