@@ -270,3 +270,36 @@ func TestLabDrillTrigger(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLabDrillTarball: a cold drill from an LXD backup tarball of a container that runs
+// (here web1's, as a cold standby's own container runs while it is recovered) gets an
+// address of its own: the tarball's MAC address is dropped, so its DHCP lease is not the
+// running container's, which keeps serving.
+func TestLabDrillTarball(t *testing.T) {
+	e := labEnv(t)
+	tarball := filepath.Join(t.TempDir(), "web1.tar.gz")
+	if out, err := lxc(t, "export", "web1", tarball, "--instance-only"); err != nil {
+		t.Fatalf("lxc export: %v\n%s", err, out)
+	}
+	before, err := lxc(t, "list", "web1", "--format", "csv", "-c", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web1 := strings.Fields(before)[0]
+	inv := e.variant(t, func(t *testing.T, m map[string]any) {
+		m["services"].([]any)[1].(map[string]any)["standby"].(map[string]any)["backup"] = map[string]any{"kind": "backup", "source": tarball}
+	})
+	code, reps, stderr := drillRun(t, inv, "-service", "web2")
+	if code != 0 || !reps[0].Ready {
+		t.Fatalf("tarball drill: exit %d %+v\n%s", code, reps, stderr)
+	}
+	if reps[0].Address == web1 {
+		t.Fatalf("the scratch instance answered on web1's address %s", web1)
+	}
+	if body, err := httpGet(web1); err != nil || !strings.Contains(body, "web1") {
+		t.Fatalf("web1's container at %s after the drill: %q %v", web1, body, err)
+	}
+	if left := scratchLeft(t); len(left) != 0 {
+		t.Errorf("scratch instances left behind: %v", left)
+	}
+}

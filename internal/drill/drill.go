@@ -299,7 +299,7 @@ func (r *Run) cold(ctx context.Context, rep *Report) (err error) {
 	b := svc.Standby.Backup
 	t0 := r.now()
 	if err := r.step(rep, "create", func() (string, error) {
-		if _, err := r.Containers.Ensure(ctx, container.Spec{Name: rep.Instance, Backup: b}); err != nil {
+		if _, err := r.Containers.Ensure(ctx, container.Spec{Name: rep.Instance, Backup: b, Scratch: true}); err != nil {
 			return "", fail(cli.ExitContainer, "%v", err)
 		}
 		return fmt.Sprintf("created %s from %s %s and started it", rep.Instance, b.Kind, b.Source), nil
