@@ -197,10 +197,13 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 		served = c.LastServed(svc)
 	}
 	// States from before the last failback describe the failure it ended.
-	for i, r := range map[int]*reading{0: &agent, 2: &trap} {
-		if r.ok && r.at.Before(served) {
-			r.ok = false
-			evidence[i] += fmt.Sprintf(" (older than the failback at %s: ignored)", served.UTC().Format(time.RFC3339))
+	for _, r := range []struct {
+		reading *reading
+		slot    int
+	}{{&agent, 0}, {&trap, 2}} {
+		if r.reading.ok && r.reading.at.Before(served) {
+			r.reading.ok = false
+			evidence[r.slot] += fmt.Sprintf(" (older than the failback at %s: ignored)", served.UTC().Format(time.RFC3339))
 		}
 	}
 	if unreachable && now.Sub(served) < UnreachableStale {
