@@ -156,7 +156,7 @@ func (r *Run) Execute(ctx context.Context) *Report {
 	case err == nil:
 		rep.Result, rep.Ready = ResultReady, true
 		rep.Message = fmt.Sprintf("%s standby of %s is ready: up and answering in %.3f s", rep.Mode, svc.Name, rep.Seconds)
-	case rep.Result != "": // refused, cannot run: decided by checkLock
+	case rep.Result != "": // refused, cannot run: decided by checkLock or drillLock
 		rep.Message = err.Error()
 	case ctx.Err() != nil:
 		rep.Result, rep.ExitCode = ResultInterrupted, cli.ExitRuntime
