@@ -225,7 +225,6 @@ func TestLabDrillLocked(t *testing.T) {
 	}
 }
 
-
 // TestLabDrillTrigger: a cold drill whose backup is missing raises the standby
 // template's "Standby of web2 is not ready" in the real Zabbix, with the failed step in
 // vcr.drill.step; the next good drill resolves it and reports its seconds.
