@@ -115,59 +115,17 @@ func (e *env) syncOK(t *testing.T) {
 // items vcr-recover -sync sends; a fresh sync resolves it.
 func TestLabStaleStandbyTrigger(t *testing.T) {
 	e := labEnv(t)
-	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision") // this checkout's templates
-	ctx := context.Background()
-	api, err := zabbix.Login(ctx, e.inv.Zabbix)
-	if err != nil {
-		lab.Missing(t, "zabbix-api", err)
-	}
+	api := e.provisioned(t)
 	sb, _ := e.inv.Standby("standby")
 	inv := e.variant(t, syncVariant(map[string]any{"command": []string{"true"}, "period": "1h", "max_age": "2s"}))
-	lastValue := func(key string) (string, error) {
-		var items []struct {
-			LastClock string `json:"lastclock"`
-			LastValue string `json:"lastvalue"`
-		}
-		err := api.Call(ctx, "item.get", map[string]any{"host": sb.ZabbixHost, "output": []string{"lastvalue", "lastclock"},
-			"filter": map[string]any{"key_": key}}, &items)
-		switch {
-		case err != nil:
-			return "", err
-		case len(items) != 1 || items[0].LastClock == "0":
-			return "", fmt.Errorf("%s: %+v", key, items)
-		}
-		return items[0].LastValue, nil
-	}
-	// The prototypes' items come from LLD (provision sent the discovery); the trapper
-	// takes values for them after its next configuration cache reload.
-	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
-	lab.Until(t, "web1's sync items take values", 90*time.Second, func() error {
-		// Sent again each round: LLD that ran before the new prototypes were in the
-		// server's configuration cache created no items from them.
-		if _, err := sender.Send(ctx, []zabbix.Value{{Host: sb.ZabbixHost, Key: zabbix.KeyServiceDiscovery,
-			Value: zabbix.ServiceDiscovery(e.servicesOf(sb.Name))}}); err != nil {
-			return err
-		}
-		lab.ReloadZabbixConfig(t)
+	e.serviceItems(t, api, sb.Name, zabbix.KeySyncMaxAge("web1"), func() error {
 		if code, outs, _ := syncRun(t, inv, "-service", "web1", "-force"); code != 0 {
 			return fmt.Errorf("sync: exit %d %+v", code, outs)
 		}
-		_, err := lastValue(zabbix.KeySyncMaxAge("web1"))
-		return err
+		return nil
 	})
 	t.Cleanup(func() { e.syncOK(t) })
-	problem := func() (bool, error) {
-		var trs []struct {
-			Description string `json:"description"`
-			Value       string `json:"value"`
-		}
-		err := api.Call(ctx, "trigger.get", map[string]any{"host": sb.ZabbixHost, "output": []string{"description", "value"},
-			"search": map[string]any{"description": "Standby data of web1 is stale"}}, &trs)
-		if err != nil || len(trs) != 1 {
-			return false, fmt.Errorf("trigger: %+v %v", trs, err)
-		}
-		return trs[0].Value == "1", nil
-	}
+	problem := func() (bool, error) { return triggerOn(api, sb.ZabbixHost, "Standby data of web1 is stale") }
 	if p, err := problem(); err != nil || p {
 		t.Fatalf("right after a sync: problem %v, %v", p, err)
 	}
@@ -189,6 +147,69 @@ func TestLabStaleStandbyTrigger(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// provisioned provisions the lab's Zabbix from this checkout (templates, hosts, the
+// recover action running this checkout's vcr-recover) and returns an API session,
+// logged out at the end of the test.
+func (e *env) provisioned(t *testing.T) *zabbix.API {
+	t.Helper()
+	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
+	api, err := zabbix.Login(context.Background(), e.inv.Zabbix)
+	if err != nil {
+		lab.Missing(t, "zabbix-api", err)
+	}
+	t.Cleanup(func() { api.Logout(context.Background()) })
+	return api
+}
+
+// lastValue is the last value of item key on host in the real Zabbix ("" and an error
+// while it has none).
+func lastValue(api *zabbix.API, host, key string) (string, error) {
+	v, _, ok, err := api.LastValue(context.Background(), host, key)
+	if err == nil && !ok {
+		err = fmt.Errorf("%s on %s: no value yet", key, host)
+	}
+	return v, err
+}
+
+// serviceItems waits until the per-service item key (from the standby template's
+// prototypes) of standby takes values sent by send, provisioned beforehand: LLD makes
+// the items from the discovery value, and the trapper takes values for them after its
+// next configuration cache reload.
+func (e *env) serviceItems(t *testing.T, api *zabbix.API, standby, key string, send func() error) {
+	t.Helper()
+	sb, _ := e.inv.Standby(standby)
+	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
+	lab.Until(t, key+" takes values", 90*time.Second, func() error {
+		// Sent again each round: LLD that ran before the new prototypes were in the
+		// server's configuration cache created no items from them.
+		if _, err := sender.Send(context.Background(), []zabbix.Value{{Host: sb.ZabbixHost, Key: zabbix.KeyServiceDiscovery,
+			Value: zabbix.ServiceDiscovery(e.servicesOf(sb.Name))}}); err != nil {
+			return err
+		}
+		lab.ReloadZabbixConfig(t)
+		if err := send(); err != nil {
+			return err
+		}
+		_, err := lastValue(api, sb.ZabbixHost, key)
+		return err
+	})
+}
+
+// triggerOn reports whether the one trigger of host whose description contains name is
+// in the problem state.
+func triggerOn(api *zabbix.API, host, name string) (bool, error) {
+	var trs []struct {
+		Description string `json:"description"`
+		Value       string `json:"value"`
+	}
+	err := api.Call(context.Background(), "trigger.get", map[string]any{"host": host, "output": []string{"description", "value"},
+		"search": map[string]any{"description": name}}, &trs)
+	if err != nil || len(trs) != 1 {
+		return false, fmt.Errorf("trigger %q: %+v %v", name, trs, err)
+	}
+	return trs[0].Value == "1", nil
 }
 
 // servicesOf names the lab services whose standby is standby.

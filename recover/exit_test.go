@@ -35,6 +35,13 @@ func TestLabExitCodes(t *testing.T) {
 	e := labEnv(t)
 	web1 := []string{"-service", "web1"}
 	held := filepath.Join(e.inv.StateDir, "locks", "web1.lock")
+	holdLock := func(t *testing.T) {
+		l, err := lock.Acquire(context.Background(), held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Unlock() })
+	}
 	tests := []struct {
 		name  string
 		mod   func(t *testing.T, m map[string]any) // changes the inventory
@@ -73,13 +80,13 @@ func TestLabExitCodes(t *testing.T) {
 		{"a sync fails", func(t *testing.T, m map[string]any) {
 			m["services"].([]any)[0].(map[string]any)["sync"] = map[string]any{"command": []string{"false"}}
 		}, []string{"-sync", "-service", "web1"}, nil, cli.ExitData, "sync web1: failed"},
-		{"another run holds the lock", nil, append(web1, "-lock-wait", "200ms"), func(t *testing.T) {
-			l, err := lock.Acquire(context.Background(), held)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { l.Unlock() })
-		}, cli.ExitLostRace, "already in progress"},
+		{"another run holds the lock", nil, append(web1, "-lock-wait", "200ms"), holdLock, cli.ExitLostRace, "already in progress"},
+		{"a drill while another run holds the lock", nil, []string{"-test", "-service", "web1"}, holdLock, cli.ExitRefused, "no drill while it runs"},
+		{"a drill of a cold standby whose probe port is silent", func(t *testing.T, m map[string]any) {
+			p := m["services"].([]any)[1].(map[string]any)["probe"].(map[string]any)
+			p["ports"], p["timeout"] = []int{9}, "1s"
+		}, []string{"-test", "-service", "web2"}, nil, cli.ExitProbe, "not ready: step probe"},
+		{"-test without a service or standby", nil, []string{"-test"}, nil, cli.ExitUsage, "exactly one of -service and -standby"},
 	}
 	proven := map[int]bool{}
 	for _, tt := range tests {

@@ -24,14 +24,8 @@ import (
 func TestLabZabbixActionRecovers(t *testing.T) {
 	e := labEnv(t)
 	svc, _ := e.inv.Service("web1")
-	// Provision with an action whose command runs this checkout's vcr-recover.
-	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
 	ctx := context.Background()
-	api, err := zabbix.Login(ctx, e.inv.Zabbix)
-	if err != nil {
-		lab.Missing(t, "zabbix-api", err)
-	}
-	e.stateItem(t, svc)
+	api, _ := e.guestStates(t, svc)
 
 	startTrapd(t)
 	e.virsh(t, "destroy", svc.Name)
@@ -83,13 +77,15 @@ func TestLabZabbixActionRecovers(t *testing.T) {
 	})
 }
 
-// stateItem makes the hypervisor's state item of svc's VM exist (discovery, then a
-// configuration cache reload), sets it to running, and returns a sender of its values;
-// the item is set to running again when the test ends (which resolves a problem).
-func (e *env) stateItem(t *testing.T, svc *config.Service) func(value string) error {
+// guestStates provisions the lab's Zabbix (with an action whose command runs this
+// checkout's vcr-recover), sends the guest discovery and waits until svc's state item
+// takes values. It returns the API and a func that sends svc's libvirt state as trapd
+// would; cleanup sends "running" (resolving any problem).
+func (e *env) guestStates(t *testing.T, svc *config.Service) (*zabbix.API, func(state string) error) {
 	t.Helper()
-	ctx := context.Background()
 	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
+	api := e.provisioned(t)
+	ctx := context.Background()
 	sender := &zabbix.Sender{Addr: e.inv.Zabbix.Server.String()}
 	var guests []zabbix.Guest
 	for _, s := range e.inv.Services {
@@ -102,14 +98,14 @@ func (e *env) stateItem(t *testing.T, svc *config.Service) func(value string) er
 	if err := send(zabbix.KeyGuestDiscovery, zabbix.GuestDiscovery(guests)); err != nil {
 		t.Fatalf("discovery: %v", err)
 	}
-	state := func(value string) error { return send(zabbix.KeyGuestState(svc.VMUUID.String()), value) }
+	state := func(v string) error { return send(zabbix.KeyGuestState(svc.VMUUID.String()), v) }
 	// LLD creates the per-guest items; the trapper sees them after a cache reload.
 	lab.Until(t, "state item of "+svc.Name+" exists", 60*time.Second, func() error {
 		lab.ReloadZabbixConfig(t)
 		return state("1")
 	})
-	t.Cleanup(func() { state("1") })
-	return state
+	t.Cleanup(func() { state("1") }) // resolves the problem
+	return api, state
 }
 
 // TestLabDryRunShowsAllEvidence: -dry-run waits for the Zabbix login that runs beside
@@ -120,20 +116,14 @@ func (e *env) stateItem(t *testing.T, svc *config.Service) func(value string) er
 func TestLabDryRunShowsAllEvidence(t *testing.T) {
 	e := labEnv(t)
 	svc, _ := e.inv.Service("web1")
-	lab.Run(t, 3*time.Minute, lab.Root(t)+"/scripts/lab", "provision")
-	state := e.stateItem(t, svc)
+	api, state := e.guestStates(t, svc)
 	// Paused: a state no trigger acts on, and one the running VM's agent never shows.
 	if err := state("3"); err != nil {
 		t.Fatal(err)
 	}
-	api, err := zabbix.Login(context.Background(), e.inv.Zabbix)
-	if err != nil {
-		lab.Missing(t, "zabbix-api", err)
-	}
-	defer api.Logout(context.Background())
 	hyp, _ := e.inv.Hypervisor(svc.Hypervisor)
 	lab.Until(t, "Zabbix shows the paused state", 30*time.Second, func() error { // history sync: 1 s
-		v, _, err := api.LastValue(context.Background(), hyp.ZabbixHost, zabbix.KeyGuestState(svc.VMUUID.String()))
+		v, _, _, err := api.LastValue(context.Background(), hyp.ZabbixHost, zabbix.KeyGuestState(svc.VMUUID.String()))
 		if err == nil && v != "3" {
 			err = fmt.Errorf("last value %q", v)
 		}

@@ -163,6 +163,9 @@ func TestContract(t *testing.T) {
 		zabbix.KeyBackupAge(svc):       sb("FLOAT"),
 		zabbix.KeyBackupMaxAge(svc):    sb("FLOAT"),
 		zabbix.KeyBackupResult(svc):    sb("CHAR"),
+		zabbix.KeyDrillReady(svc):      sb("UNSIGNED"),
+		zabbix.KeyDrillSeconds(svc):    sb("FLOAT"),
+		zabbix.KeyDrillStep(svc):       sb("CHAR"),
 	}
 	for _, phase := range []string{"precopy", "refresh", "cutover"} {
 		want[zabbix.KeyMigratePhase(svc, phase)] = sb("FLOAT")

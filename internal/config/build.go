@@ -477,10 +477,10 @@ func (b *builder) service(p string, r *rawService, zone string, hyps, standbys m
 		ZabbixHost: r.ZabbixHost,
 		DNSName:    b.dnsName(p+".dns_name", r.DNSName, zone),
 		Probe:      b.probe(p+".probe", &r.Probe),
-		Hooks:      b.hooks(p+".hooks", r.Hooks),
 		FastPath:   r.FastPath,
 	}
 	s.TSIGKeyFile, s.TSIGKey = b.serviceKey(p, r.TSIGKeyFile)
+	s.Hooks, s.TestHooks = b.hooks(p+".hooks", r.Hooks, true)
 	if s.ZabbixHost == "" {
 		s.ZabbixHost = s.Name
 	}
@@ -570,9 +570,10 @@ func (b *builder) probe(p string, r *rawProbe) Probe {
 	return pr
 }
 
-// hooks checks a service's hooks (p is the list's path).
-func (b *builder) hooks(p string, rs []rawHook) []Hook {
-	var hs []Hook
+// hooks checks a service's hooks (p is the list's path) and splits them by phase:
+// run (phase recover, the default: every start of the container in a recovery or a
+// drill) and test (only in a drill). drill says whether the service has drills.
+func (b *builder) hooks(p string, rs []rawHook, drill bool) (run, test []Hook) {
 	for j, rh := range rs {
 		hp := fmt.Sprintf("%s[%d]", p, j)
 		if rh.Name == "" {
@@ -581,10 +582,19 @@ func (b *builder) hooks(p string, rs []rawHook) []Hook {
 		if len(rh.Command) == 0 || rh.Command[0] == "" {
 			b.add(hp+".command", "required: the program and its arguments as a list")
 		}
-		hs = append(hs, Hook{Name: rh.Name, Command: rh.Command,
-			Timeout: b.duration(hp+".timeout", rh.Timeout, defaultHookTimeout)})
+		h := Hook{Name: rh.Name, Command: rh.Command, Timeout: b.duration(hp+".timeout", rh.Timeout, defaultHookTimeout)}
+		switch {
+		case rh.Phase == "" || rh.Phase == PhaseRecover:
+			run = append(run, h)
+		case rh.Phase == PhaseTest && drill:
+			test = append(test, h)
+		case rh.Phase == PhaseTest:
+			b.add(hp+".phase", "test hooks run in drills (vcr-recover -test), which a pooled service has none of")
+		default:
+			b.add(hp+".phase", "must be %s or %s, got %q", PhaseRecover, PhaseTest, rh.Phase)
+		}
 	}
-	return hs
+	return run, test
 }
 
 func (b *builder) sync(p string, r *rawSync) *Sync {

@@ -174,7 +174,13 @@ type Service struct {
 	PrimaryAddress netip.Addr
 	Probe          Probe
 	Standby        ServiceStandby
-	Hooks          []Hook
+	// Hooks run in the container after it starts (phase recover): in a recovery, and in
+	// a cold drill's scratch instance, which must come up as a failover's would.
+	Hooks []Hook
+	// TestHooks (phase test) run only in a drill (vcr-recover -test), after Hooks in a
+	// cold drill's scratch instance, alone in a warm standby's running container: they
+	// check, never change, since a warm container may serve tomorrow's failover.
+	TestHooks []Hook
 	// FastPath lets trapd start recovery through the Zabbix API at once.
 	FastPath bool
 	// Sync keeps the standby container's data fresh (nil: the service has none;
@@ -263,6 +269,12 @@ type Backup struct {
 	// creation) above which Zabbix raises a problem; 0: not reported.
 	MaxAge time.Duration
 }
+
+// Phases of a services[].hooks entry.
+const (
+	PhaseRecover = "recover" // the default: run at every start of the container
+	PhaseTest    = "test"    // run only by a drill, to check the standby
+)
 
 // Hook is a command run inside the container after it starts (e.g. promote a replica).
 type Hook struct {

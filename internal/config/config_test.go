@@ -116,6 +116,8 @@ func TestLoadValid(t *testing.T) {
 		{"service key file", inv.Services[0].TSIGKeyFile, filepath.Join(dir, "web1.key")},
 		{"own key signs its name", inv.DNSClient().KeyFor("web1.lab.vcrcovery.test").Name, "web1-key."},
 		{"shared key signs the others", inv.DNSClient().KeyFor("db1.lab.vcrcovery.test.").Name, "ddns-key."},
+		{"recover hooks leave out the test phase", len(inv.Services[1].Hooks), 1},
+		{"test hooks", inv.Services[1].TestHooks, []Hook{{Name: "replica-answers", Command: []string{"/usr/local/bin/replica-lag"}, Timeout: 30 * time.Second}}},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got, typed); diff != "" {

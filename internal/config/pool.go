@@ -169,12 +169,12 @@ func (b *builder) pooledService(p string, r *rawService, zone string, poolHosts 
 		ZabbixHost: r.ZabbixHost,
 		DNSName:    b.dnsName(p+".dns_name", r.DNSName, zone),
 		Probe:      b.probe(p+".probe", &r.Probe),
-		Hooks:      b.hooks(p+".hooks", r.Hooks),
 		Replicas:   deref(rp.Replicas, defaultPoolReplicas),
 		Pin:        rp.Pin,
 		Container:  rp.Container,
 	}
 	s.TSIGKeyFile, s.TSIGKey = b.serviceKey(p, r.TSIGKeyFile)
+	s.Hooks, _ = b.hooks(p+".hooks", r.Hooks, false)
 	if s.ZabbixHost == "" {
 		s.ZabbixHost = s.Name
 	}

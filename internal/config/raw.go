@@ -141,6 +141,7 @@ type rawBackup struct {
 
 type rawHook struct {
 	Name    string         `yaml:"name"`
+	Phase   string         `yaml:"phase"`
 	Command []string       `yaml:"command"`
 	Timeout *time.Duration `yaml:"timeout"`
 }

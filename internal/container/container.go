@@ -97,6 +97,11 @@ func (s *Server) Client() lxd.InstanceServer { return s.c }
 type Spec struct {
 	Name   string
 	Backup config.Backup // Kind empty: the container must exist
+	// Scratch makes a created container a copy that runs beside the real one (a
+	// drill's): a backup tarball's NIC MAC addresses (volatile.*.hwaddr) are dropped
+	// before it starts, so that it gets addresses of its own and never answers for the
+	// real container's (DHCP leases by MAC).
+	Scratch bool
 }
 
 // Outcome tells what Ensure did.
@@ -187,8 +192,39 @@ func (s *Server) create(ctx context.Context, spec Spec) error {
 	if err == nil {
 		err = op.WaitContext(ctx)
 	}
+	if err == nil && spec.Scratch {
+		err = s.dropMACs(ctx, spec.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("create container %s on %s from %s %s: %w", spec.Name, s.Name, spec.Backup.Kind, spec.Backup.Source, err)
+	}
+	return nil
+}
+
+// dropMACs removes the stopped container's volatile NIC MAC addresses; LXD makes new
+// ones at its start. An image or a snapshot copy has new ones already.
+func (s *Server) dropMACs(ctx context.Context, name string) error {
+	inst, etag, err := s.c.GetInstance(name)
+	if err != nil {
+		return err
+	}
+	put := inst.Writable()
+	changed := false
+	for k := range put.Config {
+		if strings.HasPrefix(k, "volatile.") && strings.HasSuffix(k, ".hwaddr") {
+			delete(put.Config, k)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	op, err := s.c.UpdateInstance(name, put, etag)
+	if err == nil {
+		err = op.WaitContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("new MAC addresses for %s: %w", name, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,15 @@ import (
 // Execer runs a command inside a container (Server.Exec).
 type Execer interface {
 	Exec(ctx context.Context, name string, cmd []string) (ExecResult, error)
+}
+
+// Starter is what brings a service's container up and checks it (Server): a recovery
+// does it to the real container, a drill to a scratch instance or a warm container.
+type Starter interface {
+	Execer
+	Ensure(ctx context.Context, spec Spec) (Outcome, error)
+	WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, error)
+	Running(ctx context.Context, name string) (bool, error)
 }
 
 // ErrHookTimeout: the hook ran past its timeout and was killed.

@@ -189,6 +189,41 @@ func (s *Server) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
+// NamesWithPrefix lists the server's containers whose name starts with prefix (a
+// drill's leftover scratch instances).
+func (s *Server) NamesWithPrefix(ctx context.Context, prefix string) ([]string, error) {
+	names, err := s.c.GetInstanceNames(api.InstanceTypeContainer)
+	if err != nil {
+		return nil, fmt.Errorf("list containers on %s: %w", s.Name, err)
+	}
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Remove stops the container by force if it runs and deletes it; one that does not
+// exist is no error. A drill's scratch instance is removed this way, whatever state
+// its drill left it in.
+func (s *Server) Remove(ctx context.Context, name string) error {
+	inst, _, err := s.c.GetInstance(name)
+	switch {
+	case api.StatusErrorCheck(err, 404):
+		return nil
+	case err != nil:
+		return fmt.Errorf("remove container %s on %s: %w", name, s.Name, err)
+	}
+	if inst.StatusCode == api.Running || inst.StatusCode == api.Frozen {
+		if err := s.Stop(ctx, name); err != nil {
+			return err
+		}
+	}
+	return s.Delete(ctx, name)
+}
+
 // CopyOptions tunes CopyFrom.
 type CopyOptions struct {
 	// Refresh sends only what changed since the last copy onto the existing, stopped

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/atomicfile"
@@ -53,6 +54,18 @@ func LoadDirection(stateDir, service string) (Direction, error) {
 		return d, fmt.Errorf("read the direction of %s from %s: %w", service, DirectionPath(stateDir, service), err)
 	}
 	return d, nil
+}
+
+// LastFailback returns when service's last failback finished (the name was switched
+// back to a primary that served), or the zero time when none is known (never failed
+// back, recovered now, or an unreadable file). Fencing and the stale-event check
+// take what was seen before it as out of date.
+func LastFailback(stateDir, service string) time.Time {
+	d, err := LoadDirection(stateDir, service)
+	if err != nil || d.Recovered || !strings.HasPrefix(d.By, "failback") {
+		return time.Time{}
+	}
+	return d.Since
 }
 
 // MarkRecovered records that the name goes to the container from now on.

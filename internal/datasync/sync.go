@@ -253,9 +253,7 @@ func (r *Runner) sync(ctx context.Context, svc *config.Service, o *Outcome, loca
 // mayRun returns a result and its reason when no sync may run towards svc's container
 // now, or "" when one may.
 func (r *Runner) mayRun(ctx context.Context, svc *config.Service) (string, string) {
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	l, err := lock.Acquire(lctx, lock.ServicePath(r.Inventory.StateDir, svc.Name))
-	cancel()
+	l, err := lock.Try(lock.ServicePath(r.Inventory.StateDir, svc.Name))
 	switch {
 	case errors.Is(err, lock.ErrBusy):
 		return ResultBusy, "another run (recover, failback, migrate) holds the service's lock: skipped this period"

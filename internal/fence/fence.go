@@ -8,6 +8,14 @@
 // and maintenance status of the VM's Zabbix host, and a connect to the service's port on
 // the primary address. A primary whose port answers is never called down.
 //
+// Evidence is weighed by time (issue 12, item 5): of the two libvirt states (the agent's,
+// dated AgentCache before the check since its table may be that old, and trapd's in
+// Zabbix, dated by its clock) the newer one decides, so a "running" seen after a
+// "shut off" beats it; and every state older than the primary's last failback (a run
+// that saw it serve: LastServed) is out of date and ignored, as is the host's
+// unavailability for UnreachableStale after it. A primary booting after a failback is
+// thus never fenced on what was true before.
+//
 // Each source is a small interface (Hypervisor, Zabbix, Port) so that the verdict table
 // is tested with fakes; the Checker's zero fields use the real sources.
 package fence
@@ -49,8 +57,9 @@ type Hypervisor interface {
 
 // Zabbix reads what Zabbix knows of svc's VM.
 type Zabbix interface {
-	// LastState is the last vcr.guest.state trapd sent; false when there is none.
-	LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, bool, error)
+	// LastState is the last vcr.guest.state trapd sent and its clock; false when there
+	// is none.
+	LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, time.Time, bool, error)
 	// Host is the availability and maintenance of the VM's Zabbix host.
 	Host(ctx context.Context, svc *config.Service) (zabbix.HostStatus, error)
 }
@@ -81,6 +90,29 @@ type Checker struct {
 	Hypervisor Hypervisor
 	Zabbix     Zabbix
 	Port       Port
+
+	// LastServed returns when svc's primary was last seen serving by a run that acted on
+	// it (the end of its last failback), or the zero time (nil: never known).
+	LastServed func(svc *config.Service) time.Time
+	// Now dates the agent's answer (nil: time.Now).
+	Now func() time.Time
+}
+
+// AgentCache is how old the libvirt-snmp agent's table can be (it caches it for up to
+// 5 s, LAB-NOTES.md): its state is dated that long before the check.
+const AgentCache = 5 * time.Second
+
+// UnreachableStale is how long after a failback the Zabbix host's "unavailable" is not
+// taken as evidence: Zabbix marks an agent available again only at its next successful
+// check (interval plus the unavailable delay, a minute or two by default), so the flag
+// may still be the one of the failure that failback ended.
+const UnreachableStale = 2 * time.Minute
+
+// reading is a libvirt state with the time it describes.
+type reading struct {
+	st libvirtmib.GuestState
+	at time.Time
+	ok bool
 }
 
 // Check asks every source about svc's primary.
@@ -93,10 +125,14 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 	defer cancel()
 
 	hyp, port, zbx := c.sources()
+	now := time.Now()
+	if c.Now != nil {
+		now = c.Now()
+	}
 	var (
 		mu          sync.Mutex
 		v           Verdict
-		stateDown   bool
+		agent, trap reading // the libvirt states of the agent and of trapd (Zabbix)
 		unreachable bool
 		wg          sync.WaitGroup
 		// One slot per source, joined in this order: the evidence reads the same
@@ -112,11 +148,7 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 			return
 		}
 		evidence[0] = fmt.Sprintf("libvirt state over snmp: %s", st)
-		if st.Down() {
-			mu.Lock()
-			stateDown = true
-			mu.Unlock()
-		}
+		agent = reading{st: st, at: now.Add(-AgentCache), ok: true}
 	})
 	run(func() {
 		ap, err := port.Answers(ctx, svc)
@@ -135,7 +167,7 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 	})
 	if zbx != nil {
 		run(func() {
-			st, ok, err := zbx.LastState(ctx, svc)
+			st, at, ok, err := zbx.LastState(ctx, svc)
 			switch {
 			case err != nil:
 				evidence[2] = fmt.Sprintf("last state in zabbix: %v", err)
@@ -143,11 +175,7 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 				evidence[2] = "last state in zabbix: none"
 			default:
 				evidence[2] = fmt.Sprintf("last state in zabbix: %s", st)
-				if st.Down() {
-					mu.Lock()
-					stateDown = true
-					mu.Unlock()
-				}
+				trap = reading{st: st, at: at, ok: true}
 			}
 		})
 		run(func() {
@@ -164,13 +192,52 @@ func (c *Checker) Check(ctx context.Context, svc *config.Service) Verdict {
 		})
 	}
 	wg.Wait()
+	var served time.Time
+	if c.LastServed != nil {
+		served = c.LastServed(svc)
+	}
+	// States from before the last failback describe the failure it ended.
+	for _, r := range []struct {
+		reading *reading
+		slot    int
+	}{{&agent, 0}, {&trap, 2}} {
+		if r.reading.ok && r.reading.at.Before(served) {
+			r.reading.ok = false
+			evidence[r.slot] += fmt.Sprintf(" (older than the failback at %s: ignored)", served.UTC().Format(time.RFC3339))
+		}
+	}
+	if unreachable && now.Sub(served) < UnreachableStale {
+		unreachable = false
+		evidence[3] += fmt.Sprintf(" (since before the failback at %s: ignored)", served.UTC().Format(time.RFC3339))
+	}
 	for _, e := range evidence {
 		if e != "" {
 			v.Evidence = append(v.Evidence, e)
 		}
 	}
-	v.Down = (stateDown || unreachable) && !v.Serving
+	v.Down = (newer(agent, trap).Down() || unreachable) && !v.Serving
 	return v
+}
+
+// newer returns the state of the newer reading; of two as old, the one that is not
+// down (refusing is the safe side); StateRunning when there is none, so it is never
+// taken as down.
+func newer(a, b reading) libvirtmib.GuestState {
+	switch {
+	case !a.ok && !b.ok:
+		return libvirtmib.StateRunning
+	case !b.ok:
+		return a.st
+	case !a.ok:
+		return b.st
+	case a.at.After(b.at):
+		return a.st
+	case b.at.After(a.at):
+		return b.st
+	case a.st.Down():
+		return b.st
+	}
+	return a.st
 }
 
 // sources returns the sources to ask: the fakes a test set, else the real ones. zbx is
@@ -248,20 +315,20 @@ type apiSource struct {
 }
 
 // LastState reads the last value of vcr.guest.state[UUID] on the hypervisor's host.
-func (s apiSource) LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, bool, error) {
+func (s apiSource) LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, time.Time, bool, error) {
 	h, ok := s.inv.Hypervisor(svc.Hypervisor)
 	if !ok {
-		return 0, false, fmt.Errorf("no hypervisor %q", svc.Hypervisor)
+		return 0, time.Time{}, false, fmt.Errorf("no hypervisor %q", svc.Hypervisor)
 	}
-	val, ok, err := s.api.LastValue(ctx, h.ZabbixHost, zabbix.KeyGuestState(svc.VMUUID.String()))
+	val, at, ok, err := s.api.LastValue(ctx, h.ZabbixHost, zabbix.KeyGuestState(svc.VMUUID.String()))
 	if err != nil || !ok {
-		return 0, false, err
+		return 0, time.Time{}, false, err
 	}
 	n, err := strconv.Atoi(val)
 	if err != nil {
-		return 0, false, fmt.Errorf("last value %q is not a state", val)
+		return 0, time.Time{}, false, fmt.Errorf("last value %q is not a state", val)
 	}
-	return libvirtmib.GuestState(n), true, nil
+	return libvirtmib.GuestState(n), at, true, nil
 }
 
 // Host reads the availability of the VM host's interfaces and its maintenance.

@@ -31,6 +31,7 @@ type stateAnswer struct {
 	st  libvirtmib.GuestState
 	ok  bool // for the Zabbix last state: a value exists
 	err error
+	age time.Duration // for the Zabbix last state: how long before the check it was sent
 }
 
 type fakeHypervisor struct{ seq[stateAnswer] }
@@ -44,11 +45,12 @@ type fakeZabbix struct {
 	last    seq[stateAnswer]
 	host    zabbix.HostStatus
 	hostErr error
+	now     func() time.Time
 }
 
-func (f *fakeZabbix) LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, bool, error) {
+func (f *fakeZabbix) LastState(ctx context.Context, svc *config.Service) (libvirtmib.GuestState, time.Time, bool, error) {
 	a := f.last.next()
-	return a.st, a.ok, a.err
+	return a.st, f.now().Add(-a.age), a.ok, a.err
 }
 
 func (f *fakeZabbix) Host(ctx context.Context, svc *config.Service) (zabbix.HostStatus, error) {
@@ -67,8 +69,10 @@ var (
 	running     = stateAnswer{st: libvirtmib.StateRunning}
 	shutoff     = stateAnswer{st: libvirtmib.StateShutoff}
 	noValue     = stateAnswer{}
-	lastOff     = stateAnswer{st: libvirtmib.StateShutoff, ok: true}
-	lastOn      = stateAnswer{st: libvirtmib.StateRunning, ok: true}
+	lastOff     = stateAnswer{st: libvirtmib.StateShutoff, ok: true, age: time.Second} // trapd's, fresher than the agent's cache
+	lastOn      = stateAnswer{st: libvirtmib.StateRunning, ok: true, age: time.Second}
+	oldOff      = stateAnswer{st: libvirtmib.StateShutoff, ok: true, age: time.Minute}
+	oldOn       = stateAnswer{st: libvirtmib.StateRunning, ok: true, age: time.Minute}
 	reachable   = zabbix.HostStatus{Availability: zabbix.Reachable}
 	unreach     = zabbix.HostStatus{Availability: zabbix.Unreachable}
 	unknown     = zabbix.HostStatus{}
@@ -90,6 +94,8 @@ func TestVerdict(t *testing.T) {
 		want   Verdict
 		checks int
 		waited time.Duration
+		// served: the primary's last failback, this long before the check began (0: none)
+		served time.Duration
 	}{
 		{name: "maintenance", hyp: []stateAnswer{shutoff}, last: []stateAnswer{lastOff}, host: inMaint, port: []error{errSilent},
 			want: Verdict{Down: true, Maintenance: true, Evidence: []string{
@@ -136,19 +142,65 @@ func TestVerdict(t *testing.T) {
 				"libvirt state over snmp: running", "primary port 10.77.1.11:8080 answers",
 				"last state in zabbix: none", "zabbix host web1: availability unknown"}},
 			checks: 2, waited: 100 * time.Millisecond},
+		{name: "a newer running (trapd saw the start) beats the agent's cached shutoff", hyp: []stateAnswer{shutoff}, last: []stateAnswer{lastOn}, host: unknown, port: []error{errSilent},
+			want: Verdict{Evidence: []string{
+				"libvirt state over snmp: shutoff", "primary port 10.77.1.11:8080 silent (i/o timeout)",
+				"last state in zabbix: running", "zabbix host web1: availability unknown"}},
+			checks: 61, waited: fenceWait},
+		{name: "the agent's running beats an older shutoff in zabbix", hyp: []stateAnswer{running}, last: []stateAnswer{oldOff}, host: unknown, port: []error{errSilent},
+			want: Verdict{Evidence: []string{
+				"libvirt state over snmp: running", "primary port 10.77.1.11:8080 silent (i/o timeout)",
+				"last state in zabbix: shutoff", "zabbix host web1: availability unknown"}},
+			checks: 61, waited: fenceWait},
+		{name: "the agent's shutoff beats an older running in zabbix", hyp: []stateAnswer{shutoff}, last: []stateAnswer{oldOn}, host: unknown, port: []error{errSilent},
+			want: Verdict{Down: true, Evidence: []string{
+				"libvirt state over snmp: shutoff", "primary port 10.77.1.11:8080 silent (i/o timeout)",
+				"last state in zabbix: running", "zabbix host web1: availability unknown"}},
+			checks: 1},
+		// The agent's cache still says shutoff for a while, then running: at no check is
+		// there evidence from after the failback that the primary is down.
+		{name: "booting after a failback: the failure's evidence is out of date", hyp: []stateAnswer{shutoff, shutoff, shutoff, running}, last: []stateAnswer{oldOff}, host: unreach, port: []error{errSilent},
+			served: 2 * time.Second,
+			want: Verdict{Evidence: []string{
+				"libvirt state over snmp: running", "primary port 10.77.1.11:8080 silent (i/o timeout)",
+				"last state in zabbix: shutoff (older than the failback at 2026-11-22T09:02:27Z: ignored)",
+				"zabbix host web1: unreachable (since before the failback at 2026-11-22T09:02:27Z: ignored)"}},
+			checks: 61, waited: fenceWait},
+		{name: "booting after a failback, then the port answers", hyp: []stateAnswer{shutoff}, last: []stateAnswer{oldOff}, host: unknown, port: []error{errSilent, errSilent, nil},
+			served: 2 * time.Second,
+			want: Verdict{Serving: true, Evidence: []string{
+				"libvirt state over snmp: shutoff (older than the failback at 2026-11-22T09:02:27Z: ignored)", "primary port 10.77.1.11:8080 answers",
+				"last state in zabbix: shutoff (older than the failback at 2026-11-22T09:02:27Z: ignored)", "zabbix host web1: availability unknown"}},
+			checks: 3, waited: 200 * time.Millisecond},
+		{name: "a new failure after the failback counts", hyp: []stateAnswer{running}, last: []stateAnswer{lastOff}, host: unknown, port: []error{errSilent},
+			served: 2 * time.Second,
+			want: Verdict{Down: true, Evidence: []string{
+				"libvirt state over snmp: running (older than the failback at 2026-11-22T09:02:27Z: ignored)", "primary port 10.77.1.11:8080 silent (i/o timeout)",
+				"last state in zabbix: shutoff", "zabbix host web1: availability unknown"}},
+			checks: 1},
+		{name: "unreachable long after the failback counts", hyp: []stateAnswer{running}, last: []stateAnswer{oldOn}, host: unreach, port: []error{errSilent},
+			served: time.Hour,
+			want: Verdict{Down: true, Evidence: []string{
+				"libvirt state over snmp: running", "primary port 10.77.1.11:8080 silent (i/o timeout)",
+				"last state in zabbix: running", "zabbix host web1: unreachable"}},
+			checks: 1},
 		{name: "no zabbix API: snmp and port only", hyp: []stateAnswer{shutoff}, port: []error{errSilent},
 			want:   Verdict{Down: true, Evidence: []string{"libvirt state over snmp: shutoff", "primary port 10.77.1.11:8080 silent (i/o timeout)"}},
 			checks: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hyp := &fakeHypervisor{seq[stateAnswer]{answers: tt.hyp}}
-			c := &Checker{Hypervisor: hyp, Port: &fakePort{seq[error]{answers: tt.port}}}
-			if tt.last != nil {
-				c.Zabbix = &fakeZabbix{last: seq[stateAnswer]{answers: tt.last}, host: tt.host}
-			}
-			start := time.Unix(1795318949, 0)
+			start := time.Unix(1795338149, 0) // 2026-11-22T09:02:29Z
 			clock := &StepClock{T: start}
+			hyp := &fakeHypervisor{seq[stateAnswer]{answers: tt.hyp}}
+			c := &Checker{Hypervisor: hyp, Port: &fakePort{seq[error]{answers: tt.port}}, Now: clock.Now}
+			if tt.last != nil {
+				c.Zabbix = &fakeZabbix{last: seq[stateAnswer]{answers: tt.last}, host: tt.host, now: clock.Now}
+			}
+			if tt.served > 0 {
+				at := start.Add(-tt.served)
+				c.LastServed = func(*config.Service) time.Time { return at }
+			}
 			got, err := Await(context.Background(), c, testService, fenceWait, clock)
 			if err != nil {
 				t.Fatal(err)

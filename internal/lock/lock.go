@@ -52,6 +52,14 @@ func Acquire(ctx context.Context, path string) (*Lock, error) {
 	}
 }
 
+// Try takes the lock on path without waiting: ErrBusy when another run holds it. A
+// periodic job (a sync, a drill) that must never delay a recovery asks this way.
+func Try(path string) (*Lock, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Acquire tries once before it looks at ctx
+	return Acquire(ctx, path)
+}
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() error {
 	return l.f.Close() // closing the last descriptor releases the flock
@@ -62,6 +70,13 @@ func (l *Lock) Unlock() error {
 // run at once.
 func ServicePath(stateDir, service string) string {
 	return filepath.Join(stateDir, "locks", service+".lock")
+}
+
+// DrillPath is the lock file vcr-recover -test holds for a whole drill of one service:
+// two drills of a service never overlap, so a scratch instance found at the start of
+// one is a leftover of a drill that was killed. Recoveries never take it.
+func DrillPath(stateDir, service string) string {
+	return filepath.Join(stateDir, "locks", service+".drill.lock")
 }
 
 // MigratePath is the lock file vcr-migrate holds for a whole move of one service (its

@@ -73,3 +73,24 @@ func TestLockAcrossProcesses(t *testing.T) {
 	}
 	l.Unlock()
 }
+
+// TestTry: Try never waits; it takes a free lock and refuses a held one with ErrBusy.
+func TestTry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "web1.lock")
+	l, err := Try(path)
+	if err != nil {
+		t.Fatalf("Try on a free lock: %v", err)
+	}
+	t0 := time.Now()
+	if _, err := Try(path); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Try while held: err = %v, want ErrBusy", err)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("Try while held took %s", d)
+	}
+	l.Unlock()
+	if l, err = Try(path); err != nil {
+		t.Fatalf("Try after release: %v", err)
+	}
+	l.Unlock()
+}

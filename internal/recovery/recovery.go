@@ -28,10 +28,7 @@ import (
 
 // Containers is what a run needs of the standby's LXD server.
 type Containers interface {
-	Ensure(ctx context.Context, spec container.Spec) (container.Outcome, error)
-	WaitIPv4(ctx context.Context, name, iface string) (netip.Addr, error)
-	Exec(ctx context.Context, name string, cmd []string) (container.ExecResult, error)
-	Running(ctx context.Context, name string) (bool, error)
+	container.Starter
 	Stop(ctx context.Context, name string) error
 }
 
@@ -89,8 +86,11 @@ type Run struct {
 	Fence    Fencer
 	Probe    Prober
 	Reporter Reporter // may be nil
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Events returns the Zabbix API for the stale-event check of a run with -event
+	// (nil func, or a nil source: not checked).
+	Events func(ctx context.Context) (EventSource, error)
+	Log    *slog.Logger
+	Now    func() time.Time
 	// Clock runs the fence wait (nil: the wall clock).
 	Clock fence.Clock
 	// EvidenceReady waits until every fencing source can answer (Wire: the Zabbix API
@@ -148,6 +148,9 @@ const (
 	// name stays on the container.
 	ResultData    = "data-failed"
 	ResultPlanned = "planned"
+	// ResultStale: the run's -event is stale (its problem resolved, or older than the
+	// last failback): nothing was changed.
+	ResultStale = "stale-event"
 	// ResultCannotRun: the run could not start at all (state_dir or its locks
 	// unusable); nothing was looked at or changed.
 	ResultCannotRun = "cannot-run"
@@ -157,7 +160,7 @@ var exitCodes = map[string]int{
 	ResultOK: cli.ExitOK, ResultAlreadyDone: cli.ExitOK, ResultPlanned: cli.ExitOK,
 	ResultRefused: cli.ExitRefused, ResultContainer: cli.ExitContainer, ResultProbe: cli.ExitProbe,
 	ResultDNS: cli.ExitDNS, ResultLostRace: cli.ExitLostRace, ResultCannotRun: cli.ExitRuntime,
-	ResultData: cli.ExitData,
+	ResultData: cli.ExitData, ResultStale: cli.ExitOK,
 }
 
 // outcome ends a run early with a result.
@@ -395,6 +398,9 @@ func (r *Run) standby() string {
 // recover is the failover path.
 func (r *Run) recover(ctx context.Context, rep *Report) error {
 	svc := r.Service
+	if err := r.staleEvent(ctx, rep); err != nil {
+		return err
+	}
 	// Where does the name point now? If it already points at our running container, a
 	// run before us did the job.
 	primary, current, err := r.dnsCheck(ctx, rep)

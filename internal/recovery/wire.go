@@ -11,6 +11,7 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/cli"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/container"
+	"github.com/vcrcovery/vcrcovery/internal/datasync"
 	"github.com/vcrcovery/vcrcovery/internal/fence"
 	"github.com/vcrcovery/vcrcovery/internal/probe"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -73,13 +74,18 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Standby:    place.Standby,
 		Containers: lxdServer,
 		Relocate:   relocate,
-		DNS:        inv.DNSClient(),
-		Fence:      &fence.Checker{Inventory: inv, API: api.Ready},
-		Probe: func(ctx context.Context, svc *config.Service, addr netip.Addr) error {
-			p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
-			_, err := p.Wait(ctx, addr)
-			return err
+		DNS: inv.DNSClient(),
+		Fence: &fence.Checker{Inventory: inv, API: api.Ready, LastServed: func(svc *config.Service) time.Time {
+			return datasync.LastFailback(inv.StateDir, svc.Name)
+		}},
+		Events: func(ctx context.Context) (EventSource, error) {
+			a, err := api.Wait(ctx)
+			if a == nil {
+				return nil, err // a nil *API in the interface would not be nil
+			}
+			return a, nil
 		},
+		Probe: ProbeService,
 		Reporter: &ZabbixReporter{
 			Sender: &zabbix.Sender{Addr: inv.Zabbix.Server.String(), Timeout: inv.Zabbix.Timeout},
 			API:    api,
@@ -90,6 +96,14 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		// A dry run waits for the login so that its plan shows the Zabbix evidence.
 		EvidenceReady: evidenceReady,
 	}, nil
+}
+
+// ProbeService is the real Prober: svc's probe ports (and send/expect) at addr, with
+// backoff until ctx ends. A drill probes its standby the same way.
+func ProbeService(ctx context.Context, svc *config.Service, addr netip.Addr) error {
+	p := &probe.TCP{Ports: svc.Probe.Ports, Send: svc.Probe.Send, Expect: svc.Probe.Expect}
+	_, err := p.Wait(ctx, addr)
+	return err
 }
 
 // Close ends what Wire opened: the Zabbix API session of a username login (a session

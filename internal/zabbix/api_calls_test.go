@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -158,7 +160,7 @@ func TestLastValue(t *testing.T) {
 		name, result, want string
 		ok                 bool
 	}{
-		{"value", `[{"lastvalue":"5","lastclock":"1795318949"}]`, "5", true},
+		{"value", `[{"lastvalue":"5","lastclock":"1795318949","lastns":"250000000"}]`, "5", true},
 		{"never received", `[{"lastvalue":"0","lastclock":"0"}]`, "", false},
 		{"no item", `[]`, "", false},
 	}
@@ -169,9 +171,44 @@ func TestLastValue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok, err := a.LastValue(context.Background(), "kvm1", "vcr.guest.state[x]")
+			got, at, ok, err := a.LastValue(context.Background(), "kvm1", "vcr.guest.state[x]")
 			if err != nil || got != tt.want || ok != tt.ok {
 				t.Errorf("got %q %v %v, want %q %v", got, ok, err, tt.want, tt.ok)
+			}
+			if wantAt := time.Unix(1795318949, 250000000); ok && !at.Equal(wantAt) {
+				t.Errorf("at %s, want %s", at, wantAt)
+			}
+		})
+	}
+}
+
+// TestEvent: a problem's start and whether it was resolved, from event.get.
+func TestEvent(t *testing.T) {
+	tests := []struct {
+		name, result string
+		resolved     bool
+		err          error
+	}{
+		{"open problem", `[{"eventid":"42","clock":"1795318949","ns":"5","value":"1","r_eventid":"0"}]`, false, nil},
+		{"resolved", `[{"eventid":"42","clock":"1795318949","ns":"5","value":"1","r_eventid":"43"}]`, true, nil},
+		{"gone", `[]`, false, ErrNoEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, seen := scriptedAPI(t, map[string]string{"event.get": `"result":` + tt.result})
+			a, err := NewAPI(context.Background(), APIOptions{URL: srv.URL, Token: "tok"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := a.Event(context.Background(), "42")
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err %v, want %v", err, tt.err)
+			}
+			if err == nil && (ev.Resolved() != tt.resolved || !ev.Time().Equal(time.Unix(1795318949, 5))) {
+				t.Errorf("%+v: resolved %v, time %s", ev, ev.Resolved(), ev.Time())
+			}
+			if want := `event.get {"eventids":["42"],"output":["eventid","clock","ns","value","r_eventid"]}`; !slices.Contains(*seen, want) {
+				t.Errorf("requests %v, want %s", *seen, want)
 			}
 		})
 	}

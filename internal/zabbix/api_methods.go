@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Typed helpers for the API methods vcrcovery calls (Zabbix 6.0 API reference,
@@ -480,13 +481,14 @@ type Item struct {
 	Error     string `json:"error"`
 	LastValue string `json:"lastvalue"`
 	LastClock Num    `json:"lastclock"`
+	LastNS    Num    `json:"lastns"`
 }
 
 // ItemsOfHost returns the items of host (technical name) whose key is one of keys, or
 // all of its items when keys is empty.
 func (a *API) ItemsOfHost(ctx context.Context, host string, keys ...string) ([]Item, error) {
 	params := map[string]any{
-		"output": []string{"itemid", "hostid", "key_", "name", "type", "value_type", "state", "error", "lastvalue", "lastclock"},
+		"output": []string{"itemid", "hostid", "key_", "name", "type", "value_type", "state", "error", "lastvalue", "lastclock", "lastns"},
 		"host":   host,
 	}
 	if len(keys) > 0 {
@@ -695,14 +697,48 @@ func (a *API) HostStatus(ctx context.Context, host string) (HostStatus, error) {
 	return hostStatus(hosts[0].MaintenanceStatus, avail), nil
 }
 
-// LastValue returns the last value of item key on host, and false when the item does
-// not exist or has no value yet (lastclock 0).
-func (a *API) LastValue(ctx context.Context, host, key string) (string, bool, error) {
+// LastValue returns the last value of item key on host and when it was taken (its
+// clock, as the sender gave it), and false when the item does not exist or has no value
+// yet (lastclock 0). Fencing weighs evidence by that time.
+func (a *API) LastValue(ctx context.Context, host, key string) (string, time.Time, bool, error) {
 	items, err := a.ItemsOfHost(ctx, host, key)
 	if err != nil || len(items) == 0 || items[0].LastClock == 0 {
-		return "", false, err
+		return "", time.Time{}, false, err
 	}
-	return items[0].LastValue, true, nil
+	return items[0].LastValue, time.Unix(int64(items[0].LastClock), int64(items[0].LastNS)), true, nil
+}
+
+// Event is an event's timing and state, from event.get.
+type Event struct {
+	EventID string `json:"eventid"`
+	Clock   Num    `json:"clock"`
+	NS      Num    `json:"ns"`
+	// Value is 1 for a problem event, 0 for an OK one.
+	Value Num `json:"value"`
+	// REventID is the event that resolved this problem ("0" or "": not resolved).
+	REventID string `json:"r_eventid"`
+}
+
+// Time is when the event happened: for a problem, when it began.
+func (e Event) Time() time.Time { return time.Unix(int64(e.Clock), int64(e.NS)) }
+
+// Resolved reports whether a problem event has been resolved.
+func (e Event) Resolved() bool { return e.REventID != "" && e.REventID != "0" }
+
+// ErrNoEvent: no event has the ID asked for (never existed, or deleted by housekeeping).
+var ErrNoEvent = errors.New("no such event")
+
+// Event returns the event with this ID, or ErrNoEvent.
+func (a *API) Event(ctx context.Context, id string) (Event, error) {
+	var evs []Event
+	params := map[string]any{"eventids": []string{id}, "output": []string{"eventid", "clock", "ns", "value", "r_eventid"}}
+	if err := a.Call(ctx, "event.get", params, &evs); err != nil {
+		return Event{}, err
+	}
+	if len(evs) == 0 {
+		return Event{}, fmt.Errorf("event %s: %w", id, ErrNoEvent)
+	}
+	return evs[0], nil
 }
 
 // Delete deletes objects of one kind by ID: kind is the API's object name ("action",

@@ -59,6 +59,14 @@ func KeyBackupAge(service string) string    { return "vcr.backup.age[" + service
 func KeyBackupMaxAge(service string) string { return "vcr.backup.max_age[" + service + "]" }
 func KeyBackupResult(service string) string { return "vcr.backup.result[" + service + "]" }
 
+// Per-service items of vcr-recover -test (a drill) on the service's standby host: 1
+// when the standby came up and answered (0 otherwise), the drill's seconds (for a cold
+// standby the RTO a failover would have: scratch instance created to ports answering),
+// and the step that failed ("" when ready).
+func KeyDrillReady(service string) string   { return "vcr.drill.ready[" + service + "]" }
+func KeyDrillSeconds(service string) string { return "vcr.drill.seconds[" + service + "]" }
+func KeyDrillStep(service string) string    { return "vcr.drill.step[" + service + "]" }
+
 // KeyStandbyOverload is each standby host's load relative to its thresholds (the
 // highest of count/capacity, CPU and memory; above 1: overloaded), from vcr-migrate -auto.
 const KeyStandbyOverload = "vcr.standby.overload"
