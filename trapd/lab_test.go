@@ -160,16 +160,22 @@ func TestListenToZabbix(t *testing.T) {
 	t.Logf("counters: %v", r.s.Counters().All())
 }
 
-// TestListenInform: an SNMPv2c InformRequest from snmpinform is answered (after the
-// values reached Zabbix), so snmpinform exits 0.
-func TestListenInform(t *testing.T) {
+// informTrapd runs trapd in listen mode for the inform tests, on a host of its own.
+func informTrapd(t *testing.T) (*zabbix.API, string, *config.Inventory, *running) {
+	t.Helper()
 	if _, err := exec.LookPath("snmpinform"); err != nil {
 		lab.Missing(t, "snmp (snmpinform)", err)
 	}
 	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems(uuidT1))
 	inv := writeInventory(t, host, freeUDP(t), lab.Need(t, "ZABBIX_TRAPPER"), "", nil)
-	r := startTrapd(t, inv, trapd.ModeListen, nil)
+	return api, host, inv, startTrapd(t, inv, trapd.ModeListen, nil)
+}
+
+// TestListenInform: an SNMPv2c InformRequest from snmpinform is answered (after the
+// values reached Zabbix), so snmpinform exits 0.
+func TestListenInform(t *testing.T) {
+	api, host, _, r := informTrapd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "snmpinform", "--noPersistentLoad=yes", "--noPersistentSave=yes", "-m", "", "-r", "0", "-t", "5",
@@ -182,6 +188,37 @@ func TestListenInform(t *testing.T) {
 	waitHistory(t, api, host, zabbix.KeyGuestState(uuidT1), typeUnsigned, 20*time.Second, func(v []string) bool { return len(v) == 1 && v[0] == "6" })
 	if r.counter("informs") != 1 {
 		t.Errorf("informs = %d", r.counter("informs"))
+	}
+}
+
+// TestListenInformV3: an SNMPv3 authPriv InformRequest from snmpinform, which first
+// discovers trapd's engine ID, is answered (snmpinform exits 0) after the value reached
+// Zabbix; one with a wrong passphrase is not answered and changes nothing. The engine's
+// boots count grows with each start.
+func TestListenInformV3(t *testing.T) {
+	api, host, inv, r := informTrapd(t)
+	inform := func(authPass, state string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return exec.CommandContext(ctx, "snmpinform", "--noPersistentLoad=yes", "--noPersistentSave=yes", "-m", "", "-r", "0", "-t", "3",
+			"-v", "3", "-u", userAlice.name, "-l", "authPriv", "-a", userAlice.auth, "-A", authPass, "-x", userAlice.priv, "-X", userAlice.privPass,
+			fmt.Sprintf("udp:127.0.0.1:%d", r.port()), "", libvirtmib.GuestNotif,
+			libvirtmib.NotifName, "s", "t1", libvirtmib.NotifUUID, "x", strings.ReplaceAll(uuidT1, "-", ""),
+			libvirtmib.NotifState, "i", state, libvirtmib.NotifRowStatus, "i", "2").CombinedOutput()
+	}
+	if out, err := inform("wrong-auth-secret", "5"); err == nil {
+		t.Fatalf("an inform with a wrong passphrase was answered: %s", out)
+	}
+	if out, err := inform(userAlice.authPass, "6"); err != nil {
+		t.Fatalf("snmpinform v3: %v: %s", err, out)
+	}
+	waitHistory(t, api, host, zabbix.KeyGuestState(uuidT1), typeUnsigned, 20*time.Second, func(v []string) bool { return len(v) == 1 && v[0] == "6" })
+	if r.counter("informs") != 1 || r.counter("rejected_auth") != 1 {
+		t.Errorf("informs = %d, rejected_auth = %d; want 1 and 1", r.counter("informs"), r.counter("rejected_auth"))
+	}
+	b, err := os.ReadFile(filepath.Join(inv.StateDir, "trapd", "engine-boots"))
+	if err != nil || strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("engine boots after the first start: %q %v", b, err)
 	}
 }
 

@@ -230,6 +230,15 @@ func newDecoder(inv *config.Inventory, log *slog.Logger) (*trap.Decoder, error) 
 		}
 		o.Users = append(o.Users, u)
 	}
+	if len(o.Users) > 0 {
+		// Informs from v3 users are sent to trapd's own engine.
+		e, err := trap.DefaultEngine(filepath.Join(inv.StateDir, "trapd", "engine-boots"), time.Now())
+		if err != nil {
+			return nil, cli.Fail(cli.ExitRuntime, err)
+		}
+		o.Engine = e
+		log.Info("SNMPv3 engine for informs", "engine_id", fmt.Sprintf("%x", e.ID), "boots", e.Boots)
+	}
 	d, err := trap.NewDecoder(o)
 	if err != nil {
 		return nil, fmt.Errorf("snmp.users: %w", err)

@@ -280,7 +280,9 @@ func (l *Listener) commit() {
 	c8 := l.o.Counters
 	for t := range l.order {
 		<-t.ready
-		if t.err != nil {
+		if errors.Is(t.err, trap.ErrDiscovery) {
+			l.report(t)
+		} else if t.err != nil {
 			l.refuse(t)
 		} else {
 			done := func() {}
@@ -322,23 +324,27 @@ func (l *Listener) refuse(t *task) {
 	}
 }
 
-// responder returns the done function of an InformRequest: it sends the Response
-// (RFC 3416 section 4.2.7: same request-id and varbinds, no error) once the
-// notification is durable. SNMPv3 informs are processed but not answered: answering
-// needs this receiver to be an authoritative engine (engine ID discovery, RFC 3414),
-// which trapd is not.
-func (l *Listener) responder(t *task) func() {
-	if t.pkt == nil || t.pkt.Version == gosnmp.Version3 {
-		l.o.Limiter.Log(slog.LevelWarn, "inform_v3", "SNMPv3 InformRequest processed but not answered (unsupported)", "source", t.src.Addr().String())
-		return func() {}
+// report answers an SNMPv3 engine ID discovery probe with this engine's Report.
+func (l *Listener) report(t *task) {
+	b, err := l.o.Decoder.DiscoveryReport(t.buf, time.Now())
+	if err == nil {
+		_, err = t.conn.WriteToUDPAddrPort(b, t.src)
 	}
-	resp := *t.pkt
-	resp.PDUType, resp.Error, resp.ErrorIndex = gosnmp.GetResponse, gosnmp.NoError, 0
-	conn, src := t.conn, t.src
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		l.o.Limiter.Log(slog.LevelWarn, "discovery", "SNMPv3 engine discovery not answered", "source", t.src.Addr().String(), "err", err)
+	}
+}
+
+// responder returns the done function of an InformRequest: it sends the Response
+// (RFC 3416 section 4.2.7: same request-id and varbinds, no error; an SNMPv3 one under
+// trapd's own engine, authenticated as the inform was) once the notification is
+// durable.
+func (l *Listener) responder(t *task) func() {
+	pkt, conn, src := t.pkt, t.conn, t.src
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			b, err := resp.MarshalMsg()
+			b, err := l.o.Decoder.Response(pkt, time.Now())
 			if err == nil {
 				_, err = conn.WriteToUDPAddrPort(b, src)
 			}

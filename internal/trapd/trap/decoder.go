@@ -1,6 +1,7 @@
 package trap
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type DecoderOptions struct {
 	// with their passphrases. A user with a privacy protocol must send authPriv; one
 	// without, authNoPriv. noAuthNoPriv is never accepted.
 	Users []*gosnmp.UsmSecurityParameters
+	// Engine is this receiver's own SNMPv3 engine, which SNMPv3 informs are sent to;
+	// nil: discovery probes are dropped and v3 informs are not answered.
+	Engine *Engine
 }
 
 // Decoder decodes datagrams received on the trap port into Traps, checking them
@@ -44,8 +48,11 @@ type Decoder struct {
 	pool        sync.Pool                        // *gosnmp.GoSNMP per goroutine
 	table       *gosnmp.SnmpV3SecurityParametersTable
 
-	mu      sync.Mutex
-	engines map[string]engineClock // RFC 3414 3.2.7 b: latest boots/time per engine
+	engine *Engine
+
+	mu          sync.Mutex
+	engines     map[string]engineClock // RFC 3414 3.2.7 b: latest boots/time per engine
+	discoveries uint32                 // usmStatsUnknownEngineIDs
 }
 
 type engineClock struct{ boots, time int64 }
@@ -60,7 +67,10 @@ const maxEngines = 10000
 // NewDecoder prepares the SNMPv3 keys of every user (localised per sender engine on
 // first use, cached by gosnmp).
 func NewDecoder(o DecoderOptions) (*Decoder, error) {
-	d := &Decoder{communities: o.Communities, users: map[string]gosnmp.SnmpV3MsgFlags{}, engines: map[string]engineClock{}}
+	d := &Decoder{communities: o.Communities, users: map[string]gosnmp.SnmpV3MsgFlags{}, engines: map[string]engineClock{}, engine: o.Engine}
+	if e := o.Engine; e != nil && (len(e.ID) < 5 || len(e.ID) > 32) {
+		return nil, fmt.Errorf("SNMPv3 engine ID: %d octets, must be 5-32", len(e.ID))
+	}
 	if len(o.Users) > 0 {
 		d.table = gosnmp.NewSnmpV3SecurityParametersTable(gosnmp.NewLogger(nil))
 		for _, u := range o.Users {
@@ -119,6 +129,12 @@ func (d *Decoder) decode(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.
 			return Trap{}, nil, fmt.Errorf("%w (%d octets)", ErrCommunity, len(h.Community))
 		}
 	case Version3:
+		if len(h.EngineID) == 0 && h.Flags&byte(gosnmp.AuthPriv) == 0 && h.Flags&byte(gosnmp.Reportable) != 0 {
+			if d.engine == nil {
+				return Trap{}, nil, fmt.Errorf("%w: no SNMPv3 users, so no engine to report", ErrUser)
+			}
+			return Trap{}, nil, ErrDiscovery
+		}
 		level, ok := d.users[h.User]
 		if !ok {
 			return Trap{}, nil, fmt.Errorf("%w %.32q", ErrUser, h.User)
@@ -127,7 +143,12 @@ func (d *Decoder) decode(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.
 		if got != level || (level == gosnmp.AuthPriv && !h.Encrypted) {
 			return Trap{}, nil, fmt.Errorf("%w: user %s sent security level %v, requires %v", ErrAuth, h.User, got, level)
 		}
-		if !d.timely(h, false) {
+		if d.ours(h) {
+			if !d.engine.timely(h, at) {
+				return Trap{}, nil, fmt.Errorf("%w: user %s: engine boots %d time %d outside this engine's time window (boots %d time %d)",
+					ErrAuth, h.User, h.EngineBoots, h.EngineTime, d.engine.Boots, d.engine.time(at))
+			}
+		} else if !d.timely(h, false) {
 			return Trap{}, nil, fmt.Errorf("%w: user %s: engine boots %d time %d outside the time window", ErrAuth, h.User, h.EngineBoots, h.EngineTime)
 		}
 	}
@@ -138,23 +159,36 @@ func (d *Decoder) decode(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.
 		}
 		return Trap{}, nil, err
 	}
-	if h.Version == Version3 {
+	if h.Version == Version3 && !d.ours(h) {
 		d.timely(h, true)
 	}
 	t, err := FromPacket(pkt, src, at)
 	return t, pkt, err
 }
 
-// unmarshal runs gosnmp's decoder, turning a panic into ErrPanic: the listener's
-// datagrams are anyone's, and one must never stop the daemon.
-func (d *Decoder) unmarshal(b []byte, v3 bool) (pkt *gosnmp.SnmpPacket, err error) {
+// ours reports whether an SNMPv3 message is addressed to this receiver's own engine
+// (an inform), not sent under the sender's (a trap).
+func (d *Decoder) ours(h Header) bool {
+	return d.engine != nil && bytes.Equal(h.EngineID, d.engine.ID)
+}
+
+// unmarshal runs gosnmp's decoder from the pool.
+func (d *Decoder) unmarshal(b []byte, v3 bool) (*gosnmp.SnmpPacket, error) {
 	g := d.pool.Get().(*gosnmp.GoSNMP)
+	pkt, err := safeUnmarshal(g, b, v3)
+	if !errors.Is(err, ErrPanic) {
+		d.pool.Put(g) // a GoSNMP that panicked is not put back
+	}
+	return pkt, err
+}
+
+// safeUnmarshal runs g's decoder on a copy of b, turning a panic into ErrPanic: the
+// listener's datagrams are anyone's, and one must never stop the daemon.
+func safeUnmarshal(g *gosnmp.GoSNMP, b []byte, v3 bool) (pkt *gosnmp.SnmpPacket, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pkt, err = nil, fmt.Errorf("%w: %v", ErrPanic, r)
-			return // a GoSNMP that panicked is not put back
 		}
-		d.pool.Put(g)
 	}()
 	// UnmarshalTrap may modify the buffer (SNMPv3 authentication blanks the MAC).
 	cp := append([]byte(nil), b...)

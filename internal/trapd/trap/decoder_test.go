@@ -22,9 +22,12 @@ func testUsers() []*gosnmp.UsmSecurityParameters {
 	}
 }
 
+// testEngine is the test decoders' own SNMPv3 engine.
+var testEngine = &Engine{ID: EngineID("vcr-trapd@test"), Boots: 3, Start: time.Unix(1_700_000_000, 0)}
+
 func testDecoder(t testing.TB) *Decoder {
 	t.Helper()
-	d, err := NewDecoder(DecoderOptions{Communities: [][]byte{[]byte("public"), []byte("other")}, Users: testUsers()})
+	d, err := NewDecoder(DecoderOptions{Communities: [][]byte{[]byte("public"), []byte("other")}, Users: testUsers(), Engine: testEngine})
 	if err != nil {
 		t.Fatal(err)
 	}

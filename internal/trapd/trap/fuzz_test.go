@@ -28,10 +28,18 @@ func FuzzDecode(f *testing.F) {
 	f.Add(v3Message(f, &gosnmp.UsmSecurityParameters{UserName: "carol", AuthoritativeEngineID: "engine-fuzz-c",
 		AuthenticationProtocol: gosnmp.MD5, AuthenticationPassphrase: "carol-auth-pass"}, gosnmp.AuthNoPriv, libvirtmib.GuestNotif))
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	f.Add(discoveryProbe)
 	d := testDecoder(f)
 	src := netip.MustParseAddr("127.0.0.1")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tr, err := d.Decode(b, src, time.Time{})
+		if errors.Is(err, ErrDiscovery) {
+			// The probe's Report is built from the same hostile bytes.
+			if _, err := d.DiscoveryReport(b, time.Time{}); err != nil && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("DiscoveryReport error of an unknown kind: %v", err)
+			}
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrCommunity) && !errors.Is(err, ErrUser) && !errors.Is(err, ErrAuth) {
 				t.Fatalf("Decode error of an unknown kind: %v", err)

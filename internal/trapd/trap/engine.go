@@ -1,0 +1,146 @@
+package trap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+
+	"github.com/vcrcovery/vcrcovery/internal/atomicfile"
+)
+
+// ErrDiscovery: an SNMPv3 engine ID discovery probe (RFC 3414 section 4): a reportable
+// noAuthNoPriv message without an authoritative engine ID, which an InformRequest's
+// sender sends first. It is answered with Report, not handled as a trap.
+var ErrDiscovery = errors.New("SNMPv3 engine ID discovery")
+
+// Engine is trapd's own SNMPv3 engine. The receiver of an InformRequest is the
+// authoritative engine (RFC 3414 section 3.2): the sender discovers its engine ID,
+// boots and time, localises its keys to that ID and sends the inform within this
+// engine's time window; the Response is sent under the same ID.
+type Engine struct {
+	// ID is the snmpEngineID (RFC 3411: 5-32 octets).
+	ID []byte
+	// Boots counts the engine's starts (snmpEngineBoots); it must grow at every start,
+	// so that a recorded inform cannot be replayed after a restart.
+	Boots int64
+	// Start is when the engine started: snmpEngineTime counts seconds from it.
+	Start time.Time
+}
+
+// EngineID builds an snmpEngineID of the text format (RFC 3411 SnmpEngineID, format
+// 4) under net-snmp's enterprise number, from name (cut to the 27 octets that fit).
+func EngineID(name string) []byte {
+	id := []byte{0x80, 0x00, 0x1f, 0x88, 0x04}
+	if len(name) > 27 {
+		name = name[:27]
+	}
+	return append(id, name...)
+}
+
+// DefaultEngine is the engine of this host (ID from its host name), with boots read
+// from and advanced in file.
+func DefaultEngine(file string, start time.Time) (*Engine, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("SNMPv3 engine ID: %w", err)
+	}
+	boots, err := NextBoots(file)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{ID: EngineID("vcr-trapd@" + host), Boots: boots, Start: start}, nil
+}
+
+func (e *Engine) time(at time.Time) int64 { return int64(at.Sub(e.Start) / time.Second) }
+
+// timely applies RFC 3414 section 3.2.7 a for messages to this authoritative engine:
+// the boots must be this engine's and the time within 150 s of its own.
+func (e *Engine) timely(h Header, at time.Time) bool {
+	now := e.time(at)
+	return h.EngineBoots == e.Boots && h.EngineTime >= now-timeWindow && h.EngineTime <= now+timeWindow
+}
+
+// security is this engine's USM parameters for a message to user at at.
+func (e *Engine) security(user string, at time.Time) *gosnmp.UsmSecurityParameters {
+	return &gosnmp.UsmSecurityParameters{AuthoritativeEngineID: string(e.ID), AuthoritativeEngineBoots: uint32(e.Boots),
+		AuthoritativeEngineTime: uint32(e.time(at)), UserName: user, Logger: gosnmp.NewLogger(nil)}
+}
+
+// usmStatsUnknownEngineIDs is the counter a discovery Report carries (RFC 3414).
+const usmStatsUnknownEngineIDs = ".1.3.6.1.6.3.15.1.1.4.0"
+
+// DiscoveryReport answers the discovery probe b with a Report that carries this
+// engine's ID, boots and time (unauthenticated, as RFC 3414 section 4 has it).
+func (d *Decoder) DiscoveryReport(b []byte, at time.Time) ([]byte, error) {
+	if d.engine == nil {
+		return nil, errors.New("no SNMPv3 engine: informs are not answered")
+	}
+	g := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, SecurityParameters: &gosnmp.UsmSecurityParameters{}}
+	req, err := safeUnmarshal(g, b, false)
+	if err != nil {
+		return nil, err
+	}
+	sp, _ := req.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+	if sp == nil {
+		return nil, fmt.Errorf("%w: discovery without USM parameters", ErrMalformed)
+	}
+	d.mu.Lock()
+	d.discoveries++
+	n := d.discoveries
+	d.mu.Unlock()
+	rep := &gosnmp.SnmpPacket{Version: gosnmp.Version3, MsgFlags: gosnmp.NoAuthNoPriv, SecurityModel: gosnmp.UserSecurityModel,
+		SecurityParameters: d.engine.security(sp.UserName, at), MsgID: req.MsgID, MsgMaxSize: 65507,
+		ContextEngineID: string(d.engine.ID), PDUType: gosnmp.Report, RequestID: req.RequestID,
+		Variables: []gosnmp.SnmpPDU{{Name: usmStatsUnknownEngineIDs, Type: gosnmp.Counter32, Value: uint32(n)}}}
+	return rep.MarshalMsg()
+}
+
+// Response is the Response-PDU to the InformRequest pkt (RFC 3416 section 4.2.7: same
+// request-id and varbinds, no error); an SNMPv3 one goes under this engine's ID, boots
+// and time, authenticated (and encrypted) as the inform was.
+func (d *Decoder) Response(pkt *gosnmp.SnmpPacket, at time.Time) ([]byte, error) {
+	resp := *pkt
+	resp.PDUType, resp.Error, resp.ErrorIndex = gosnmp.GetResponse, gosnmp.NoError, 0
+	if pkt.Version == gosnmp.Version3 {
+		sp, _ := pkt.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+		if d.engine == nil || sp == nil || sp.AuthoritativeEngineID != string(d.engine.ID) {
+			return nil, errors.New("an SNMPv3 inform not sent to this engine's ID is not answered")
+		}
+		nsp := sp.Copy().(*gosnmp.UsmSecurityParameters)
+		nsp.AuthoritativeEngineBoots, nsp.AuthoritativeEngineTime = uint32(d.engine.Boots), uint32(d.engine.time(at))
+		nsp.Logger = gosnmp.NewLogger(nil)
+		resp.SecurityParameters = nsp
+		resp.MsgFlags = pkt.MsgFlags &^ gosnmp.Reportable
+	}
+	return resp.MarshalMsg()
+}
+
+// NextBoots reads snmpEngineBoots from file (none yet: 0), and writes and returns the
+// next value, so that every start of the engine counts (RFC 3414 section 2.2.2).
+func NextBoots(file string) (int64, error) {
+	var boots int64
+	b, err := os.ReadFile(file)
+	switch {
+	case err == nil:
+		if boots, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil || boots < 0 {
+			return 0, fmt.Errorf("SNMPv3 engine boots in %s: not a count: %q", file, b)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return 0, fmt.Errorf("SNMPv3 engine boots: %w", err)
+	}
+	// 2147483647 is the latched maximum: no message is timely then (RFC 3414 2.2.2).
+	boots = min(boots+1, 2147483647)
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return 0, fmt.Errorf("SNMPv3 engine boots: %w", err)
+	}
+	if err := atomicfile.Write(file, []byte(strconv.FormatInt(boots, 10)+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("SNMPv3 engine boots: %w", err)
+	}
+	return boots, nil
+}
