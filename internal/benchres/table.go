@@ -2,9 +2,12 @@ package benchres
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/vcrcovery/vcrcovery/internal/config"
 )
 
 // The seed papers' figures, beside ours in the table.
@@ -54,8 +57,8 @@ func Table(r *Results) string {
 		}
 		row(fmt.Sprintf("`virsh destroy` to a client served by the container, %s (client resolving at the authoritative server every 10 ms), rounds: %d", what, len(took)),
 			spread(took, "s", 2), "", seed, "scripts/bench e2e")
-		row(fmt.Sprintf("same, behind a caching resolver (dns.ttl %g s: a cached answer lasts up to the TTL)", r.DNSTTL),
-			fmt.Sprintf("up to %.2f s (%.2f s + %g s)", Median(took)+r.DNSTTL, Median(took), r.DNSTTL), "", "", "scripts/bench e2e")
+		row(fmt.Sprintf("same, seen behind a caching resolver: a cached answer adds up to the record's TTL (the lab's dns.ttl %g s; the default %g s)", r.DNSTTL, float64(config.DefaultDNSTTL)),
+			fmt.Sprintf("up to %.2f s (%.2f s + %g s); with the default TTL up to %.2f s", Median(took)+r.DNSTTL, Median(took), r.DNSTTL, Median(took)+config.DefaultDNSTTL), "", "", "scripts/bench e2e")
 		row("same, `virsh destroy` to the name switched (first answer with the container's address)", spread(dns, "s", 2), "", "", "scripts/bench e2e")
 	}
 	sizes := []int{}
@@ -228,4 +231,30 @@ func received(b Burst, name string) string {
 		loss = 100 * float64(int64(b.Sent)-got) / float64(b.Sent)
 	}
 	return fmt.Sprintf("%s %d of %d (%.0f%% loss)", name, got, b.Sent, loss)
+}
+
+// Markdown is the README's block: the table, then the plots that exist, linked from
+// the README's folder (dir is the results folder relative to it).
+func Markdown(r *Results, dir string, pngs []string) string {
+	var b strings.Builder
+	b.WriteString(Table(r))
+	for _, p := range pngs {
+		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(p, ".png"), filepath.ToSlash(filepath.Join(dir, p)))
+	}
+	return b.String()
+}
+
+// Markers delimit the generated block in the README.
+const (
+	BeginMarker = "<!-- scripts/bench-table: begin (generated from the results file; do not edit) -->"
+	EndMarker   = "<!-- scripts/bench-table: end -->"
+)
+
+// Splice replaces what is between the markers in doc by block.
+func Splice(doc, block string) (string, error) {
+	i, j := strings.Index(doc, BeginMarker), strings.Index(doc, EndMarker)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("no %q ... %q block", BeginMarker, EndMarker)
+	}
+	return doc[:i+len(BeginMarker)] + "\n" + block + doc[j:], nil
 }
