@@ -70,15 +70,15 @@ func Plots(r *Results) []Plot {
 		var s strings.Builder
 		fmt.Fprintf(&s, plotHead, "e2e-timeline.png")
 		s.WriteString("set title 'virsh destroy -> client served by the standby container (lab)'\n")
-		s.WriteString("set style data histogram\nset style histogram rowstacked\nset style fill solid border -1\nset boxwidth 0.6\n")
+		s.WriteString("set key below\nset style data histogram\nset style histogram rowstacked\nset style fill solid border -1\nset boxwidth 0.6\n")
 		s.WriteString("set ylabel 'seconds from virsh destroy'\nset yrange [0:*]\n")
 		for i, t := range titles {
 			sep := ", \\\n  "
 			if i == 0 {
-				s.WriteString("plot 'e2e-timeline.dat' using 2:xtic(1) title '" + t + "'")
+				s.WriteString("plot 'e2e-timeline.dat' using 2:xtic(1) title " + quote(t))
 				continue
 			}
-			fmt.Fprintf(&s, "%s'' using %d title '%s'", sep, i+2, t)
+			fmt.Fprintf(&s, "%s'' using %d title %s", sep, i+2, quote(t))
 		}
 		s.WriteString("\n")
 		out = append(out, Plot{PNG: "e2e-timeline.png", Script: s.String(), Data: map[string]string{"e2e-timeline.dat": dat.String()}})
@@ -116,8 +116,9 @@ func availability(png, title, xlabel string, ss []pollSeries) Plot {
 	data := map[string]string{}
 	var s strings.Builder
 	fmt.Fprintf(&s, plotHead, png)
-	fmt.Fprintf(&s, "set title '%s'\nset xlabel '%s'\nset ylabel 'served (1) / not (0), one band per run'\n", title, xlabel)
-	fmt.Fprintf(&s, "set yrange [-0.3:%.1f]\nset ytics ()\n", float64(len(ss))*1.5)
+	fmt.Fprintf(&s, "set title %s\nset xlabel %s\nset ylabel 'served (1) / not (0), one band per run'\n", quote(title), quote(xlabel))
+	// The bands are named on the y axis; a key would repeat them.
+	fmt.Fprintf(&s, "unset key\nset yrange [-0.3:%.1f]\nset ytics ()\n", float64(len(ss))*1.5)
 	var plots []string
 	for i, se := range ss {
 		name := fmt.Sprintf("%s-%d.dat", strings.TrimSuffix(png, ".png"), i)
@@ -130,8 +131,8 @@ func availability(png, title, xlabel string, ss []pollSeries) Plot {
 			fmt.Fprintf(&d, "%.4f %d\n", p.T, ok)
 		}
 		data[name] = d.String()
-		fmt.Fprintf(&s, "set ytics add ('%s' %.1f)\n", strings.ReplaceAll(se.title, "'", ""), float64(i)*1.5+0.5)
-		plots = append(plots, fmt.Sprintf("'%s' using 1:($2+%.1f) with steps lw 2 title '%s'", name, float64(i)*1.5, strings.ReplaceAll(se.title, "'", "")))
+		fmt.Fprintf(&s, "set ytics add (%s %.1f)\n", quote(se.title), float64(i)*1.5+0.5)
+		plots = append(plots, fmt.Sprintf("'%s' using 1:($2+%.1f) with steps lw 2 title %s", name, float64(i)*1.5, quote(se.title)))
 	}
 	s.WriteString("plot " + strings.Join(plots, ", \\\n  ") + "\n")
 	return Plot{PNG: png, Script: s.String(), Data: data}
@@ -143,4 +144,10 @@ func prefixed(p string, v []string) []string {
 		out[i] = p + s
 	}
 	return out
+}
+
+// quote makes a gnuplot string: titles hold apostrophes ("trapd's"); double quotes
+// and backslashes, which gnuplot would interpret, are dropped.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`"`, "", `\`, "").Replace(s) + `"`
 }
