@@ -68,7 +68,8 @@ func Plots(r *Results) []Plot {
 		titles := append(append([]string{"detection (trap; Zabbix trigger + action, or trapd's script.execute)"}, prefixed("recover: ", TimelineSteps)...),
 			"client: name switched -> page from the container")
 		var s strings.Builder
-		fmt.Fprintf(&s, plotHead, "e2e-timeline.png")
+		// Taller than the others: the key below holds a line per segment.
+		s.WriteString(strings.Replace(fmt.Sprintf(plotHead, "e2e-timeline.png"), "960,420", "960,600", 1))
 		s.WriteString("set title 'virsh destroy -> client served by the standby container (lab)'\n")
 		s.WriteString("set key below\nset style data histogram\nset style histogram rowstacked\nset style fill solid border -1\nset boxwidth 0.6\n")
 		s.WriteString("set ylabel 'seconds from virsh destroy'\nset yrange [0:*]\n")
