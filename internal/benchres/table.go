@@ -110,30 +110,34 @@ func Table(r *Results) string {
 				fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, max %.2f ms", t.LatencyMS["p50"], t.LatencyMS["p99"], t.LatencyMS["max"]), "", "", "scripts/bench trapd")
 		}
 	}
-	for _, s := range r.Sender {
-		d, ok := s.Metrics["daemon-s/round"]
-		if !ok {
-			continue
-		}
-		row(fmt.Sprintf("vcr-sender round, %s (lab agent), vs snmpbulkwalk + awk + zabbix_sender", strings.TrimPrefix(s.Name, "BenchmarkLabRound/")),
-			fmt.Sprintf("%.2f s (own CPU %.3f s); `-once` %.2f s", d, s.Metrics["daemon-cpu-s/round"], s.Metrics["cron-s/round"]),
-			fmt.Sprintf("%.2f s (own CPU %.3f s): %.1fx", s.Metrics["shell-s/round"], s.Metrics["shell-cpu-s/round"], s.Metrics["shell/daemon-wall"]), "", "scripts/bench sender")
-	}
-	for _, s := range r.Sender {
-		if strings.HasPrefix(s.Name, "BenchmarkRound/") {
-			row("vcr-sender round alone (fake agent), "+strings.TrimPrefix(s.Name, "BenchmarkRound/"),
-				fmt.Sprintf("%.3f s, %.0f MB allocated", s.Metrics["ns/op"]/1e9, s.Metrics["B/op"]/1e6), "", "", "scripts/bench sender")
+	// -count N repeats a benchmark's line: one row per name, the spread over its lines.
+	names, sender := byName(r.Sender)
+	for _, n := range names {
+		s := sender[n]
+		if _, ok := s[0].Metrics["daemon-s/round"]; ok {
+			row(fmt.Sprintf("vcr-sender round, %s (lab agent), vs snmpbulkwalk + awk + zabbix_sender", strings.TrimPrefix(n, "BenchmarkLabRound/")),
+				fmt.Sprintf("%s (own CPU %s); `-once` %s", metric(s, "daemon-s/round", 1, "s", 2), metric(s, "daemon-cpu-s/round", 1, "s", 3), metric(s, "cron-s/round", 1, "s", 2)),
+				fmt.Sprintf("%s (own CPU %s): %sx", metric(s, "shell-s/round", 1, "s", 2), metric(s, "shell-cpu-s/round", 1, "s", 3), metric(s, "shell/daemon-wall", 1, "", 1)),
+				"", "scripts/bench sender")
 		}
 	}
-	for _, p := range r.Placement {
+	for _, n := range names {
+		if s := sender[n]; strings.HasPrefix(n, "BenchmarkRound/") {
+			row("vcr-sender round alone (fake agent), "+strings.TrimPrefix(n, "BenchmarkRound/"),
+				fmt.Sprintf("%s, %s allocated", metric(s, "ns/op", 1e-9, "s", 3), metric(s, "B/op", 1e-6, "MB", 0)), "", "", "scripts/bench sender")
+		}
+	}
+	names, placement := byName(r.Placement)
+	for _, n := range names {
 		what := map[string]string{
 			"BenchmarkPlan":        "placement: ring of 100 hosts built and 10,000 services placed, 2 replicas",
 			"BenchmarkNew":         "placement: the ring alone",
 			"BenchmarkPlaceAll":    "placement: placing alone",
 			"BenchmarkFailurePlan": "placement: what a failure of each of the 100 hosts would do",
-		}[p.Name]
+		}[n]
 		if what != "" {
-			row(what, fmt.Sprintf("%.1f ms, %.1f MB allocated", p.Metrics["ns/op"]/1e6, p.Metrics["B/op"]/1e6), "", "", "scripts/bench placement")
+			p := placement[n]
+			row(fmt.Sprintf("%s (runs: %d)", what, len(p)), fmt.Sprintf("%s, %s allocated", metric(p, "ns/op", 1e-6, "ms", 1), metric(p, "B/op", 1e-6, "MB", 1)), "", "", "scripts/bench placement")
 		}
 	}
 	return b.String()
@@ -168,10 +172,13 @@ func spread(v []float64, unit string, prec int) string {
 	if len(v) == 0 {
 		return "-"
 	}
-	if len(v) == 1 {
-		return fmt.Sprintf("%.*f %s", prec, v[0], unit)
+	if unit != "" {
+		unit = " " + unit
 	}
-	return fmt.Sprintf("%.*f %s (%.*f-%.*f)", prec, Median(v), unit, prec, slices.Min(v), prec, slices.Max(v))
+	if len(v) == 1 {
+		return fmt.Sprintf("%.*f%s", prec, v[0], unit)
+	}
+	return fmt.Sprintf("%.*f%s (%.*f-%.*f)", prec, Median(v), unit, prec, slices.Min(v), prec, slices.Max(v))
 }
 
 func ratio(peer, ours []float64) float64 {
@@ -257,4 +264,28 @@ func Splice(doc, block string) (string, error) {
 		return "", fmt.Errorf("no %q ... %q block", BeginMarker, EndMarker)
 	}
 	return doc[:i+len(BeginMarker)] + "\n" + block + doc[j:], nil
+}
+
+// byName groups benchmark lines by name, names in first-seen order.
+func byName(bs []GoBench) ([]string, map[string][]GoBench) {
+	var names []string
+	m := map[string][]GoBench{}
+	for _, b := range bs {
+		if m[b.Name] == nil {
+			names = append(names, b.Name)
+		}
+		m[b.Name] = append(m[b.Name], b)
+	}
+	return names, m
+}
+
+// metric is the spread of one metric over a benchmark's lines, scaled.
+func metric(bs []GoBench, name string, scale float64, unit string, prec int) string {
+	var v []float64
+	for _, b := range bs {
+		if x, ok := b.Metrics[name]; ok {
+			v = append(v, x*scale)
+		}
+	}
+	return spread(v, unit, prec)
 }

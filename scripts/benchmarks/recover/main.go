@@ -104,7 +104,7 @@ func run(rounds int, jsonOut string) error {
 			}
 		}
 		mode := svc.Standby.Mode
-		results = append(results, benchres.Recover{Mode: string(mode), OursMS: ours, SwitchedMS: switched, PeerMS: peer, StepsMS: steps})
+		results = append(results, benchres.Recover{Mode: mode.String(), OursMS: ours, SwitchedMS: switched, PeerMS: peer, StepsMS: steps})
 		fmt.Printf("%-5s %-12s %10.1f %10.1f %10.1f\n", mode, "vcr-recover", median(ours), slices.Min(ours), slices.Max(ours))
 		fmt.Printf("%-5s %-12s %10.1f %10.1f %10.1f\n", mode, "shell peer", median(peer), slices.Min(peer), slices.Max(peer))
 		fmt.Printf("%-5s vcr-recover run start to DNS switched and confirmed (its report's seconds): median %.1f ms; the process then closes its Zabbix session\n",
