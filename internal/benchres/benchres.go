@@ -14,7 +14,10 @@ import (
 
 // Results is results.json.
 type Results struct {
-	Date     string            `json:"date"` // RFC 3339, UTC, when scripts/bench started
+	Date string `json:"date"` // RFC 3339, UTC, when the file was assembled
+	// Started is when each piece last ran (a later `scripts/bench -o DIR LIST` into the
+	// same folder replaces only the pieces it ran).
+	Started  map[string]string `json:"started"`
 	Machine  Machine           `json:"machine"`
 	Versions map[string]string `json:"versions"` // zabbix, lxd, bind, etcd, go, ...
 	// DNSTTL is the lab inventory's dns.ttl in seconds: what a caching resolver may add.

@@ -10,7 +10,8 @@ import (
 
 // small is a results file with one of each section, as scripts/bench writes it.
 const small = `{
-  "date": "2026-12-03T06:00:00Z",
+  "date": "2026-12-03T07:00:00Z",
+  "started": {"recover": "2026-12-03T06:20:00Z", "trapd": "2026-12-03T06:00:00Z", "pool": "2026-12-03T06:10:00Z"},
   "machine": {"cpus": 2, "memory_bytes": 4294967296, "kernel": "6.1.0-test"},
   "versions": {"zabbix": "6.0.14", "lxd": "5.0.2", "bind": "9.18.28", "etcd": "3.4.23"},
   "dns_ttl_seconds": 2,
@@ -43,7 +44,7 @@ func TestTable(t *testing.T) {
 	got := Table(&r)
 	t.Log("\n" + got)
 	for _, want := range []string{
-		"Measured 2026-12-03T06:00:00Z on 2 CPUs, 4.0 GiB, kernel 6.1.0-test; bind 9.18.28, etcd 3.4.23, lxd 5.0.2, zabbix 6.0.14.",
+		"Measured 2026-12-03T06:00:00Z to 2026-12-03T06:20:00Z (the pieces' starts) on 2 CPUs, 4.0 GiB, kernel 6.1.0-test; bind 9.18.28, etcd 3.4.23, lxd 5.0.2, zabbix 6.0.14.",
 		"| what | ours | peer, same run | seed papers | command |",
 		"| `vcr-recover` warm: run start to DNS switched and confirmed (its report), rounds: 3 | 70.0 ms (60.0-80.0) | - | - | `scripts/bench recover` |",
 		"| 110.0 ms (100.0-120.0) | 190.0 ms (180.0-200.0) (1.7x) |",

@@ -23,7 +23,7 @@ const (
 // Sections missing from r (scripts/bench LIST ran some) have no rows.
 func Table(r *Results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s on %d CPUs, %.1f GiB, kernel %s; %s.\n\n", r.Date, r.Machine.CPUs,
+	fmt.Fprintf(&b, "Measured %s on %d CPUs, %.1f GiB, kernel %s; %s.\n\n", when(r), r.Machine.CPUs,
 		float64(r.Machine.MemoryBytes)/(1<<30), r.Machine.Kernel, versions(r.Versions))
 	b.WriteString("| what | ours | peer, same run | seed papers | command |\n|---|---|---|---|---|\n")
 	row := func(what, ours, peer, seed, cmd string) {
@@ -288,4 +288,20 @@ func metric(bs []GoBench, name string, scale float64, unit string, prec int) str
 		}
 	}
 	return spread(v, unit, prec)
+}
+
+// when is the span of the pieces' start times (RFC 3339 sorts as text), or the
+// assembly's date for a file without them.
+func when(r *Results) string {
+	var t []string
+	for _, v := range r.Started {
+		t = append(t, v)
+	}
+	switch {
+	case len(t) == 0:
+		return r.Date
+	case len(t) == 1:
+		return t[0]
+	}
+	return fmt.Sprintf("%s to %s (the pieces' starts)", slices.Min(t), slices.Max(t))
 }

@@ -1,5 +1,6 @@
 // Command results assembles scripts/bench's results file: DIR/raw holds what each
-// benchmark left (NAME.json from the Go benchmarks, NAME.txt from the go-test ones);
+// benchmark left (NAME.json from the Go benchmarks, NAME.txt from the go-test ones,
+// NAME.started its start time);
 // this adds the machine's facts and the versions of the real components, writes
 // DIR/results.json and renders the plots into DIR with gnuplot. Run by scripts/bench.
 package main
@@ -23,13 +24,12 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "the results folder (with raw/ inside)")
-	date := flag.String("date", time.Now().UTC().Format(time.RFC3339), "when the run started")
 	flag.Parse()
 	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "usage: results -dir DIR [-date RFC3339]")
+		fmt.Fprintln(os.Stderr, "usage: results -dir DIR")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *dir, *date); err != nil {
+	if err := run(context.Background(), *dir, time.Now().UTC().Format(time.RFC3339)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-results:", err)
 		os.Exit(1)
 	}
@@ -43,6 +43,15 @@ func run(ctx context.Context, dir, date string) error {
 		return fmt.Errorf("the lab inventory (dns.ttl): %w", err)
 	}
 	raw := filepath.Join(dir, "raw")
+	started, _ := filepath.Glob(filepath.Join(raw, "*.started"))
+	r.Started = map[string]string{}
+	for _, f := range started {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		r.Started[strings.TrimSuffix(filepath.Base(f), ".started")] = strings.TrimSpace(string(b))
+	}
 	for name, dst := range map[string]any{"recover.json": &r.Recover, "e2e.json": &r.E2E, "migrate.json": &r.Migrate} {
 		b, err := os.ReadFile(filepath.Join(raw, name))
 		if os.IsNotExist(err) {
