@@ -4,7 +4,7 @@
 // --stateless of the running container (then a DNS update), for containers holding
 // 100 MB and 1 GB of data. A client resolves the name at the lab DNS and connects every
 // 10 ms; its longest run of failures is the downtime it saw. It prints figures; it
-// asserts nothing. Run: eval "$(scripts/lab env)"; go run ./scripts/bench/migrate
+// asserts nothing. Run: eval "$(scripts/lab env)"; go run ./scripts/benchmarks/migrate
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/benchres"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/migration"
@@ -34,8 +35,9 @@ const (
 
 func main() {
 	sizes := flag.String("sizes", "100,1000", "container data sizes in MB, comma-separated")
+	jsonOut := flag.String("json", "", "also write each move (figures and the client's polls) to this file")
 	flag.Parse()
-	if err := run(*sizes); err != nil {
+	if err := run(*sizes, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-migrate:", err)
 		os.Exit(1)
 	}
@@ -48,7 +50,7 @@ type bench struct {
 	inv               *config.Inventory
 }
 
-func run(sizes string) error {
+func run(sizes, jsonOut string) error {
 	base := os.Getenv("VCR_LAB_INVENTORY")
 	if base == "" {
 		return fmt.Errorf("VCR_LAB_INVENTORY is not set: eval \"$(scripts/lab env)\"")
@@ -91,6 +93,7 @@ func run(sizes string) error {
 
 	fmt.Println("moving a serving busybox container standby -> big (dir pools), client every 10 ms")
 	fmt.Printf("%-8s %-28s %12s %10s %s\n", "data", "method", "downtime_s", "total_s", "notes")
+	var results []benchres.Migrate
 	for _, s := range strings.Split(sizes, ",") {
 		var mb int
 		fmt.Sscan(s, &mb)
@@ -98,12 +101,12 @@ func run(sizes string) error {
 			return err
 		}
 		for _, m := range []struct {
-			name string
-			f    func() (string, error)
+			key, name string
+			f         func() (string, error)
 		}{
-			{"vcr-migrate", b.ours},
-			{"lxc stop/move/start + DNS", b.stock},
-			{"lxc move --stateless + DNS", b.stateless},
+			{"vcr-migrate", "vcr-migrate", b.ours},
+			{"stock", "lxc stop/move/start + DNS", b.stock},
+			{"stateless", "lxc move --stateless + DNS", b.stateless},
 		} {
 			if err := b.prepare(); err != nil {
 				return err
@@ -114,13 +117,18 @@ func run(sizes string) error {
 			total := time.Since(t0)
 			// The client keeps going a little: the downtime ends at its first answer.
 			time.Sleep(300 * time.Millisecond)
-			gap, fails := c.finish()
+			gap, fails, polls := c.finish(t0)
 			if err != nil {
 				note = "FAILED: " + err.Error()
 			}
+			results = append(results, benchres.Migrate{SizeMB: mb, Method: m.key, Downtime: gap.Seconds(), Total: total.Seconds(),
+				Note: note, Failed: err != nil, Polls: polls})
 			fmt.Printf("%-8s %-28s %12.3f %10.2f %s (client failures %d)\n", fmt.Sprintf("%d MB", mb), m.name, gap.Seconds(), total.Seconds(), note, fails)
 			b.cleanup(false)
 		}
+	}
+	if jsonOut != "" {
+		return benchres.WriteJSON(jsonOut, results)
 	}
 	return nil
 }
@@ -259,6 +267,7 @@ type client struct {
 	mu    sync.Mutex
 	gap   time.Duration
 	fails int
+	polls []poll
 	stop  chan struct{}
 	done  chan struct{}
 }
@@ -286,6 +295,7 @@ func (b *bench) startClient() *client {
 				err = fmt.Errorf("no address")
 			}
 			c.mu.Lock()
+			c.polls = append(c.polls, poll{t0, err == nil})
 			switch {
 			case err != nil:
 				c.fails++
@@ -302,10 +312,21 @@ func (b *bench) startClient() *client {
 	return c
 }
 
-func (c *client) finish() (time.Duration, int) {
+type poll struct {
+	at time.Time
+	ok bool
+}
+
+// finish stops the client and returns the downtime, the failed polls and every poll
+// with its time from start.
+func (c *client) finish(start time.Time) (time.Duration, int, []benchres.Poll) {
 	close(c.stop)
 	<-c.done
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gap, c.fails
+	var polls []benchres.Poll
+	for _, p := range c.polls {
+		polls = append(polls, benchres.Poll{T: p.at.Sub(start).Seconds(), OK: p.ok})
+	}
+	return c.gap, c.fails, polls
 }

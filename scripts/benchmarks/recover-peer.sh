@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The recovery script an operator would otherwise write (the seed paper's approach), as
-# the peer of vcr-recover in scripts/bench-recover: fence with snmpget, start the
+# the peer of vcr-recover in scripts/benchmarks/recover: fence with snmpget, start the
 # container, find its address, probe its port with curl, switch DNS with nsupdate
 # (same TSIG compare-and-set prerequisite), confirm with dig.
 # Usage: recover-peer.sh SERVICE CONTAINER PRIMARY_IP UUID_INDEX   (lab env exported)

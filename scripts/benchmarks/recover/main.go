@@ -1,8 +1,8 @@
 // Command recover benchmarks vcr-recover on the lab, side by side with the shell script
-// an operator would otherwise write (scripts/bench/recover-peer.sh): time from the start
+// an operator would otherwise write (scripts/benchmarks/recover-peer.sh): time from the start
 // of the recovery to the DNS name switched and confirmed, warm (web1) and cold (web2),
 // over several rounds, with vcr-recover's per-step medians. It prints figures; it
-// asserts nothing. Run: eval "$(scripts/lab env)"; go run ./scripts/bench/recover
+// asserts nothing. Run: eval "$(scripts/lab env)"; go run ./scripts/benchmarks/recover
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vcrcovery/vcrcovery/internal/benchres"
 	"github.com/vcrcovery/vcrcovery/internal/config"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/hypervisor"
@@ -27,8 +28,9 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds per mode and tool")
+	jsonOut := flag.String("json", "", "also write the figures to this file (scripts/bench's results section)")
 	flag.Parse()
-	if err := run(*rounds); err != nil {
+	if err := run(*rounds, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-recover:", err)
 		os.Exit(1)
 	}
@@ -42,7 +44,7 @@ type lab struct {
 	peer    string
 }
 
-func run(rounds int) error {
+func run(rounds int, jsonOut string) error {
 	invPath := os.Getenv("VCR_LAB_INVENTORY")
 	if invPath == "" {
 		return fmt.Errorf("VCR_LAB_INVENTORY is not set: eval \"$(scripts/lab env)\"")
@@ -57,12 +59,13 @@ func run(rounds int) error {
 	}
 	defer os.RemoveAll(dir)
 	l := &lab{inv: inv, invPath: invPath, dns: &dnsupdate.Client{Server: inv.DNS.Server.String(), Zone: inv.DNS.Zone, Key: inv.DNS.TSIGKey, TTL: 2},
-		bin: filepath.Join(dir, "vcr-recover"), peer: "scripts/bench/recover-peer.sh"}
+		bin: filepath.Join(dir, "vcr-recover"), peer: "scripts/benchmarks/recover-peer.sh"}
 	if out, err := exec.Command("go", "build", "-o", l.bin, "./recover").CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %v\n%s", err, out)
 	}
 	fmt.Printf("vcr-recover vs the shell peer (%s), %d rounds each, lab on this machine\n", l.peer, rounds)
 	fmt.Printf("%-5s %-12s %10s %10s %10s\n", "mode", "tool", "median_ms", "min_ms", "max_ms")
+	var results []benchres.Recover
 	for _, svcName := range []string{"web1", "web2"} {
 		svc, _ := inv.Service(svcName)
 		var ours, peer, switched []float64
@@ -101,6 +104,7 @@ func run(rounds int) error {
 			}
 		}
 		mode := svc.Standby.Mode
+		results = append(results, benchres.Recover{Mode: mode.String(), OursMS: ours, SwitchedMS: switched, PeerMS: peer, StepsMS: steps})
 		fmt.Printf("%-5s %-12s %10.1f %10.1f %10.1f\n", mode, "vcr-recover", median(ours), slices.Min(ours), slices.Max(ours))
 		fmt.Printf("%-5s %-12s %10.1f %10.1f %10.1f\n", mode, "shell peer", median(peer), slices.Min(peer), slices.Max(peer))
 		fmt.Printf("%-5s vcr-recover run start to DNS switched and confirmed (its report's seconds): median %.1f ms; the process then closes its Zabbix session\n",
@@ -116,6 +120,9 @@ func run(rounds int) error {
 			fmt.Printf(" %s=%.1f", n, median(steps[n]))
 		}
 		fmt.Println()
+	}
+	if jsonOut != "" {
+		return benchres.WriteJSON(jsonOut, results)
 	}
 	return nil
 }
@@ -204,8 +211,4 @@ func lxc(args ...string) {
 	cmd.Run()
 }
 
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
+var median = benchres.Median
