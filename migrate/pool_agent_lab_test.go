@@ -431,7 +431,13 @@ func (p *poolLab) exec(host string, cmd ...string) string {
 	if srv == nil {
 		p.t.Fatalf("LXD of %s does not answer", host)
 	}
+	// LXD freezes a running container while it snapshots it (dir pool): an exec then
+	// is refused ("Instance is frozen") until the snapshot is done.
 	r, err := srv.Exec(ctx, p.svc, cmd)
+	for try := 0; err != nil && strings.Contains(err.Error(), "frozen") && try < 50; try++ {
+		time.Sleep(200 * time.Millisecond)
+		r, err = srv.Exec(ctx, p.svc, cmd)
+	}
 	if err != nil || r.ExitCode != 0 {
 		p.t.Fatalf("%v on %s: exit %d %v\n%s", cmd, host, r.ExitCode, err, r.Output)
 	}
