@@ -74,7 +74,7 @@ func Wire(ctx context.Context, inv *config.Inventory, svc *config.Service, log *
 		Standby:    place.Standby,
 		Containers: lxdServer,
 		Relocate:   relocate,
-		DNS: inv.DNSClient(),
+		DNS:        inv.DNSClient(),
 		Fence: &fence.Checker{Inventory: inv, API: api.Ready, LastServed: func(svc *config.Service) time.Time {
 			return datasync.LastFailback(inv.StateDir, svc.Name)
 		}},
