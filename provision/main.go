@@ -35,7 +35,7 @@ var (
 
 var program = cli.Program{
 	Name:     "vcr-provision",
-	Synopsis: "vcr-provision [-config PATH] [-check] [-dry-run] [-prune] [-standby-agent NAME=HOST:PORT]... [-recover-command PATH] [-migrate-command PATH] [-trapd-host HOST] [-cloud-host HOST]",
+	Synopsis: "vcr-provision [-config PATH] [-check] [-dry-run] [-prune] [-standby-agent NAME=HOST:PORT]... [-recover-command PATH] [-migrate-command PATH] [-trapd-host HOST] [-cloud-host HOST]\n       vcr-provision [-config PATH] -cost [-csv] [-cost-vm-price USD/h] [-cost-standby-price USD/h] [-cost-storage-price USD/GB-month] [-cost-gb GB] [-cost-users N]",
 	About: `Makes a Zabbix 6.0 server ready for vcrcovery, from the inventory: imports the
 templates of zabbix-templates/, creates the host groups, the hosts of the hypervisors,
 protected VMs and standby VMs, the global script "vcrcovery recover" and one action

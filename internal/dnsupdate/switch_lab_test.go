@@ -36,14 +36,17 @@ func labName(t *testing.T, c *Client, ip netip.Addr) string {
 	if r, _, err := c.client(c.Key).Exchange(m, c.Server); err != nil || r.Rcode != dns.RcodeSuccess {
 		lab.Missing(t, "bind", fmt.Errorf("create %s: %v %v", name, r, err))
 	}
-	t.Cleanup(func() {
-		m := new(dns.Msg)
-		m.SetUpdate(c.Zone)
-		m.RemoveName([]dns.RR{a(name, 0, ip)})
-		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
-		c.client(c.Key).Exchange(m, c.Server)
-	})
+	t.Cleanup(func() { removeName(c, name, ip) })
 	return name
+}
+
+// removeName deletes every record of name, signed with the shared key.
+func removeName(c *Client, name string, ip netip.Addr) {
+	m := new(dns.Msg)
+	m.SetUpdate(c.Zone)
+	m.RemoveName([]dns.RR{a(name, 0, ip)})
+	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
+	c.client(c.Key).Exchange(m, c.Server)
 }
 
 var (
@@ -159,13 +162,7 @@ func TestLabCreate(t *testing.T) {
 		t.Fatalf("Create over an existing address: %v, want ErrLostRace", err)
 	}
 	fresh := "new-" + name
-	t.Cleanup(func() {
-		m := new(dns.Msg)
-		m.SetUpdate(c.Zone)
-		m.RemoveName([]dns.RR{a(fresh, 0, standby)})
-		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
-		c.client(c.Key).Exchange(m, c.Server)
-	})
+	t.Cleanup(func() { removeName(c, fresh, standby) })
 	errs := make(chan error, 2)
 	for _, ip := range []netip.Addr{primary, standby} {
 		go func() { errs <- c.Create(ctx, fresh, ip) }()

@@ -152,7 +152,10 @@ func (a *Agent) Run(ctx context.Context) error {
 				break
 			}
 			a.rate.Log(slog.LevelWarn, "rejoin", "cannot rejoin the pool", "host", a.Host, "err", err)
-			sleep(ctx, a.DCS.TTL()/3)
+			select {
+			case <-ctx.Done():
+			case <-time.After(a.DCS.TTL() / 3):
+			}
 		}
 		if ctx.Err() != nil {
 			continue
@@ -209,13 +212,4 @@ func (a *Agent) connect(ctx context.Context, host string) (*container.Server, er
 		return nil, fmt.Errorf("pool host %s: %w", host, ErrNotPoolHost)
 	}
 	return container.Connect(ctx, sb)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

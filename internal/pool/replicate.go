@@ -39,9 +39,11 @@ func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
 		return fmt.Errorf("snapshot %s: read the pool members: %w", snap, err)
 	}
 	p := ring.PlaceOwned(s.ps, a.Host)
+	// One connection per host for the whole round: copy, prune and clean-up.
+	servers := servers{a: a, open: map[string]*container.Server{}}
 	var held []string
 	for _, h := range p.Replicas {
-		if err := s.copyTo(ctx, h, snap); err != nil {
+		if err := s.copyTo(ctx, servers, h, snap); err != nil {
 			a.Log.Warn("replica not refreshed", "service", name, "replica", h, "snapshot", snap, "err", err)
 			continue
 		}
@@ -68,12 +70,30 @@ func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
 			keep = append(keep, k.Name)
 		}
 		for _, h := range append([]string{a.Host}, held...) {
-			s.prune(ctx, h, keep)
+			s.prune(ctx, servers, h, keep)
 		}
 	}
-	s.removeStale(ctx, ring, p)
+	s.removeStale(ctx, servers, ring, p)
 	s.report(ctx, p)
 	return nil
+}
+
+// servers are the pool hosts' LXD servers of one replication round, connected on first
+// use (their requests obey the round's ctx).
+type servers struct {
+	a    *Agent
+	open map[string]*container.Server
+}
+
+func (ss servers) get(ctx context.Context, host string) (*container.Server, error) {
+	if srv, ok := ss.open[host]; ok {
+		return srv, nil
+	}
+	srv, err := ss.a.connect(ctx, host)
+	if err == nil {
+		ss.open[host] = srv
+	}
+	return srv, err
 }
 
 // dropSnapshot deletes a snapshot that was not committed.
@@ -85,9 +105,9 @@ func (s *service) dropSnapshot(ctx context.Context, snap string) {
 
 // copyTo copies the container (a full copy the first time, then a refresh of what
 // changed) onto host, and checks that snap arrived there.
-func (s *service) copyTo(ctx context.Context, host, snap string) error {
+func (s *service) copyTo(ctx context.Context, servers servers, host, snap string) error {
 	c := s.cfg.Container
-	srv, err := s.a.connect(ctx, host)
+	srv, err := servers.get(ctx, host)
 	if err != nil {
 		return err
 	}
@@ -116,8 +136,8 @@ func (s *service) copyTo(ctx context.Context, host, snap string) error {
 }
 
 // prune deletes, on host, the agent's snapshots that the commits no longer keep.
-func (s *service) prune(ctx context.Context, host string, keep []string) {
-	srv, err := s.a.connect(ctx, host)
+func (s *service) prune(ctx context.Context, servers servers, host string, keep []string) {
+	srv, err := servers.get(ctx, host)
 	if err != nil {
 		return
 	}
@@ -137,12 +157,12 @@ func (s *service) prune(ctx context.Context, host string, keep []string) {
 // removeStale deletes the stopped copies on live hosts that the ring no longer gives
 // the service (a host joined nearer, or the group moved after a failure). A running
 // copy is left to its own agent, which stops it as stale.
-func (s *service) removeStale(ctx context.Context, ring *placement.Ring, p placement.Placement) {
+func (s *service) removeStale(ctx context.Context, servers servers, ring *placement.Ring, p placement.Placement) {
 	for _, h := range ring.Hosts() {
 		if p.Uses(h.Name) {
 			continue
 		}
-		srv, err := s.a.connect(ctx, h.Name)
+		srv, err := servers.get(ctx, h.Name)
 		if err != nil {
 			continue
 		}

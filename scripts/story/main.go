@@ -230,10 +230,10 @@ func values(m map[string]*exec.Cmd) []*exec.Cmd {
 	return out
 }
 
-// lxc runs lxc against a lab LXD daemon.
+// lxc runs lxc against a lab LXD daemon (VCR_LAB_LXD_<NAME>_DIR from scripts/lab env).
 func lxc(daemon string, args ...string) error {
 	cmd := exec.Command("lxc", args...)
-	cmd.Env = append(os.Environ(), "LXD_DIR=/var/lib/vcrcovery-lab/lxd-"+daemon)
+	cmd.Env = append(os.Environ(), "LXD_DIR="+os.Getenv("VCR_LAB_LXD_"+strings.ToUpper(daemon)+"_DIR"))
 	return cmd.Run()
 }
 
