@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -748,4 +749,79 @@ func (a *API) Delete(ctx context.Context, kind string, ids ...string) error {
 		return nil
 	}
 	return a.Call(ctx, kind+".delete", ids, nil)
+}
+
+// Stored reports, for each of values, whether Zabbix's history holds it: a value of
+// that host's item with exactly that clock (seconds and nanoseconds). A sender whose
+// request's reply was lost, or that was killed before it recorded the reply, learns
+// this way what the server took, so that it sends nothing twice. A value without a
+// clock, of an item that keeps no history (a discovery rule) or of a host or item
+// that does not exist is reported not stored: the caller sends it again, which such
+// values bear. The history syncer writes to the database about every second, so a
+// value taken a moment ago may not show yet.
+func (a *API) Stored(ctx context.Context, values []Value) ([]bool, error) {
+	out := make([]bool, len(values))
+	type stamp struct {
+		item      string
+		clock, ns int64
+	}
+	keys := map[string][]string{} // host -> keys
+	for _, v := range values {
+		if !v.Clock.IsZero() && !slices.Contains(keys[v.Host], v.Key) {
+			keys[v.Host] = append(keys[v.Host], v.Key)
+		}
+	}
+	items := map[pairKey]Item{}
+	for host, ks := range keys {
+		its, err := a.ItemsOfHost(ctx, host, ks...)
+		if err != nil {
+			return nil, fmt.Errorf("items of %s: %w", host, err)
+		}
+		for _, it := range its {
+			items[pairKey{host, it.Key}] = it
+		}
+	}
+	// One history.get per value type, over the values' span of time.
+	type span struct {
+		ids      []string
+		from, to int64
+	}
+	spans := map[int]*span{}
+	for _, v := range values {
+		it, ok := items[pairKey{v.Host, v.Key}]
+		if !ok || v.Clock.IsZero() {
+			continue
+		}
+		s := spans[int(it.ValueType)]
+		if s == nil {
+			s = &span{from: v.Clock.Unix(), to: v.Clock.Unix()}
+			spans[int(it.ValueType)] = s
+		}
+		if !slices.Contains(s.ids, it.ItemID) {
+			s.ids = append(s.ids, it.ItemID)
+		}
+		s.from, s.to = min(s.from, v.Clock.Unix()), max(s.to, v.Clock.Unix())
+	}
+	have := map[stamp]bool{}
+	for vt, s := range spans {
+		var h []struct {
+			ItemID string `json:"itemid"`
+			Clock  Num    `json:"clock"`
+			NS     Num    `json:"ns"`
+		}
+		params := map[string]any{"history": vt, "itemids": s.ids, "time_from": s.from, "time_till": s.to,
+			"output": []string{"itemid", "clock", "ns"}}
+		if err := a.Call(ctx, "history.get", params, &h); err != nil {
+			return nil, fmt.Errorf("history of %d items: %w", len(s.ids), err)
+		}
+		for _, r := range h {
+			have[stamp{r.ItemID, int64(r.Clock), int64(r.NS)}] = true
+		}
+	}
+	for i, v := range values {
+		if it, ok := items[pairKey{v.Host, v.Key}]; ok && !v.Clock.IsZero() {
+			out[i] = have[stamp{it.ItemID, v.Clock.Unix(), int64(v.Clock.Nanosecond())}]
+		}
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package zabbix
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,43 @@ func TestLabSenderStoresAndNamesRejected(t *testing.T) {
 	}
 	if got := waitHistory(t, a, host, "vcr.b", 2); strings.Join(got, ",") != "two,two" {
 		t.Fatalf("history of vcr.b = %v", got)
+	}
+}
+
+// TestLabStored: Stored finds exactly the values history holds, by item and clock to
+// the nanosecond, across value types, and reports the rest (another nanosecond, no
+// clock, an unknown key or host) not stored.
+func TestLabStored(t *testing.T) {
+	a := labAPI(t)
+	host, _ := lab.TrapperHost(t, a, "vcr-test", map[string]int{"t.text": lab.ValueText, "t.uint": lab.ValueUnsigned})
+	base := time.Now().Add(-time.Minute).Truncate(time.Second).Add(123456789)
+	sent := []Value{
+		{Host: host, Key: "t.text", Value: "a", Clock: base},
+		{Host: host, Key: "t.uint", Value: "7", Clock: base.Add(time.Second)},
+	}
+	s := &Sender{Addr: lab.Need(t, "ZABBIX_TRAPPER")}
+	if _, err := s.Send(context.Background(), sent); err != nil {
+		t.Fatal(err)
+	}
+	ask := append(append([]Value(nil), sent...),
+		Value{Host: host, Key: "t.text", Value: "a", Clock: base.Add(time.Nanosecond)},
+		Value{Host: host, Key: "t.uint", Value: "7"},
+		Value{Host: host, Key: "t.none", Value: "x", Clock: base},
+		Value{Host: "vcr-no-such-host", Key: "t.text", Value: "a", Clock: base},
+	)
+	want := []bool{true, true, false, false, false, false}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := a.Stored(context.Background(), ask)
+		if err != nil {
+			t.Fatalf("Stored: %v", err)
+		}
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Stored = %v, want %v", got, want)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
