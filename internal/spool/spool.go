@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/atomicfile"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
@@ -263,14 +262,7 @@ func (s *Spool) Append(values []zabbix.Value) (dropped int, err error) {
 	if len(values) == 0 {
 		return 0, nil
 	}
-	ws := make([]wireValue, len(values))
-	for i, v := range values {
-		ws[i] = wireValue{Host: v.Host, Key: v.Key, Value: v.Value}
-		if !v.Clock.IsZero() {
-			ws[i].Clock = v.Clock.UnixNano()
-		}
-	}
-	payload, err := json.Marshal(ws)
+	payload, err := json.Marshal(encode(values))
 	if err != nil {
 		return 0, fmt.Errorf("encode %d values: %w", len(values), err)
 	}
@@ -376,23 +368,12 @@ func (s *Spool) Peek() ([]zabbix.Value, error) {
 			}
 			s.readFile, s.readSeq = f, seg.seq
 		}
-		payload, err := readRecord(io.NewSectionReader(s.readFile, s.cursor.Off, seg.size-s.cursor.Off))
+		values, n, err := batchAt(s.readFile, seg, s.cursor.Off)
 		if err != nil {
-			return nil, fmt.Errorf("read spool segment %d at %d: %w", seg.seq, s.cursor.Off, err)
+			return nil, err
 		}
-		var ws []wireValue
-		if err := json.Unmarshal(payload, &ws); err != nil {
-			return nil, fmt.Errorf("decode spool segment %d at %d: %w", seg.seq, s.cursor.Off, err)
-		}
-		out := make([]zabbix.Value, len(ws))
-		for i, w := range ws {
-			out[i] = zabbix.Value{Host: w.Host, Key: w.Key, Value: w.Value}
-			if w.Clock != 0 {
-				out[i].Clock = time.Unix(0, w.Clock)
-			}
-		}
-		s.next, s.peeked = position{Seq: seg.seq, Off: s.cursor.Off + headerLen + int64(len(payload))}, true
-		return out, nil
+		s.next, s.peeked = position{Seq: seg.seq, Off: s.cursor.Off + n}, true
+		return values, nil
 	}
 }
 
@@ -512,4 +493,40 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync folder %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Last returns the newest batch still on disk, acknowledged or not (nil: none). A
+// sender that died after spooling a batch and before recording that learns from it
+// that the batch is spooled.
+func (s *Spool) Last() ([]zabbix.Value, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.segs) - 1; i >= 0; i-- {
+		seg := s.segs[i]
+		if len(seg.records) == 0 {
+			continue
+		}
+		r := seg.records[len(seg.records)-1]
+		f, err := os.Open(s.path(seg.seq))
+		if err != nil {
+			return nil, fmt.Errorf("open spool segment: %w", err)
+		}
+		defer f.Close()
+		values, _, err := batchAt(f, seg, r.off)
+		return values, err
+	}
+	return nil, nil
+}
+
+// batchAt reads the record at off of seg (open as f) and returns its values and length.
+func batchAt(f *os.File, seg *segment, off int64) ([]zabbix.Value, int64, error) {
+	payload, err := readRecord(io.NewSectionReader(f, off, seg.size-off))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read spool segment %d at %d: %w", seg.seq, off, err)
+	}
+	var ws []wireValue
+	if err := json.Unmarshal(payload, &ws); err != nil {
+		return nil, 0, fmt.Errorf("decode spool segment %d at %d: %w", seg.seq, off, err)
+	}
+	return decode(ws), headerLen + int64(len(payload)), nil
 }

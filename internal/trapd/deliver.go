@@ -13,10 +13,13 @@ import (
 )
 
 // item is what one notification produced: values for Zabbix (maybe none) and the
-// callback that tells the intake they are durable.
+// callback that tells the intake they are durable; from the follower, the record's
+// sequence number (logged), for the ledger.
 type item struct {
 	values []zabbix.Value
 	done   func()
+	seq    uint64
+	logged bool
 }
 
 // sender is what the deliverer needs of zabbix.Sender.
@@ -36,6 +39,10 @@ type sender interface {
 //
 // An item's done is called once its values were accepted, spooled, or held for retry
 // (held values go to the spool at shutdown).
+//
+// With a ledger (see inflight.go), every batch from the follower and every replayed
+// batch is recorded before it leaves, so that neither a lost reply nor a crash
+// between the server's answer and recording it sends anything twice.
 type deliverer struct {
 	sender      sender
 	spool       *spool.Spool
@@ -48,6 +55,15 @@ type deliverer struct {
 	maxHeld     int
 	in          chan item
 	now         func() time.Time
+
+	// ledger records each batch before it leaves (nil: off); intake is the follower
+	// (nil in listen mode), whose position moves with delivered batches; stored asks
+	// Zabbix's history which values it holds (nil: no API, so a batch whose fate is
+	// unknown is sent again); syncLag bounds the wait for the history syncer.
+	ledger  *spool.Ledger
+	intake  intake
+	stored  func(ctx context.Context, values []zabbix.Value) ([]bool, error)
+	syncLag time.Duration
 
 	held      []held
 	heldPairs map[pair]int       // held values per item
@@ -162,10 +178,16 @@ func doneAll(items []item) {
 // sendLive sends one batch; on a transport failure it goes to the spool.
 func (d *deliverer) sendLive(ctx context.Context, items []item) {
 	values := flatten(items)
-	defer doneAll(items)
 	if len(values) == 0 {
+		doneAll(items)
 		return
 	}
+	n := d.intend(items, values)
+	sent := d.now()
+	defer func() {
+		doneAll(items)
+		d.settle(n)
+	}()
 	res, err := d.sender.Send(ctx, values)
 	d.counters.Sent.Add(uint64(res.Processed))
 	if err == nil || errors.Is(err, zabbix.ErrRejected) {
@@ -176,9 +198,15 @@ func (d *deliverer) sendLive(ctx context.Context, items []item) {
 		d.backoff = minBackoff
 		return
 	}
-	// Unreachable, or the reply was lost (zabbix.ErrUncertain): spool it all. Values
-	// of requests that did get through may then reach Zabbix twice; a state value
-	// twice is harmless, a lost one is not.
+	if errors.Is(err, zabbix.ErrUncertain) {
+		// The request was written, the reply lost: Zabbix's history tells which
+		// values got in; only the others are spooled.
+		values = d.undelivered(ctx, values, sent, "the trapper's reply was lost")
+		if len(values) == 0 {
+			return
+		}
+	}
+	// Unreachable: spool it all.
 	if !d.outage {
 		d.outage = true
 		d.log.Warn("zabbix trapper unreachable: spooling values to disk", "err", err, "values", len(values))
@@ -237,7 +265,13 @@ func (d *deliverer) replayOne(ctx context.Context) bool {
 		d.limiter.Log(slog.LevelError, "spool_read", "cannot read the spool", "err", err)
 		return false
 	}
+	d.record(spool.FromSpool, values, nil)
+	sent := d.now()
 	res, err := d.sender.Send(ctx, values)
+	if errors.Is(err, zabbix.ErrUncertain) {
+		d.counters.Replayed.Add(uint64(res.Processed))
+		return d.settleHead(ctx, values, sent, "the trapper's reply to a replayed batch was lost")
+	}
 	if err != nil && !errors.Is(err, zabbix.ErrRejected) {
 		d.counters.Replayed.Add(uint64(res.Processed)) // partly through: see sendLive
 		d.limiter.Log(slog.LevelWarn, "replay", "zabbix trapper still unreachable; spool kept", "spooled_values", d.spool.Values(), "err", err)

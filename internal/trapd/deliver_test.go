@@ -23,6 +23,7 @@ import (
 type fakeSender struct {
 	mu       sync.Mutex
 	down     bool
+	lose     int             // replies to lose: the values are taken, the sender hears ErrUncertain
 	refuse   map[string]bool // keys without an item
 	accepted []zabbix.Value
 	requests int
@@ -48,10 +49,29 @@ func (f *fakeSender) Send(ctx context.Context, values []zabbix.Value) (zabbix.Re
 		res.Processed++
 		f.accepted = append(f.accepted, v)
 	}
+	if f.lose > 0 {
+		f.lose--
+		return zabbix.Result{}, fmt.Errorf("read reply: %w", zabbix.ErrUncertain)
+	}
 	if res.Failed > 0 {
 		return res, zabbix.ErrRejected
 	}
 	return res, nil
+}
+
+// stored is zabbix.API.Stored of this trapper: whether it took each value.
+func (f *fakeSender) stored(ctx context.Context, values []zabbix.Value) ([]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	have := map[sameValue]bool{}
+	for _, v := range f.accepted {
+		have[same(v)] = true
+	}
+	out := make([]bool, len(values))
+	for i, v := range values {
+		out[i] = have[same(v)]
+	}
+	return out, nil
 }
 
 func (f *fakeSender) set(down bool, refuse ...string) {

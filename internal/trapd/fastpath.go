@@ -15,9 +15,10 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
 
-// fastAPI is what the fast path asks of the Zabbix API; *zabbix.API is the real one,
-// tests give a fake.
+// fastAPI is what trapd asks of the Zabbix API (the fast path, and the deliverer's
+// check of what history holds); *zabbix.API is the real one, tests give a fake.
 type fastAPI interface {
+	Stored(ctx context.Context, values []zabbix.Value) ([]bool, error)
 	Version() string
 	// Session reports a user login (script.execute on 6.0 needs one) over an API token.
 	Session() bool
@@ -212,6 +213,22 @@ func (f *fastPath) executeOnce(ctx context.Context, svc *config.Service, standby
 		return res.Value, fmt.Errorf("script.execute %q on %s: response %q", name, standbyHost, res.Response)
 	}
 	return res.Value, nil
+}
+
+// stored asks Zabbix which of values its history holds (zabbix.API.Stored), through
+// the fast path's client.
+func (f *fastPath) stored(ctx context.Context, values []zabbix.Value) ([]bool, error) {
+	api, err := f.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	found, err := api.Stored(ctx, values)
+	if errors.Is(err, zabbix.ErrSessionExpired) {
+		f.mu.Lock()
+		f.api = nil
+		f.mu.Unlock()
+	}
+	return found, err
 }
 
 // wait waits for running calls, at most until ctx ends.

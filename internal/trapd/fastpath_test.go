@@ -47,6 +47,10 @@ func (z *fakeZabbix) login(ctx context.Context) (fastAPI, error) {
 	return z, nil
 }
 
+func (z *fakeZabbix) Stored(ctx context.Context, values []zabbix.Value) ([]bool, error) {
+	return nil, errors.New("the fast path asks no history")
+}
+
 func (z *fakeZabbix) Version() string { return "6.0.14" }
 func (z *fakeZabbix) Session() bool   { return z.session }
 

@@ -34,6 +34,11 @@ func (p *pipeline) handle(t trap.Trap, done func()) {
 	p.in <- item{values: p.values(t), done: done}
 }
 
+// handleLogged processes one record of the follower, seq its sequence number.
+func (p *pipeline) handleLogged(t trap.Trap, seq uint64, done func()) {
+	p.in <- item{values: p.values(t), done: done, seq: seq, logged: true}
+}
+
 // values returns the Zabbix values of one notification, counting it.
 func (p *pipeline) values(t trap.Trap) []zabbix.Value {
 	g, err := t.Guest()

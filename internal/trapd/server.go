@@ -7,6 +7,7 @@ package trapd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,6 +114,10 @@ type Server struct {
 
 	listener *listen.Listener
 	follower *follow.Follower
+	// resume is the follow position that the last run's open ledger record gives,
+	// resumeN that record's number (see inflight.go).
+	resume  json.RawMessage
+	resumeN uint64
 
 	closeOnce sync.Once
 }
@@ -204,8 +209,39 @@ func newServer(ctx context.Context, o Options) (*Server, error) {
 		forwardKey: o.ForwardKey, trapdHost: o.TrapdHost, fastMaxAge: o.FastPathMaxAge, now: time.Now, in: in}
 	s.deliver = &deliverer{sender: s.sender, spool: s.spool, counters: s.counters, log: o.Log, limiter: s.limiter,
 		batch: o.Batch, rejectRetry: o.RejectRetry, retryEvery: min(5*time.Second, max(o.RejectRetry/10, 100*time.Millisecond)),
-		maxHeld: 100000, in: in, now: time.Now}
+		maxHeld: 100000, in: in, now: time.Now, syncLag: defaultSyncLag}
+	if s.fast.enabled() {
+		s.deliver.stored = s.fast.stored
+	}
+	if err := s.openLedger(ctx); err != nil {
+		return nil, cli.Fail(cli.ExitRuntime, err)
+	}
 	return s, nil
+}
+
+// openLedger opens the deliverer's ledger and completes the batch the last run left
+// in flight, before anything new is sent.
+func (s *Server) openLedger(ctx context.Context) error {
+	l, flight, err := spool.OpenLedger(filepath.Join(s.o.Inventory.StateDir, "trapd", "inflight.json"))
+	if err != nil {
+		return err
+	}
+	s.deliver.ledger = l
+	var settled uint64
+	if s.o.Mode == ModeFollow {
+		if settled, err = follow.Settled(s.followState()); err != nil {
+			return err
+		}
+	}
+	s.resume = s.deliver.recoverFlight(ctx, flight, settled)
+	if s.resume != nil {
+		s.resumeN = flight.N
+	}
+	return nil
+}
+
+func (s *Server) followState() string {
+	return filepath.Join(s.o.Inventory.StateDir, "trapd", "follow.json")
 }
 
 // newDecoder builds the listener's decoder from the inventory's communities and users.
@@ -259,12 +295,19 @@ func (s *Server) Listen() error {
 		s.listener = l
 		return nil
 	}
-	f, err := follow.Open(follow.Options{Path: o.LogPath, StateFile: filepath.Join(o.Inventory.StateDir, "trapd", "follow.json"),
-		FromStart: o.FromStart, Location: o.Location, Counters: s.counters, Log: o.Log, Limiter: s.limiter, Handle: s.pipe.handle})
+	f, err := follow.Open(follow.Options{Path: o.LogPath, StateFile: s.followState(), Resume: s.resume,
+		FromStart: o.FromStart, Location: o.Location, Counters: s.counters, Log: o.Log, Limiter: s.limiter, Handle: s.pipe.handleLogged})
 	if err != nil {
 		return err
 	}
+	if s.resume != nil {
+		if err := f.Settle(s.resumeN); err != nil {
+			f.Close()
+			return fmt.Errorf("save follow position: %w", err)
+		}
+	}
 	s.follower = f
+	s.deliver.intake = f
 	o.Log.Info("following snmptrapd's log", "path", o.LogPath)
 	return nil
 }

@@ -6,8 +6,11 @@
 //   - restarts resume from the saved position: records acknowledged before are not
 //     handed on again, and none written meanwhile is skipped. The position is saved in a
 //     state file (fsync'd, atomic) after acknowledgements and when the follower closes;
-//     only a crash between an acknowledgement and the next save (tens of milliseconds)
-//     can hand a record on twice;
+//     a caller that records each batch before it leaves (spool.Ledger) saves the
+//     position with Settle once the batch is delivered, and after a crash resumes from
+//     the position the ledger holds (Options.Resume), so that no record is handed on
+//     twice; otherwise a crash between an acknowledgement and the next save (tens of
+//     milliseconds) can hand a record on twice;
 //   - rotation by rename (logrotate's default): the old file is read to its end, also
 //     after a restart (it is found again by its device and inode), then the new one
 //     from its start. The switch waits until snmptrapd has written to the new file, so
@@ -64,10 +67,15 @@ type Options struct {
 	Counters *health.Counters
 	Log      *slog.Logger
 	Limiter  *ratelog.Limiter
-	// Handle receives every notification in log order, from one goroutine. done must
-	// be called once the values derived from it are durable; the saved position only
-	// moves past a record when it and every record before it are done.
-	Handle func(t trap.Trap, done func())
+	// Handle receives every notification in log order, from one goroutine, with its
+	// sequence number (for After). done must be called once the values derived from it
+	// are durable; the saved position only moves past a record when it and every
+	// record before it are done.
+	Handle func(t trap.Trap, seq uint64, done func())
+	// Resume, when set, is a position that After returned, to start from instead of
+	// the saved one: the caller's ledger knows that the records before it were
+	// delivered although the follower had not saved that yet.
+	Resume json.RawMessage
 }
 
 // fileID identifies a file across renames.
@@ -83,6 +91,8 @@ type state struct {
 	// Print is the SHA-256 of the file's first PrintLen bytes.
 	Print    string `json:"fingerprint"`
 	PrintLen int    `json:"fingerprint_bytes"`
+	// Settled is the number of the caller's last ledger record delivered (Settle).
+	Settled uint64 `json:"settled,omitempty"`
 }
 
 const printBytes = 256
@@ -103,6 +113,7 @@ type Follower struct {
 	saveReq chan struct{}
 	saveMu  sync.Mutex // one save at a time
 	saved   state
+	settled uint64 // see state.Settled
 }
 
 // Open loads the saved position and opens the log (the file may not exist yet).
@@ -127,6 +138,13 @@ func Open(o Options) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.settled = st.Settled
+	if o.Resume != nil {
+		if err := json.Unmarshal(o.Resume, &st); err != nil {
+			return nil, fmt.Errorf("follow: position to resume from: %w", err)
+		}
+		haveState = true
+	}
 	if err := f.start(st, haveState); err != nil {
 		return nil, err
 	}
@@ -142,6 +160,13 @@ func Open(o Options) (*Follower, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// Settled returns the number of the last ledger record that the follower with state
+// file stateFile saved as delivered (Settle), 0 when there is none.
+func Settled(stateFile string) (uint64, error) {
+	st, _, err := loadState(stateFile)
+	return st.Settled, err
 }
 
 func loadState(name string) (state, bool, error) {
@@ -433,7 +458,7 @@ func (f *Follower) parse() {
 			continue
 		}
 		r.Trap.Received = f.clock(r.Trap.Received)
-		f.o.Handle(r.Trap, func() { f.ack(seq) })
+		f.o.Handle(r.Trap, seq, func() { f.ack(seq) })
 	}
 	f.buf = append(f.buf[:0], f.buf[n:]...)
 }
@@ -496,27 +521,60 @@ func (f *Follower) save() error {
 	if !ok {
 		return nil
 	}
-	if f.saved.File == id && f.saved.Offset == off && f.saved.Print != "" {
+	if f.saved.File == id && f.saved.Offset == off && f.saved.Print != "" && f.saved.Settled == f.settled {
 		return nil
 	}
-	st := state{File: id, Offset: off}
-	// The fingerprint comes from the file the position is in, which may be the
-	// rotated one: find it by identity.
-	if file, err := f.fileFor(id); err == nil {
-		st.Print, st.PrintLen, err = fingerprint(file, off)
-		file.Close()
-		if err != nil {
-			return fmt.Errorf("fingerprint log: %w", err)
-		}
-	} else {
-		return fmt.Errorf("open log to fingerprint it: %w", err)
+	st, err := f.position(id, off)
+	if err != nil {
+		return err
 	}
+	st.Settled = f.settled
 	b, _ := json.Marshal(st)
 	if err := atomicfile.Write(f.o.StateFile, b, 0o600); err != nil {
 		return err
 	}
 	f.saved = st
 	return nil
+}
+
+// position is the state for offset off of the file id, fingerprinted. The fingerprint
+// comes from the file the position is in, which may be the rotated one: it is found
+// by identity.
+func (f *Follower) position(id fileID, off int64) (state, error) {
+	file, err := f.fileFor(id)
+	if err != nil {
+		return state{}, fmt.Errorf("open log to fingerprint it: %w", err)
+	}
+	defer file.Close()
+	st := state{File: id, Offset: off}
+	if st.Print, st.PrintLen, err = fingerprint(file, off); err != nil {
+		return state{}, fmt.Errorf("fingerprint log: %w", err)
+	}
+	return st, nil
+}
+
+// After returns the position just past record seq (handed on, not yet done), for the
+// caller's ledger and, after a crash, Options.Resume.
+func (f *Follower) After(seq uint64) (json.RawMessage, error) {
+	id, end, ok := f.acks.end(seq)
+	if !ok {
+		return nil, fmt.Errorf("follow: record %d is not pending", seq)
+	}
+	st, err := f.position(id, end)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(st)
+	return b, err
+}
+
+// Settle saves the position now, with n as the last ledger record delivered. The
+// caller has called done for every record of that batch.
+func (f *Follower) Settle(n uint64) error {
+	f.saveMu.Lock()
+	f.settled = n
+	f.saveMu.Unlock()
+	return f.save()
 }
 
 func (f *Follower) fileFor(id fileID) (*os.File, error) {
@@ -595,6 +653,17 @@ func (a *acks) setStart(file fileID, off int64) {
 	if len(a.pending) == 0 {
 		a.last, a.have = pendingRec{file: file, end: off, done: true}, true
 	}
+}
+
+// end returns the file and end offset of pending record seq.
+func (a *acks) end(seq uint64) (fileID, int64, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i := int(seq - a.head)
+	if seq < a.head || i >= len(a.pending) {
+		return fileID{}, 0, false
+	}
+	return a.pending[i].file, a.pending[i].end, true
 }
 
 func (a *acks) position() (fileID, int64, bool) {

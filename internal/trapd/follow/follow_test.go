@@ -51,13 +51,14 @@ type run struct {
 	counters *health.Counters
 	mu       sync.Mutex
 	got      []string
+	seqs     map[string]uint64
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
 
 func follow(t *testing.T, dir string, o Options, ack func(name string) bool) *run {
 	t.Helper()
-	r := &run{counters: &health.Counters{}, done: make(chan struct{})}
+	r := &run{counters: &health.Counters{}, done: make(chan struct{}), seqs: map[string]uint64{}}
 	if o.Path == "" {
 		o.Path = filepath.Join(dir, "snmptrapd.log")
 	}
@@ -65,11 +66,12 @@ func follow(t *testing.T, dir string, o Options, ack func(name string) bool) *ru
 	o.Counters = r.counters
 	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	o.Poll = 50 * time.Millisecond
-	o.Handle = func(tr trap.Trap, done func()) {
+	o.Handle = func(tr trap.Trap, seq uint64, done func()) {
 		v, _ := tr.Var(libvirtmib.NotifName)
 		name := string(v.Bytes)
 		r.mu.Lock()
 		r.got = append(r.got, name)
+		r.seqs[name] = seq
 		r.mu.Unlock()
 		if ack == nil || ack(name) {
 			done()
@@ -157,6 +159,47 @@ func TestResume(t *testing.T) {
 	r3 := follow(t, dir, Options{}, nil)
 	defer r3.stop(t)
 	r3.wait(t, seq(9, 11))
+}
+
+// TestResumeFromLedger: records delivered but never acknowledged (trapd killed
+// before it saved the position) are not handed on again when the next start resumes
+// from the position After gave for the last of them; Settle saves at once, with the
+// ledger number.
+func TestResumeFromLedger(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "snmptrapd.log")
+	appendTo(t, log, 0, 1)
+	r := follow(t, dir, Options{}, func(string) bool { return false })
+	appendTo(t, log, 1, 6)
+	r.wait(t, seq(1, 6))
+	r.mu.Lock()
+	s3 := r.seqs["g3"]
+	r.mu.Unlock()
+	pos, err := r.f.After(s3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.f.After(s3 + 100); err == nil {
+		t.Error("After of a record never handed on: no error")
+	}
+	r.stop(t) // nothing acknowledged: the saved position is still before g1
+
+	r2 := follow(t, dir, Options{Resume: pos}, nil)
+	r2.wait(t, seq(4, 6))
+	if err := r2.f.Settle(7); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Settled(filepath.Join(dir, "state", "follow.json")); n != 7 || err != nil {
+		t.Errorf("Settled = %d, %v; want 7", n, err)
+	}
+	r2.stop(t)
+	r3 := follow(t, dir, Options{}, nil)
+	defer r3.stop(t)
+	appendTo(t, log, 6, 7)
+	r3.wait(t, seq(6, 7))
+	if n, _ := Settled(filepath.Join(dir, "state", "follow.json")); n != 7 {
+		t.Errorf("Settled after a restart = %d; want 7 kept", n)
+	}
 }
 
 // TestRotation: rename + new file while following; snmptrapd keeps writing the old
