@@ -15,7 +15,8 @@ import (
 // open connections), so a sender sees the trapper unreachable without the lab's server
 // (shared with other tests) stopping. It records every value of a request that Zabbix
 // answered "success", in the order Zabbix answered. It reads uncompressed frames only
-// (a sender must not use zlib through it).
+// (a sender must not use zlib through it). LoseReplies and HoldRequests make it lose
+// what crosses it, to put a sender where its requests' fate is unknown.
 type Proxy struct {
 	target string
 	// Addr is the proxy's host:port, for the inventory's zabbix.server.
@@ -26,7 +27,44 @@ type Proxy struct {
 	conns  map[net.Conn]bool
 	values []Proxied
 	frames int
+	mode   proxyMode
+	held   int
 }
+
+type proxyMode int
+
+const (
+	relay        proxyMode = iota
+	loseReplies            // forward requests, keep Zabbix's replies from the sender
+	holdRequests           // read requests, forward none
+)
+
+// LoseReplies makes the proxy forward requests to Zabbix (which takes the values) and
+// keep the replies: the sender waits until it gives up or is killed.
+func (p *Proxy) LoseReplies() { p.setMode(loseReplies) }
+
+// HoldRequests makes the proxy read requests and forward none.
+func (p *Proxy) HoldRequests() { p.setMode(holdRequests) }
+
+// Relay makes the proxy relay both ways again.
+func (p *Proxy) Relay() { p.setMode(relay) }
+
+func (p *Proxy) setMode(m proxyMode) {
+	p.mu.Lock()
+	p.mode = m
+	p.mu.Unlock()
+}
+
+// Held returns how many requests the proxy kept from Zabbix (HoldRequests) or whose
+// reply it kept from the sender (LoseReplies).
+func (p *Proxy) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
+}
+
+// swallow waits until the sender closes c (or its deadline), answering nothing.
+func swallow(c net.Conn) { io.Copy(io.Discard, c) }
 
 // Proxied is a value that reached Zabbix through the Proxy.
 type Proxied struct {
@@ -104,6 +142,16 @@ func (p *Proxy) handle(c net.Conn) {
 	if err != nil {
 		return
 	}
+	p.mu.Lock()
+	mode := p.mode
+	if mode != relay {
+		p.held++
+	}
+	p.mu.Unlock()
+	if mode == holdRequests {
+		swallow(c)
+		return
+	}
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
@@ -139,6 +187,10 @@ func (p *Proxy) handle(c net.Conn) {
 		}
 	}
 	p.mu.Unlock()
+	if mode == loseReplies {
+		swallow(c)
+		return
+	}
 	c.Write(reply.raw)
 }
 
