@@ -60,8 +60,8 @@ type Decoder struct {
 	mu          sync.Mutex
 	engines     map[string]engineClock // RFC 3414 3.2.7 b: latest boots/time per engine
 	discoveries uint32                 // usmStatsUnknownEngineIDs
-	// usmStatsNotInTimeWindows, of the informs answered with a Report only: a Report
-	// is where RFC 3414 has the counter read.
+	// usmStatsNotInTimeWindows, counted per Report built: trapd has no agent that
+	// would serve the counter, only its Reports carry it.
 	notInTimeWindows uint32
 }
 
@@ -182,9 +182,9 @@ func (d *Decoder) decode(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.
 		// 7.1.3.a); an unconfirmed one (a trap sent under this engine's ID) has nobody
 		// waiting for it and is refused.
 		if pkt.PDUType == gosnmp.InformRequest && h.Flags&byte(gosnmp.Reportable) != 0 {
-			return Trap{}, pkt, fmt.Errorf("%w: %w", ErrNotInTimeWindow, err)
+			return Trap{}, pkt, fmt.Errorf("%w: %v", ErrNotInTimeWindow, err)
 		}
-		return Trap{}, nil, fmt.Errorf("%w: %w", ErrAuth, err)
+		return Trap{}, nil, fmt.Errorf("%w: %v", ErrAuth, err)
 	}
 	if h.Version == Version3 && !d.ours(h) {
 		d.timely(h, true)
