@@ -7,10 +7,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -197,19 +199,10 @@ func TestListenInform(t *testing.T) {
 // boots count grows with each start.
 func TestListenInformV3(t *testing.T) {
 	api, host, inv, r := informTrapd(t)
-	inform := func(authPass, state string) ([]byte, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		return exec.CommandContext(ctx, "snmpinform", "--noPersistentLoad=yes", "--noPersistentSave=yes", "-m", "", "-r", "0", "-t", "3",
-			"-v", "3", "-u", userAlice.name, "-l", "authPriv", "-a", userAlice.auth, "-A", authPass, "-x", userAlice.priv, "-X", userAlice.privPass,
-			fmt.Sprintf("udp:127.0.0.1:%d", r.port()), "", libvirtmib.GuestNotif,
-			libvirtmib.NotifName, "s", "t1", libvirtmib.NotifUUID, "x", strings.ReplaceAll(uuidT1, "-", ""),
-			libvirtmib.NotifState, "i", state, libvirtmib.NotifRowStatus, "i", "2").CombinedOutput()
-	}
-	if out, err := inform("wrong-auth-secret", "5"); err == nil {
+	if out, err := snmpinformV3(r, "wrong-auth-secret", "5"); err == nil {
 		t.Fatalf("an inform with a wrong passphrase was answered: %s", out)
 	}
-	if out, err := inform(userAlice.authPass, "6"); err != nil {
+	if out, err := snmpinformV3(r, userAlice.authPass, "6"); err != nil {
 		t.Fatalf("snmpinform v3: %v: %s", err, out)
 	}
 	waitHistory(t, api, host, zabbix.KeyGuestState(uuidT1), typeUnsigned, 20*time.Second, func(v []string) bool { return len(v) == 1 && v[0] == "6" })
@@ -219,6 +212,53 @@ func TestListenInformV3(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(inv.StateDir, "trapd", "engine-boots"))
 	if err != nil || strings.TrimSpace(string(b)) != "1" {
 		t.Errorf("engine boots after the first start: %q %v", b, err)
+	}
+}
+
+// snmpinformV3 runs net-snmp's snmpinform: an authPriv InformRequest from userAlice
+// with authPass, a libvirtGuestNotif of uuidT1 in state; args come before the target.
+func snmpinformV3(r *running, authPass, state string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := append([]string{"--noPersistentLoad=yes", "--noPersistentSave=yes", "-m", "", "-r", "0", "-t", "3",
+		"-v", "3", "-u", userAlice.name, "-l", "authPriv", "-a", userAlice.auth, "-A", authPass, "-x", userAlice.priv, "-X", userAlice.privPass}, args...)
+	cmd = append(cmd, fmt.Sprintf("udp:127.0.0.1:%d", r.port()), "", libvirtmib.GuestNotif,
+		libvirtmib.NotifName, "s", "t1", libvirtmib.NotifUUID, "x", strings.ReplaceAll(uuidT1, "-", ""),
+		libvirtmib.NotifState, "i", state, libvirtmib.NotifRowStatus, "i", "2")
+	return exec.CommandContext(ctx, "snmpinform", cmd...).CombinedOutput()
+}
+
+// TestListenInformV3TimeWindow: snmpinform with a stale clock of trapd's engine gets
+// a notInTimeWindow Report, resynchronises from it, sends the inform again and exits 0
+// once the value reached Zabbix: with -Z the engine boots of trapd's previous start (a
+// sender that synchronised before trapd restarted), with -e trapd's engine ID and no
+// clock at all (boots and time 0, RFC 3414 section 4's time synchronisation). With a
+// wrong passphrase there is no Report and no answer.
+func TestListenInformV3TimeWindow(t *testing.T) {
+	api, host, _, r := informTrapd(t)
+	m := regexp.MustCompile(`SNMPv3 engine for informs" engine_id=([0-9a-f]+) boots=([0-9]+)`).FindStringSubmatch(r.log.String())
+	if m == nil {
+		t.Fatalf("no engine in trapd's log:\n%s", r.log.String())
+	}
+	boots, _ := strconv.Atoi(m[2])
+	stale := fmt.Sprintf("%d,100", boots-1)
+	if out, err := snmpinformV3(r, "wrong-auth-secret", "5", "-Z", stale); err == nil {
+		t.Fatalf("an inform with a wrong passphrase was answered: %s", out)
+	}
+	if out, err := snmpinformV3(r, userAlice.authPass, "6", "-Z", stale); err != nil {
+		t.Fatalf("snmpinform -Z %s: %v: %s", stale, err, out)
+	}
+	waitHistory(t, api, host, zabbix.KeyGuestState(uuidT1), typeUnsigned, 20*time.Second, func(v []string) bool { return len(v) == 1 && v[0] == "6" })
+	if out, err := snmpinformV3(r, userAlice.authPass, "5", "-e", "0x"+m[1]); err != nil {
+		t.Fatalf("snmpinform -e %s: %v: %s", m[1], err, out)
+	}
+	waitHistory(t, api, host, zabbix.KeyGuestState(uuidT1), typeUnsigned, 20*time.Second, func(v []string) bool { return len(v) == 2 && v[1] == "5" })
+	got := map[string]uint64{}
+	for _, name := range []string{"not_in_time_window", "informs", "rejected_auth"} {
+		got[name] = r.counter(name)
+	}
+	if want := map[string]uint64{"not_in_time_window": 2, "informs": 2, "rejected_auth": 1}; !maps.Equal(got, want) {
+		t.Errorf("counters %v, want %v", got, want)
 	}
 }
 

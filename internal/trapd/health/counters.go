@@ -43,6 +43,10 @@ type Counters struct {
 	Retried           atomic.Uint64
 	FastPath          atomic.Uint64
 	FastPathFailed    atomic.Uint64
+	// NotInTimeWindow counts SNMPv3 informs outside trapd's engine's time window,
+	// answered with a Report (the sender then sends them again): neither refused nor
+	// handed on.
+	NotInTimeWindow atomic.Uint64
 }
 
 // Count is one counter's name and value.
@@ -78,6 +82,7 @@ func (c *Counters) All() []Count {
 		Count{"queue_full", c.QueueFull.Load()},
 		Count{"forwarded", c.Forwarded.Load()},
 		Count{"informs", c.Informs.Load()},
+		Count{"not_in_time_window", c.NotInTimeWindow.Load()},
 		Count{"retried", c.Retried.Load()},
 		Count{"fast_path", c.FastPath.Load()},
 		Count{"fast_path_failed", c.FastPathFailed.Load()},

@@ -280,7 +280,7 @@ func (l *Listener) commit() {
 	c8 := l.o.Counters
 	for t := range l.order {
 		<-t.ready
-		if errors.Is(t.err, trap.ErrDiscovery) {
+		if errors.Is(t.err, trap.ErrDiscovery) || errors.Is(t.err, trap.ErrNotInTimeWindow) {
 			l.report(t)
 		} else if t.err != nil {
 			l.refuse(t)
@@ -324,14 +324,28 @@ func (l *Listener) refuse(t *task) {
 	}
 }
 
-// report answers an SNMPv3 engine ID discovery probe with this engine's Report.
+// report answers an SNMPv3 engine ID discovery probe, or an inform outside this
+// engine's time window, with this engine's Report, which carries its boots and time.
 func (l *Listener) report(t *task) {
-	b, err := l.o.Decoder.DiscoveryReport(t.buf, time.Now())
+	kind, what := "discovery", "SNMPv3 engine discovery"
+	var b []byte
+	var err error
+	if errors.Is(t.err, trap.ErrNotInTimeWindow) {
+		kind, what = "time_window_report", "SNMPv3 inform outside the time window"
+		l.o.Counters.NotInTimeWindow.Add(1)
+		// A sender that synchronised before trapd restarted: expected once per such
+		// sender, so Info; many of them from one sender mean its clock keeps failing.
+		l.o.Limiter.Log(slog.LevelInfo, "time_window", "SNMPv3 inform outside trapd's time window: answered with a Report for the sender to resynchronise",
+			"user", trap.PacketUser(t.pkt), "source", t.src.Addr().Unmap().String(), "err", t.err)
+		b, err = l.o.Decoder.TimeWindowReport(t.pkt, time.Now())
+	} else {
+		b, err = l.o.Decoder.DiscoveryReport(t.buf, time.Now())
+	}
 	if err == nil {
 		_, err = t.conn.WriteToUDPAddrPort(b, t.src)
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
-		l.o.Limiter.Log(slog.LevelWarn, "discovery", "SNMPv3 engine discovery not answered", "source", t.src.Addr().String(), "err", err)
+		l.o.Limiter.Log(slog.LevelWarn, kind, what+" not answered", "source", t.src.Addr().Unmap().String(), "err", err)
 	}
 }
 

@@ -37,15 +37,20 @@ type harness struct {
 	served   chan error
 }
 
+// start runs a listener with o; without o.Decoder, one for community public and the
+// users alice and bob, without an engine of its own.
 func start(t *testing.T, o Options) *harness {
 	t.Helper()
-	d, err := trap.NewDecoder(trap.DecoderOptions{Communities: [][]byte{[]byte("public")}, Users: []*gosnmp.UsmSecurityParameters{alice, bob}})
-	if err != nil {
-		t.Fatal(err)
+	if o.Decoder == nil {
+		d, err := trap.NewDecoder(trap.DecoderOptions{Communities: [][]byte{[]byte("public")}, Users: []*gosnmp.UsmSecurityParameters{alice, bob}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Decoder = d
 	}
 	h := &harness{counters: &health.Counters{}, served: make(chan error, 1)}
 	o.Addrs = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
-	o.Decoder, o.Counters = d, h.counters
+	o.Counters = h.counters
 	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if o.Handle == nil {
 		o.Handle = func(tr trap.Trap, done func()) {
@@ -55,6 +60,7 @@ func start(t *testing.T, o Options) *harness {
 			done()
 		}
 	}
+	var err error
 	h.l, err = Listen(o)
 	if err != nil {
 		t.Fatal(err)
@@ -235,6 +241,40 @@ func TestInform(t *testing.T) {
 	}
 	if h.counters.Informs.Load() != 1 {
 		t.Errorf("informs counted: %d", h.counters.Informs.Load())
+	}
+}
+
+// TestInformV3TimeWindow: an SNMPv3 inform under trapd's engine ID but a stale boots
+// and time (its sender synchronised before trapd restarted) gets a Report, from which
+// gosnmp, as net-snmp, takes trapd's boots and time and sends the inform again: it is
+// then handed on and answered. With a wrong passphrase it gets no Report.
+func TestInformV3TimeWindow(t *testing.T) {
+	engine := &trap.Engine{ID: trap.EngineID("vcr-trapd@listen-test"), Boots: 5, Start: time.Now().Add(-time.Hour)}
+	d, err := trap.NewDecoder(trap.DecoderOptions{Users: []*gosnmp.UsmSecurityParameters{alice, bob}, Engine: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, Options{Decoder: d})
+	inform := func(usm *gosnmp.UsmSecurityParameters) error {
+		g := sender(t, h, gosnmp.Version3, "", usm, string(engine.ID)) // boots 1, time 100
+		_, err := g.SendTrap(gosnmp.SnmpTrap{IsInform: true, Variables: guestVars(8, 5)})
+		return err
+	}
+	badPass := alice.Copy().(*gosnmp.UsmSecurityParameters)
+	badPass.AuthenticationPassphrase = "guessing-it"
+	if err := inform(badPass); err == nil {
+		t.Fatal("an out-of-window inform with a wrong passphrase was answered")
+	}
+	if err := inform(bob); err != nil {
+		t.Fatalf("out-of-window inform: %v", err)
+	}
+	if diff := cmp.Diff([]string{"8"}, names(h.traps())); diff != "" {
+		t.Errorf("traps handed on (-want +got)\n%s", diff)
+	}
+	c := h.counters
+	if c.NotInTimeWindow.Load() != 1 || c.Informs.Load() != 1 || c.RejectedAuth.Load() != 1 || c.Rejected.Load() != 1 || c.Received.Load() != 3 {
+		t.Errorf("not_in_time_window %d, informs %d, rejected_auth %d, rejected %d, received %d; want 1, 1, 1, 1, 3 (the first inform, the second sent twice)",
+			c.NotInTimeWindow.Load(), c.Informs.Load(), c.RejectedAuth.Load(), c.Rejected.Load(), c.Received.Load())
 	}
 }
 

@@ -20,8 +20,15 @@ var (
 	// ErrUser: an SNMPv3 message from a user that is not configured.
 	ErrUser = errors.New("unknown SNMPv3 user")
 	// ErrAuth: an SNMPv3 message that failed authentication or decryption, came at a
-	// lower security level than its user's, or lies outside the time window.
+	// lower security level than its user's, or lies outside the time window (but see
+	// ErrNotInTimeWindow).
 	ErrAuth = errors.New("SNMPv3 authentication failed")
+	// ErrNotInTimeWindow: an authenticated SNMPv3 InformRequest to this engine whose
+	// engine boots or time lie outside this engine's time window (RFC 3414 section 3.2
+	// step 7a): a sender whose clock of this engine is stale (trapd restarted since it
+	// last synchronised, say). It is not handled as a notification but answered with
+	// TimeWindowReport, after which the sender sends it again.
+	ErrNotInTimeWindow = errors.New("SNMPv3 inform outside this engine's time window")
 	// ErrPanic: decoding panicked (a gosnmp bug reached by a hostile datagram). It wraps
 	// ErrMalformed.
 	ErrPanic = fmt.Errorf("%w: decoder panic", ErrMalformed)
@@ -53,6 +60,9 @@ type Decoder struct {
 	mu          sync.Mutex
 	engines     map[string]engineClock // RFC 3414 3.2.7 b: latest boots/time per engine
 	discoveries uint32                 // usmStatsUnknownEngineIDs
+	// usmStatsNotInTimeWindows, counted per Report built: trapd has no agent that
+	// would serve the counter, only its Reports carry it.
+	notInTimeWindows uint32
 }
 
 type engineClock struct{ boots, time int64 }
@@ -102,18 +112,23 @@ func NewDecoder(o DecoderOptions) (*Decoder, error) {
 }
 
 // Decode decodes one datagram from src, received at at. The error wraps ErrCommunity,
-// ErrUser, ErrAuth or ErrMalformed (ErrPanic when gosnmp panicked, which is recovered).
+// ErrUser, ErrAuth or ErrMalformed (ErrPanic when gosnmp panicked, which is recovered),
+// or is ErrDiscovery or wraps ErrNotInTimeWindow for the SNMPv3 messages answered with
+// a Report.
 func (d *Decoder) Decode(b []byte, src netip.Addr, at time.Time) (Trap, error) {
 	t, _, err := d.DecodePacket(b, src, at)
 	return t, err
 }
 
 // DecodePacket is Decode that also returns gosnmp's packet, from which the Response to
-// an InformRequest is built.
+// an InformRequest is built, and with ErrNotInTimeWindow the Report (TimeWindowReport).
 func (d *Decoder) DecodePacket(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.SnmpPacket, error) {
 	t, pkt, err := d.decode(b, src, at)
 	if err != nil {
-		return Trap{}, nil, err
+		if !errors.Is(err, ErrNotInTimeWindow) {
+			pkt = nil
+		}
+		return Trap{}, pkt, err
 	}
 	return t, pkt, nil
 }
@@ -123,6 +138,7 @@ func (d *Decoder) decode(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.
 	if err != nil {
 		return Trap{}, nil, err
 	}
+	late := false // sent to this engine outside its time window
 	switch h.Version {
 	case Version1, Version2c:
 		if !d.allowed(h.Community) {
@@ -144,10 +160,10 @@ func (d *Decoder) decode(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.
 			return Trap{}, nil, fmt.Errorf("%w: user %s sent security level %v, requires %v", ErrAuth, h.User, got, level)
 		}
 		if d.ours(h) {
-			if !d.engine.timely(h, at) {
-				return Trap{}, nil, fmt.Errorf("%w: user %s: engine boots %d time %d outside this engine's time window (boots %d time %d)",
-					ErrAuth, h.User, h.EngineBoots, h.EngineTime, d.engine.Boots, d.engine.time(at))
-			}
+			// RFC 3414 section 3.2 checks the time window (step 7) only after the
+			// authentication (step 6): an out-of-window inform is authenticated first,
+			// below, and then answered with a Report.
+			late = !d.engine.timely(h, at)
 		} else if !d.timely(h, false) {
 			return Trap{}, nil, fmt.Errorf("%w: user %s: engine boots %d time %d outside the time window", ErrAuth, h.User, h.EngineBoots, h.EngineTime)
 		}
@@ -158,6 +174,17 @@ func (d *Decoder) decode(b []byte, src netip.Addr, at time.Time) (Trap, *gosnmp.
 			return Trap{}, nil, fmt.Errorf("%w: user %s: %v", ErrAuth, h.User, err)
 		}
 		return Trap{}, nil, err
+	}
+	if late {
+		err := fmt.Errorf("user %s: engine boots %d time %d outside this engine's time window (boots %d time %d)",
+			h.User, h.EngineBoots, h.EngineTime, d.engine.Boots, d.engine.time(at))
+		// Only a confirmed-class PDU sent reportable gets the Report (RFC 3412 section
+		// 7.1.3.a); an unconfirmed one (a trap sent under this engine's ID) has nobody
+		// waiting for it and is refused.
+		if pkt.PDUType == gosnmp.InformRequest && h.Flags&byte(gosnmp.Reportable) != 0 {
+			return Trap{}, pkt, fmt.Errorf("%w: %v", ErrNotInTimeWindow, err)
+		}
+		return Trap{}, nil, fmt.Errorf("%w: %v", ErrAuth, err)
 	}
 	if h.Version == Version3 && !d.ours(h) {
 		d.timely(h, true)

@@ -66,14 +66,21 @@ func (e *Engine) timely(h Header, at time.Time) bool {
 	return h.EngineBoots == e.Boots && h.EngineTime >= now-timeWindow && h.EngineTime <= now+timeWindow
 }
 
-// security is this engine's USM parameters for a message to user at at.
-func (e *Engine) security(user string, at time.Time) *gosnmp.UsmSecurityParameters {
-	return &gosnmp.UsmSecurityParameters{AuthoritativeEngineID: string(e.ID), AuthoritativeEngineBoots: uint32(e.Boots),
-		AuthoritativeEngineTime: uint32(e.time(at)), UserName: user, Logger: gosnmp.NewLogger(nil)}
+// security is the USM parameters of a message from this engine at at: sp's user and
+// keys (localised to this engine's ID, as the sender's were) under this engine's ID,
+// boots and time.
+func (e *Engine) security(sp *gosnmp.UsmSecurityParameters, at time.Time) *gosnmp.UsmSecurityParameters {
+	n := sp.Copy().(*gosnmp.UsmSecurityParameters)
+	n.AuthoritativeEngineID, n.AuthoritativeEngineBoots, n.AuthoritativeEngineTime = string(e.ID), uint32(e.Boots), uint32(e.time(at))
+	n.Logger = gosnmp.NewLogger(nil)
+	return n
 }
 
-// usmStatsUnknownEngineIDs is the counter a discovery Report carries (RFC 3414).
-const usmStatsUnknownEngineIDs = ".1.3.6.1.6.3.15.1.1.4.0"
+// The usmStats counters (RFC 3414 section 5) that Reports carry.
+const (
+	usmStatsNotInTimeWindows = ".1.3.6.1.6.3.15.1.1.2.0"
+	usmStatsUnknownEngineIDs = ".1.3.6.1.6.3.15.1.1.4.0"
+)
 
 // DiscoveryReport answers the discovery probe b with a Report that carries this
 // engine's ID, boots and time (unauthenticated, as RFC 3414 section 4 has it).
@@ -90,15 +97,46 @@ func (d *Decoder) DiscoveryReport(b []byte, at time.Time) ([]byte, error) {
 	if sp == nil {
 		return nil, fmt.Errorf("%w: discovery without USM parameters", ErrMalformed)
 	}
+	sec := d.engine.security(&gosnmp.UsmSecurityParameters{UserName: sp.UserName}, at)
+	return d.report(req, sec, gosnmp.NoAuthNoPriv, usmStatsUnknownEngineIDs, &d.discoveries)
+}
+
+// TimeWindowReport answers an InformRequest that DecodePacket refused with
+// ErrNotInTimeWindow (pkt, already authenticated) with a Report carrying
+// usmStatsNotInTimeWindows and this engine's boots and time, authenticated with the
+// inform's user at authNoPriv (RFC 3414 section 3.2 step 7a): the sender takes boots
+// and time from it and sends the inform again, now within the window.
+func (d *Decoder) TimeWindowReport(pkt *gosnmp.SnmpPacket, at time.Time) ([]byte, error) {
+	sp, err := d.ourSecurity(pkt)
+	if err != nil {
+		return nil, err
+	}
+	return d.report(pkt, d.engine.security(sp, at), gosnmp.AuthNoPriv, usmStatsNotInTimeWindows, &d.notInTimeWindows)
+}
+
+// report builds this engine's Report-PDU to req (RFC 3412 section 7.1.3: req's msgID
+// and request-id, this engine's context) under sec at the security level flags, with
+// the usmStats counter oid, which it increments first.
+func (d *Decoder) report(req *gosnmp.SnmpPacket, sec *gosnmp.UsmSecurityParameters, flags gosnmp.SnmpV3MsgFlags, oid string, counter *uint32) ([]byte, error) {
 	d.mu.Lock()
-	d.discoveries++
-	n := d.discoveries
+	*counter++
+	n := *counter
 	d.mu.Unlock()
-	rep := &gosnmp.SnmpPacket{Version: gosnmp.Version3, MsgFlags: gosnmp.NoAuthNoPriv, SecurityModel: gosnmp.UserSecurityModel,
-		SecurityParameters: d.engine.security(sp.UserName, at), MsgID: req.MsgID, MsgMaxSize: 65507,
+	rep := &gosnmp.SnmpPacket{Version: gosnmp.Version3, MsgFlags: flags, SecurityModel: gosnmp.UserSecurityModel,
+		SecurityParameters: sec, MsgID: req.MsgID, MsgMaxSize: 65507,
 		ContextEngineID: string(d.engine.ID), PDUType: gosnmp.Report, RequestID: req.RequestID,
-		Variables: []gosnmp.SnmpPDU{{Name: usmStatsUnknownEngineIDs, Type: gosnmp.Counter32, Value: uint32(n)}}}
+		Variables: []gosnmp.SnmpPDU{{Name: oid, Type: gosnmp.Counter32, Value: n}}}
 	return rep.MarshalMsg()
+}
+
+// ourSecurity returns the USM parameters of the SNMPv3 message pkt, which must have
+// been sent to this engine's ID: only then does trapd answer it.
+func (d *Decoder) ourSecurity(pkt *gosnmp.SnmpPacket) (*gosnmp.UsmSecurityParameters, error) {
+	sp, _ := pkt.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+	if d.engine == nil || sp == nil || sp.AuthoritativeEngineID != string(d.engine.ID) {
+		return nil, errors.New("an SNMPv3 inform not sent to this engine's ID is not answered")
+	}
+	return sp, nil
 }
 
 // Response is the Response-PDU to the InformRequest pkt (RFC 3416 section 4.2.7: same
@@ -108,14 +146,11 @@ func (d *Decoder) Response(pkt *gosnmp.SnmpPacket, at time.Time) ([]byte, error)
 	resp := *pkt
 	resp.PDUType, resp.Error, resp.ErrorIndex = gosnmp.GetResponse, gosnmp.NoError, 0
 	if pkt.Version == gosnmp.Version3 {
-		sp, _ := pkt.SecurityParameters.(*gosnmp.UsmSecurityParameters)
-		if d.engine == nil || sp == nil || sp.AuthoritativeEngineID != string(d.engine.ID) {
-			return nil, errors.New("an SNMPv3 inform not sent to this engine's ID is not answered")
+		sp, err := d.ourSecurity(pkt)
+		if err != nil {
+			return nil, err
 		}
-		nsp := sp.Copy().(*gosnmp.UsmSecurityParameters)
-		nsp.AuthoritativeEngineBoots, nsp.AuthoritativeEngineTime = uint32(d.engine.Boots), uint32(d.engine.time(at))
-		nsp.Logger = gosnmp.NewLogger(nil)
-		resp.SecurityParameters = nsp
+		resp.SecurityParameters = d.engine.security(sp, at)
 		resp.MsgFlags = pkt.MsgFlags &^ gosnmp.Reportable
 	}
 	return resp.MarshalMsg()

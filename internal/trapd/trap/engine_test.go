@@ -88,3 +88,104 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("probe without users: %v, want ErrUser", err)
 	}
 }
+
+// TestTimeWindowReport: an authenticated inform to this engine whose boots or time lie
+// outside its window is answered with a Report that the sender can authenticate with
+// the user's key (authNoPriv, not reportable), carrying usmStatsNotInTimeWindows and
+// this engine's ID, boots and time; a bad digest, an out-of-window trap, and an inform
+// not sent reportable get no Report, and an inform within the window is handed on.
+func TestTimeWindowReport(t *testing.T) {
+	d := testDecoder(t)
+	users := testUsers()
+	at := testEngine.Start.Add(1000 * time.Second)
+	usm := func(i int, boots, tm uint32) *gosnmp.UsmSecurityParameters {
+		u := users[i].Copy().(*gosnmp.UsmSecurityParameters)
+		u.AuthoritativeEngineID, u.AuthoritativeEngineBoots, u.AuthoritativeEngineTime = string(testEngine.ID), boots, tm
+		return u
+	}
+	badDigest := usm(0, 3, 99999)
+	badDigest.AuthenticationPassphrase = "not-the-pass"
+	carolBad := usm(2, 2, 1000)
+	carolBad.AuthenticationPassphrase = "not-carols-pass"
+	// An inform not sent reportable: gosnmp always sets the flag, so the decoded inform
+	// is marshalled again without it (under its own keys and salt).
+	unreportable := func() []byte {
+		_, pkt, err := d.DecodePacket(v3Inform(t, usm(0, 3, 99999), gosnmp.AuthPriv), netip.Addr{}, at)
+		if !errors.Is(err, ErrNotInTimeWindow) {
+			t.Fatalf("reportable inform: %v", err)
+		}
+		pkt.MsgFlags &^= gosnmp.Reportable
+		b, err := pkt.MarshalMsg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}()
+	reports := 0 // usmStatsNotInTimeWindows counts the Reports built: not the inform above
+	for _, tt := range []struct {
+		name    string
+		user    int
+		msg     []byte
+		wantErr error
+	}{
+		{name: "authPriv, time far ahead", user: 0, msg: v3Inform(t, usm(0, 3, 99999), gosnmp.AuthPriv), wantErr: ErrNotInTimeWindow},
+		{name: "authPriv SHA-256, time 151 s behind", user: 1, msg: v3Inform(t, usm(1, 3, 849), gosnmp.AuthPriv), wantErr: ErrNotInTimeWindow},
+		{name: "authNoPriv, previous boots", user: 2, msg: v3Inform(t, usm(2, 2, 1000), gosnmp.AuthNoPriv), wantErr: ErrNotInTimeWindow},
+		{name: "authNoPriv, boots 0 time 0 (time synchronisation)", user: 2, msg: v3Inform(t, usm(2, 0, 0), gosnmp.AuthNoPriv), wantErr: ErrNotInTimeWindow},
+		{name: "within the window", user: 0, msg: v3Inform(t, usm(0, 3, 1100), gosnmp.AuthPriv)},
+		{name: "bad digest", msg: v3Inform(t, badDigest, gosnmp.AuthPriv), wantErr: ErrAuth},
+		{name: "bad digest authNoPriv", msg: v3Inform(t, carolBad, gosnmp.AuthNoPriv), wantErr: ErrAuth},
+		{name: "trap under this engine's ID", msg: v3Message(t, usm(0, 3, 99999), gosnmp.AuthPriv, ".1.3.6.1.6.3.1.1.5.1"), wantErr: ErrAuth},
+		{name: "inform not reportable", msg: unreportable, wantErr: ErrAuth},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, pkt, err := d.DecodePacket(tt.msg, netip.MustParseAddr("127.0.0.1"), at)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == ErrAuth) != errors.Is(err, ErrAuth) {
+				t.Fatalf("DecodePacket error %v, want %v", err, tt.wantErr)
+			}
+			switch {
+			case tt.wantErr == nil:
+				if !tr.Inform || tr.User != users[tt.user].UserName {
+					t.Errorf("inform within the window: %+v", tr)
+				}
+				return
+			case tt.wantErr != ErrNotInTimeWindow:
+				if pkt != nil {
+					t.Errorf("a refused message returned its packet, for a Report")
+				}
+				return
+			}
+			b, err := d.TimeWindowReport(pkt, at.Add(2*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reports++
+			// The sender decodes the Report with its user's key localised to this
+			// engine's ID, at authNoPriv.
+			sender := func(authPass string) (*gosnmp.SnmpPacket, error) {
+				u := usm(tt.user, 0, 0)
+				u.AuthenticationPassphrase, u.PrivacyProtocol, u.PrivacyPassphrase = authPass, gosnmp.NoPriv, ""
+				g := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, SecurityParameters: u}
+				return g.UnmarshalTrap(append([]byte(nil), b...), true)
+			}
+			if _, err := sender("a-wrong-passphrase"); err == nil {
+				t.Fatal("the Report authenticates with a wrong passphrase too: not authenticated")
+			}
+			rep, err := sender(users[tt.user].AuthenticationPassphrase)
+			if err != nil {
+				t.Fatalf("the sender cannot authenticate the Report: %v", err)
+			}
+			sp := rep.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+			if rep.PDUType != gosnmp.Report || rep.MsgFlags != gosnmp.AuthNoPriv || rep.MsgID != pkt.MsgID || rep.RequestID != pkt.RequestID ||
+				sp.UserName != users[tt.user].UserName || sp.AuthoritativeEngineID != string(testEngine.ID) ||
+				sp.AuthoritativeEngineBoots != 3 || sp.AuthoritativeEngineTime != 1002 {
+				t.Errorf("report %v flags %v msgID %d requestID %d, security %s %q boots %d time %d",
+					rep.PDUType, rep.MsgFlags, rep.MsgID, rep.RequestID, sp.UserName, sp.AuthoritativeEngineID, sp.AuthoritativeEngineBoots, sp.AuthoritativeEngineTime)
+			}
+			if len(rep.Variables) != 1 || rep.Variables[0].Name != usmStatsNotInTimeWindows || rep.Variables[0].Type != gosnmp.Counter32 ||
+				rep.Variables[0].Value != uint(reports) {
+				t.Errorf("varbinds %+v, want usmStatsNotInTimeWindows = %d", rep.Variables, reports)
+			}
+		})
+	}
+}

@@ -29,14 +29,29 @@ func FuzzDecode(f *testing.F) {
 		AuthenticationProtocol: gosnmp.MD5, AuthenticationPassphrase: "carol-auth-pass"}, gosnmp.AuthNoPriv, libvirtmib.GuestNotif))
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
 	f.Add(discoveryProbe)
+	// Informs to the test engine, outside its window at at (so Reported) and within it.
+	at := testEngine.Start.Add(1000 * time.Second)
+	late := &gosnmp.UsmSecurityParameters{UserName: "carol", AuthoritativeEngineID: string(testEngine.ID), AuthoritativeEngineBoots: 3,
+		AuthoritativeEngineTime: 5000, AuthenticationProtocol: gosnmp.MD5, AuthenticationPassphrase: "carol-auth-pass"}
+	f.Add(v3Inform(f, late, gosnmp.AuthNoPriv))
+	timely := late.Copy().(*gosnmp.UsmSecurityParameters)
+	timely.AuthoritativeEngineTime = 1000
+	f.Add(v3Inform(f, timely, gosnmp.AuthNoPriv))
 	d := testDecoder(f)
 	src := netip.MustParseAddr("127.0.0.1")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tr, err := d.Decode(b, src, time.Time{})
+		tr, pkt, err := d.DecodePacket(b, src, at)
 		if errors.Is(err, ErrDiscovery) {
 			// The probe's Report is built from the same hostile bytes.
 			if _, err := d.DiscoveryReport(b, time.Time{}); err != nil && !errors.Is(err, ErrMalformed) {
 				t.Fatalf("DiscoveryReport error of an unknown kind: %v", err)
+			}
+			return
+		}
+		if errors.Is(err, ErrNotInTimeWindow) {
+			// Only an authenticated inform gets here; its Report must always build.
+			if _, err := d.TimeWindowReport(pkt, at); err != nil {
+				t.Fatalf("TimeWindowReport: %v", err)
 			}
 			return
 		}

@@ -11,6 +11,14 @@ import (
 	"github.com/vcrcovery/vcrcovery/internal/libvirtmib"
 )
 
+// PacketUser is the USM user name of the SNMPv3 message pkt ("" for others).
+func PacketUser(pkt *gosnmp.SnmpPacket) string {
+	if usm, ok := pkt.SecurityParameters.(*gosnmp.UsmSecurityParameters); ok {
+		return usm.UserName
+	}
+	return ""
+}
+
 // FromPacket turns a notification that gosnmp decoded into a Trap. It accepts SNMPv1
 // Trap-PDUs, SNMPv2-Trap-PDUs and InformRequest-PDUs; anything else (a GetRequest sent
 // to the trap port, a Report) is ErrMalformed. An SNMPv2 notification must start with
@@ -24,9 +32,7 @@ func FromPacket(pkt *gosnmp.SnmpPacket, src netip.Addr, received time.Time) (Tra
 		t.Version = "2c"
 	case gosnmp.Version3:
 		t.Version = "3"
-		if usm, ok := pkt.SecurityParameters.(*gosnmp.UsmSecurityParameters); ok {
-			t.User = usm.UserName
-		}
+		t.User = PacketUser(pkt)
 	default:
 		return Trap{}, malformed("SNMP version %v", pkt.Version)
 	}

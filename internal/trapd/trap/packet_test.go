@@ -293,6 +293,17 @@ func v3Trap(t testing.TB, user, engineID string) []byte {
 // sends it (caught on a local socket: gosnmp has no marshal-only call).
 func v3Message(t testing.TB, usm *gosnmp.UsmSecurityParameters, flags gosnmp.SnmpV3MsgFlags, trapOID string) []byte {
 	t.Helper()
+	return v3Notification(t, usm, flags, trapOID, false)
+}
+
+// v3Inform is v3Message for an InformRequest (which gosnmp sends reportable).
+func v3Inform(t testing.TB, usm *gosnmp.UsmSecurityParameters, flags gosnmp.SnmpV3MsgFlags) []byte {
+	t.Helper()
+	return v3Notification(t, usm, flags, ".1.3.6.1.6.3.1.1.5.1", true)
+}
+
+func v3Notification(t testing.TB, usm *gosnmp.UsmSecurityParameters, flags gosnmp.SnmpV3MsgFlags, trapOID string, inform bool) []byte {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -300,14 +311,17 @@ func v3Message(t testing.TB, usm *gosnmp.UsmSecurityParameters, flags gosnmp.Snm
 	defer pc.Close()
 	g := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, MsgFlags: flags,
 		SecurityParameters: usm, Target: "127.0.0.1", Port: uint16(pc.LocalAddr().(*net.UDPAddr).Port), Timeout: time.Second}
+	if inform {
+		g.Timeout = 50 * time.Millisecond // nobody answers: only the datagram is wanted
+	}
 	if err := g.Connect(); err != nil {
 		t.Fatal(err)
 	}
 	defer g.Conn.Close()
-	if _, err := g.SendTrap(gosnmp.SnmpTrap{Variables: []gosnmp.SnmpPDU{
+	if _, err := g.SendTrap(gosnmp.SnmpTrap{IsInform: inform, Variables: []gosnmp.SnmpPDU{
 		{Name: libvirtmib.SysUpTime, Type: gosnmp.TimeTicks, Value: uint32(1)},
 		{Name: libvirtmib.SnmpTrapOID, Type: gosnmp.ObjectIdentifier, Value: trapOID},
-	}}); err != nil {
+	}}); err != nil && !inform {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 4096)
