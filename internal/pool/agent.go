@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/config"
-	"github.com/vcrcovery/vcrcovery/internal/container"
 	"github.com/vcrcovery/vcrcovery/internal/dcs"
 	"github.com/vcrcovery/vcrcovery/internal/dnsupdate"
 	"github.com/vcrcovery/vcrcovery/internal/ratelog"
@@ -55,14 +54,16 @@ type Agent struct {
 	// down (default 5s).
 	StopTimeout time.Duration
 
-	own  *container.Server
+	// peers are DCS, DNS and the LXD servers behind the seams of seam.go.
+	peers
+	own  Server
 	rate *ratelog.Limiter
 	// settled is a TTL after the first join: until then the agent claims nothing, so
 	// that hosts started together all count in the placement of a first start.
 	settled time.Time
 
 	mu   sync.Mutex
-	sess *dcs.Session
+	sess Session
 }
 
 // ErrNotPoolHost: Host is not a standbys entry with a weight.
@@ -77,7 +78,7 @@ func (a *Agent) standby(name string) (config.Standby, bool) {
 	return config.Standby{}, false
 }
 
-func (a *Agent) session() *dcs.Session {
+func (a *Agent) session() Session {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.sess
@@ -92,8 +93,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
+	a.wire()
 	if a.Tick == 0 {
-		a.Tick = a.DCS.TTL() / 8
+		a.Tick = a.store.TTL() / 8
 	}
 	if a.StopTimeout == 0 {
 		a.StopTimeout = 5 * time.Second
@@ -104,15 +106,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("pool host %s: %w", a.Host, ErrNotPoolHost)
 	}
 	// Not bound to ctx: the step-down after ctx ends still needs the host's own server.
-	own, err := container.Connect(context.WithoutCancel(ctx), sb)
+	own, err := a.dial(context.WithoutCancel(ctx), sb)
 	if err != nil {
 		return fmt.Errorf("pool host %s: its own LXD server: %w", a.Host, err)
 	}
 	a.own = own
 	// Bounded: at start, an etcd that does not answer is an error to report (exit 1),
 	// not a wait; later, the session rides out etcd's absences.
-	jctx, cancel := context.WithTimeout(ctx, 3*a.DCS.TTL())
-	sess, err := a.DCS.Join(jctx, a.Host)
+	jctx, cancel := context.WithTimeout(ctx, 3*a.store.TTL())
+	sess, err := a.join(jctx, a.Host)
 	cancel()
 	if err != nil {
 		return err
@@ -120,7 +122,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.sess = sess
 	a.mu.Unlock()
-	a.settled = time.Now().Add(sess.TTL())
+	a.settled = a.now().Add(sess.TTL())
 
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -148,13 +150,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Log.Error("pool session ended: stopping every pooled container here before rejoining", "host", a.Host, "err", sess.Err())
 		a.stopAll(ctx, services)
 		for ctx.Err() == nil {
-			if sess, err = a.DCS.Join(ctx, a.Host); err == nil {
+			if sess, err = a.join(ctx, a.Host); err == nil {
 				break
 			}
 			a.rate.Log(slog.LevelWarn, "rejoin", "cannot rejoin the pool", "host", a.Host, "err", err)
 			select {
 			case <-ctx.Done():
-			case <-time.After(a.DCS.TTL() / 3):
+			case <-time.After(a.store.TTL() / 3):
 			}
 		}
 		if ctx.Err() != nil {
@@ -183,7 +185,7 @@ func (a *Agent) stepDown(services []*service) {
 	defer cancel()
 	sess := a.session()
 	for _, s := range services {
-		o, err := a.DCS.Owner(ctx, s.cfg.Name)
+		o, err := a.store.Owner(ctx, s.cfg.Name)
 		if err != nil || !sess.Owns(o) {
 			continue
 		}
@@ -203,7 +205,7 @@ func (a *Agent) stepDown(services []*service) {
 }
 
 // connect opens another pool host's LXD server for one bounded task.
-func (a *Agent) connect(ctx context.Context, host string) (*container.Server, error) {
+func (a *Agent) connect(ctx context.Context, host string) (Server, error) {
 	if host == a.Host {
 		return a.own, nil
 	}
@@ -211,5 +213,5 @@ func (a *Agent) connect(ctx context.Context, host string) (*container.Server, er
 	if !ok {
 		return nil, fmt.Errorf("pool host %s: %w", host, ErrNotPoolHost)
 	}
-	return container.Connect(ctx, sb)
+	return a.dial(ctx, sb)
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/container"
 	"github.com/vcrcovery/vcrcovery/internal/dcs"
@@ -25,14 +24,14 @@ const snapPrefix = "vcr-"
 // if at least one replica holds it, or the ring has no other host), prune what the
 // commit no longer keeps, remove the copies of hosts no longer in the group, and
 // report to Zabbix.
-func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
+func (s *service) replicate(ctx context.Context, sess Session) error {
 	a, c, name := s.a, s.cfg.Container, s.cfg.Name
-	t0 := time.Now()
+	t0 := a.now()
 	snap := snapPrefix + strconv.FormatInt(t0.UnixMilli(), 10)
 	if err := a.own.Snapshot(ctx, c, snap); err != nil {
 		return err
 	}
-	snapTook := time.Since(t0)
+	snapTook := a.now().Sub(t0)
 	ring, err := a.live(ctx)
 	if err != nil {
 		s.dropSnapshot(ctx, snap)
@@ -40,7 +39,7 @@ func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
 	}
 	p := ring.PlaceOwned(s.ps, a.Host)
 	// One connection per host for the whole round: copy, prune and clean-up.
-	servers := servers{a: a, open: map[string]*container.Server{}}
+	servers := servers{a: a, open: map[string]Server{}}
 	var held []string
 	for _, h := range p.Replicas {
 		if err := s.copyTo(ctx, servers, h, snap); err != nil {
@@ -49,7 +48,7 @@ func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
 		}
 		held = append(held, h)
 	}
-	copyTook := time.Since(t0) - snapTook
+	copyTook := a.now().Sub(t0) - snapTook
 	if len(held) == 0 && len(p.Replicas) > 0 {
 		s.dropSnapshot(ctx, snap)
 		s.report(ctx, p)
@@ -64,7 +63,7 @@ func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
 	}
 	a.Log.Info("snapshot committed", "service", name, "snapshot", snap, "replicas", held, "missing", p.Missing,
 		"snapshot_seconds", snapTook.Seconds(), "copy_seconds", copyTook.Seconds(), "revision", committed.Revision)
-	if kept, err := a.DCS.Snapshots(ctx, name); err == nil {
+	if kept, err := a.store.Snapshots(ctx, name); err == nil {
 		keep := make([]string, 0, len(kept))
 		for _, k := range kept {
 			keep = append(keep, k.Name)
@@ -82,10 +81,10 @@ func (s *service) replicate(ctx context.Context, sess *dcs.Session) error {
 // use (their requests obey the round's ctx).
 type servers struct {
 	a    *Agent
-	open map[string]*container.Server
+	open map[string]Server
 }
 
-func (ss servers) get(ctx context.Context, host string) (*container.Server, error) {
+func (ss servers) get(ctx context.Context, host string) (Server, error) {
 	if srv, ok := ss.open[host]; ok {
 		return srv, nil
 	}
@@ -122,7 +121,7 @@ func (s *service) copyTo(ctx context.Context, servers servers, host, snap string
 			return fmt.Errorf("the copy on %s runs (or its state is unknown: %v): not refreshing over it", host, err)
 		}
 	}
-	if err := srv.CopyFrom(ctx, s.a.own, c, container.CopyOptions{Refresh: exists}); err != nil {
+	if err := s.a.copy(ctx, srv, s.a.own, c, container.CopyOptions{Refresh: exists}); err != nil {
 		return err
 	}
 	names, err := srv.Snapshots(ctx, c)
@@ -196,13 +195,13 @@ func (s *service) report(ctx context.Context, p placement.Placement) {
 		{Host: host, Key: zabbix.KeyPoolSnapshotPeriod, Value: num(a.Inventory.Pool.SnapshotPeriod.Seconds())},
 	}
 	holding := 0
-	if latest, ok, err := a.DCS.Latest(ctx, s.cfg.Name); err == nil && ok {
+	if latest, ok, err := a.store.Latest(ctx, s.cfg.Name); err == nil && ok {
 		for _, r := range p.Replicas {
 			if slices.Contains(latest.Replicas, r) {
 				holding++
 			}
 		}
-		vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolSnapshotAge, Value: num(time.Since(latest.Created).Seconds())})
+		vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolSnapshotAge, Value: num(a.now().Sub(latest.Created).Seconds())})
 	}
 	vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolReplicas, Value: strconv.Itoa(holding)})
 	if _, err := a.Zabbix.Send(ctx, vals); err != nil {

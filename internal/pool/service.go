@@ -62,7 +62,7 @@ func (s *service) tick(ctx context.Context) {
 	if sess.Err() != nil {
 		return // Run stops everything and rejoins
 	}
-	o, err := a.DCS.Owner(ctx, s.cfg.Name)
+	o, err := a.store.Owner(ctx, s.cfg.Name)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.rate.Log(slog.LevelWarn, "owner:"+s.cfg.Name, "cannot read the owner: no takeover, no demotion until etcd answers",
@@ -104,7 +104,7 @@ func (s *service) stopStale(ctx context.Context, owner string) {
 }
 
 // serve is the owner's duty: the container runs, and a snapshot is due every period.
-func (s *service) serve(ctx context.Context, sess *dcs.Session) {
+func (s *service) serve(ctx context.Context, sess Session) {
 	a := s.a
 	if _, err := a.own.Ensure(ctx, container.Spec{Name: s.cfg.Container, Backup: s.cfg.Backup}); err != nil {
 		a.rate.Log(slog.LevelError, "ensure:"+s.cfg.Name, "the owned container does not run", "service", s.cfg.Name, "err", err)
@@ -120,7 +120,7 @@ func (s *service) serve(ctx context.Context, sess *dcs.Session) {
 		}
 		s.addr = ip
 	}
-	now := time.Now()
+	now := a.now()
 	if now.Before(s.nextSnapshot) {
 		return
 	}
@@ -136,7 +136,7 @@ func (s *service) serve(ctx context.Context, sess *dcs.Session) {
 
 // live returns the ring of the pool hosts with a live lease.
 func (a *Agent) live(ctx context.Context) (*placement.Ring, error) {
-	m, err := a.DCS.Members(ctx)
+	m, err := a.store.Members(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -151,9 +151,9 @@ func (a *Agent) live(ctx context.Context) (*placement.Ring, error) {
 
 // orphan handles a service without an owner: this host claims it when it is the
 // candidate whose turn it is.
-func (s *service) orphan(ctx context.Context, sess *dcs.Session) {
+func (s *service) orphan(ctx context.Context, sess Session) {
 	a := s.a
-	now := time.Now()
+	now := a.now()
 	if s.noOwnerSince.IsZero() {
 		s.noOwnerSince = now
 	}
@@ -164,7 +164,7 @@ func (s *service) orphan(ctx context.Context, sess *dcs.Session) {
 	if err != nil {
 		return
 	}
-	latest, ok, err := a.DCS.Latest(ctx, s.cfg.Name)
+	latest, ok, err := a.store.Latest(ctx, s.cfg.Name)
 	if err != nil {
 		return
 	}
@@ -200,7 +200,7 @@ func (s *service) orphan(ctx context.Context, sess *dcs.Session) {
 	s.noOwnerSince = time.Time{}
 	a.Log.Info("claimed the service", "service", s.cfg.Name, "host", a.Host, "rank", rank, "candidates", cands)
 	if err := s.takeover(ctx, lp); err != nil {
-		s.retryAfter = time.Now().Add(sess.TTL())
+		s.retryAfter = a.now().Add(sess.TTL())
 		a.Log.Error("takeover failed: releasing the service", "service", s.cfg.Name, "host", a.Host, "err", err)
 		if running, rerr := a.own.Running(ctx, s.cfg.Container); rerr == nil && running {
 			if serr := a.own.Stop(ctx, s.cfg.Container); serr != nil {
@@ -357,7 +357,7 @@ func (s *service) restore(ctx context.Context, latest *dcs.Snapshot) (string, er
 // publish points the service's name at ip: from last (the address the latest commit
 // recorded) with the compare-and-set, or by creating it when the name has no address.
 func (s *service) publish(ctx context.Context, last, ip netip.Addr) (string, error) {
-	d := s.a.DNS
+	d := s.a.names
 	name := s.cfg.DNSName
 	cur, err := d.Lookup(ctx, name)
 	if err != nil {
