@@ -16,8 +16,8 @@ import (
 // server's answer and recording it), only Zabbix's history can tell whether it got
 // in. Before a batch from the follower or the spool leaves, the deliverer records it
 // in the ledger (with, for the follower, its position once delivered); once the
-// outcome is durable, the follower saves that position (Settle) or the spool its
-// cursor. At the next start, an open record is completed: what history (or the
+// outcome is durable, the follower notes the record delivered (Settle, saved with its
+// position soon after) or the spool moves its cursor. At the next start, an open record is completed: what history (or the
 // spool's last batch) holds is not sent again, the rest is spooled, and the follower
 // resumes after the batch instead of reading it again.
 
@@ -25,9 +25,8 @@ import (
 type intake interface {
 	// After returns the follower's position just past record seq.
 	After(seq uint64) (json.RawMessage, error)
-	// Settle saves the follower's position now, with n as the last ledger record
-	// delivered.
-	Settle(n uint64) error
+	// Settle records n as the last ledger record delivered (saved soon after).
+	Settle(n uint64)
 }
 
 // defaultSyncLag is how long after a batch left its values may take to show in
@@ -63,13 +62,10 @@ func (d *deliverer) record(source string, values []zabbix.Value, after json.RawM
 	return n
 }
 
-// settle saves the follower's position with ledger record n delivered.
+// settle tells the follower that ledger record n is delivered.
 func (d *deliverer) settle(n uint64) {
-	if n == 0 || d.intake == nil {
-		return
-	}
-	if err := d.intake.Settle(n); err != nil {
-		d.limiter.Log(slog.LevelError, "save", "save follow position", "err", err)
+	if n > 0 && d.intake != nil {
+		d.intake.Settle(n)
 	}
 }
 

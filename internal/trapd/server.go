@@ -301,10 +301,7 @@ func (s *Server) Listen() error {
 		return err
 	}
 	if s.resume != nil {
-		if err := f.Settle(s.resumeN); err != nil {
-			f.Close()
-			return fmt.Errorf("save follow position: %w", err)
-		}
+		f.Settle(s.resumeN)
 	}
 	s.follower = f
 	s.deliver.intake = f

@@ -6,10 +6,9 @@
 //   - restarts resume from the saved position: records acknowledged before are not
 //     handed on again, and none written meanwhile is skipped. The position is saved in a
 //     state file (fsync'd, atomic) after acknowledgements and when the follower closes;
-//     a caller that records each batch before it leaves (spool.Ledger) saves the
-//     position with Settle once the batch is delivered, and after a crash resumes from
-//     the position the ledger holds (Options.Resume), so that no record is handed on
-//     twice; otherwise a crash between an acknowledgement and the next save (tens of
+//     a caller that records each batch before it leaves (spool.Ledger), with the
+//     position after it (After), resumes after a crash from the position the ledger
+//     holds (Options.Resume), so that no record is handed on twice; otherwise a crash between an acknowledgement and the next save (tens of
 //     milliseconds) can hand a record on twice;
 //   - rotation by rename (logrotate's default): the old file is read to its end, also
 //     after a restart (it is found again by its device and inode), then the new one
@@ -568,13 +567,16 @@ func (f *Follower) After(seq uint64) (json.RawMessage, error) {
 	return b, err
 }
 
-// Settle saves the position now, with n as the last ledger record delivered. The
-// caller has called done for every record of that batch.
-func (f *Follower) Settle(n uint64) error {
+// Settle records n as the last ledger record delivered; the caller has called done
+// for every record of that batch. It is saved with the position by the saver (within
+// about 20 ms) and by Close. Not at once: the ledger already holds the position after
+// the batch, and a restart that finds the record still open checks it and resumes
+// from there all the same; a second fsync'd write per batch would only slow delivery.
+func (f *Follower) Settle(n uint64) {
 	f.saveMu.Lock()
 	f.settled = n
 	f.saveMu.Unlock()
-	return f.save()
+	f.ack(^uint64(0)) // asks the saver to save
 }
 
 func (f *Follower) fileFor(id fileID) (*os.File, error) {
