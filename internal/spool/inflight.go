@@ -19,6 +19,8 @@ const (
 	FromIntake = "intake"
 	// FromSpool: the spool's oldest batch, being replayed.
 	FromSpool = "spool"
+	// Held: values the server refused for now, kept for retry (a ledger of its own).
+	Held = "held"
 )
 
 // Ledger is the durable record of the one batch of values that is leaving for the

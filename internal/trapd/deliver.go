@@ -64,6 +64,10 @@ type deliverer struct {
 	intake  intake
 	stored  func(ctx context.Context, values []zabbix.Value) ([]bool, error)
 	syncLag time.Duration
+	// heldStore keeps the values held for retry on disk, so that a kill does not lose
+	// them (nil: memory only); restore are those a killed run left, held again by run.
+	heldStore *spool.Ledger
+	restore   []zabbix.Value
 
 	held      []held
 	heldPairs map[pair]int       // held values per item
@@ -92,6 +96,7 @@ const (
 func (d *deliverer) run(ctx context.Context) {
 	d.heldPairs, d.accepted = map[pair]int{}, map[pair]time.Time{}
 	d.backoff = minBackoff
+	d.holdRestored()
 	defer d.finish()
 	for {
 		if d.spool.Values() > 0 {
@@ -369,6 +374,7 @@ func (d *deliverer) hold(res zabbix.Result) {
 		d.held = d.held[1:]
 	}
 	if len(refused) > 0 {
+		d.saveHeld()
 		d.limiter.Log(slog.LevelWarn, "refused", "zabbix refused values (item missing, or not yet created by discovery); retrying",
 			"values", len(refused), "example", refused[0].String(), "held", len(d.held))
 		// Ambiguous values are retried at once (one per request, which tells).
@@ -407,6 +413,9 @@ func (d *deliverer) retryHeld(ctx context.Context) {
 		values = append(values, h.v)
 		keep = append(keep, h)
 	}
+	if len(keep) != len(d.held) {
+		defer d.saveHeld()
+	}
 	d.held = keep
 	if len(values) == 0 {
 		return
@@ -436,6 +445,9 @@ func (d *deliverer) retryHeld(ctx context.Context) {
 		}
 		keep = append(keep, h)
 	}
+	if len(keep) != len(d.held) {
+		defer d.saveHeld()
+	}
 	d.held = keep
 	d.nextRetry = now.Add(d.retryEvery)
 	if len(res.Ambiguous) > 0 {
@@ -454,6 +466,7 @@ func (d *deliverer) finish() {
 		}
 		d.toSpool(values)
 		d.held = nil
+		d.saveHeld()
 	}
 	var items []item
 	defer func() {

@@ -141,7 +141,7 @@ func (d *deliverer) recoverFlight(ctx context.Context, f *spool.Flight, settled 
 		if f.N <= settled {
 			return nil // delivered and saved
 		}
-		values := f.Values
+		values := without(f.Values, d.restore) // held for retry, restored by run
 		if last, err := d.spool.Last(); err != nil {
 			d.limiter.Log(slog.LevelError, "spool_read", "cannot read the spool's last batch", "err", err)
 		} else {
@@ -195,4 +195,47 @@ func without(values, drop []zabbix.Value) []zabbix.Value {
 		}
 	}
 	return out
+}
+
+// saveHeld writes the values held for retry to heldStore (a failure is logged: they
+// are then only in memory until shutdown spools them).
+func (d *deliverer) saveHeld() {
+	if d.heldStore == nil {
+		return
+	}
+	values := make([]zabbix.Value, len(d.held))
+	for i, h := range d.held {
+		values[i] = h.v
+	}
+	if _, err := d.heldStore.Write(spool.Held, values, nil); err != nil {
+		d.limiter.Log(slog.LevelError, "held", "cannot save the values held for retry: a crash would lose them", "values", len(values), "err", err)
+	}
+}
+
+// holdRestored holds again the values a killed run held for retry, with their
+// deadlines (clock + rejectRetry), and retries them at once.
+func (d *deliverer) holdRestored() {
+	if len(d.restore) == 0 {
+		return
+	}
+	for _, v := range d.restore {
+		d.held = append(d.held, held{v: v, deadline: v.Clock.Add(d.rejectRetry)})
+		d.heldPairs[pair{v.Host, v.Key}]++
+	}
+	d.log.Info("values held for retry by the last run are retried", "values", len(d.restore))
+	d.restore = nil
+	d.nextRetry = d.now()
+}
+
+// loadHeld reads what the last run held for retry, minus what its shutdown spooled
+// (a kill between spooling them and clearing the store).
+func (d *deliverer) loadHeld(f *spool.Flight) {
+	if f == nil || len(f.Values) == 0 {
+		return
+	}
+	values := f.Values
+	if last, err := d.spool.Last(); err == nil {
+		values = without(values, last)
+	}
+	d.restore = values
 }

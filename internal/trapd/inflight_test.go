@@ -177,3 +177,67 @@ func TestDeliverLostReply(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldSurviveKill: values the server refuses for now (an item LLD has not created
+// yet) are held for retry on disk too: a killed trapd's successor retries them, and
+// the open ledger record that carried them does not spool them a second time.
+func TestHeldSurviveKill(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	open := func() (*deliverer, *spool.Flight, *spool.Flight) {
+		sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sp.Close() })
+		hl, heldLeft, err := spool.OpenLedger(filepath.Join(dir, "held.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, flight, err := spool.OpenLedger(filepath.Join(dir, "inflight.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &deliverer{spool: sp, counters: &health.Counters{}, log: log, limiter: ratelog.New(log, time.Minute),
+			batch: 100, rejectRetry: time.Hour, retryEvery: 10 * time.Millisecond, maxHeld: 100, now: time.Now,
+			ledger: l, heldStore: hl, syncLag: 10 * time.Millisecond, in: make(chan item, 10)}
+		return d, heldLeft, flight
+	}
+	// The first run: a batch of a known and a new item; the new one is refused and held.
+	d, _, _ := open()
+	d.heldPairs, d.accepted = map[pair]int{}, map[pair]time.Time{}
+	vs := []zabbix.Value{
+		{Host: "hyp", Key: "known", Value: "1", Clock: time.Now()},
+		{Host: "hyp", Key: "new", Value: "5", Clock: time.Now()},
+	}
+	d.ledger.Write(spool.FromIntake, vs, json.RawMessage(`{"offset":1}`))
+	d.hold(zabbix.Result{Rejected: vs[1:]})
+	// The next batch is recorded (the ledger forgets the first one) and taken, and
+	// trapd is killed before it learns so.
+	next := []zabbix.Value{{Host: "hyp", Key: "known", Value: "2", Clock: time.Now()}}
+	d.ledger.Write(spool.FromIntake, next, json.RawMessage(`{"offset":2}`))
+
+	s := &fakeSender{}
+	s.accepted = append(vs[:1:1], next...) // what the trapper took
+	d2, heldLeft, flight := open()
+	d2.sender, d2.stored = s, s.stored
+	d2.loadHeld(heldLeft)
+	if resume := d2.recoverFlight(context.Background(), flight, 0); resume == nil {
+		t.Fatal("no position to resume from")
+	}
+	if n := d2.spool.Values(); n != 0 {
+		t.Errorf("recovery spooled %d values; the open batch is in Zabbix", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d2.run(ctx) }()
+	waitUntil(t, "the held value retried", func() bool { return len(s.got()) == 3 })
+	cancel()
+	<-done
+	if diff := cmp.Diff([]string{"known=1", "known=2", "new=5"}, s.got()); diff != "" {
+		t.Errorf("what the trapper took (-want +got)\n%s", diff)
+	}
+	if _, left, _ := spool.OpenLedger(filepath.Join(dir, "held.json")); left != nil && len(left.Values) != 0 {
+		t.Errorf("held store after the retry: %v", left.Values)
+	}
+}

@@ -222,6 +222,12 @@ func newServer(ctx context.Context, o Options) (*Server, error) {
 // openLedger opens the deliverer's ledger and completes the batch the last run left
 // in flight, before anything new is sent.
 func (s *Server) openLedger(ctx context.Context) error {
+	hl, held, err := spool.OpenLedger(filepath.Join(s.o.Inventory.StateDir, "trapd", "held.json"))
+	if err != nil {
+		return err
+	}
+	s.deliver.heldStore = hl
+	s.deliver.loadHeld(held)
 	l, flight, err := spool.OpenLedger(filepath.Join(s.o.Inventory.StateDir, "trapd", "inflight.json"))
 	if err != nil {
 		return err
