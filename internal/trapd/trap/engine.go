@@ -1,12 +1,16 @@
 package trap
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
@@ -31,6 +35,9 @@ type Engine struct {
 	Boots int64
 	// Start is when the engine started: snmpEngineTime counts seconds from it.
 	Start time.Time
+
+	seed sync.Once
+	salt atomic.Uint64 // the last privacy salt used (privacySalt)
 }
 
 // EngineID builds an snmpEngineID of the text format (RFC 3411 SnmpEngineID, format
@@ -68,12 +75,36 @@ func (e *Engine) timely(h Header, at time.Time) bool {
 
 // security is the USM parameters of a message from this engine at at: sp's user and
 // keys (localised to this engine's ID, as the sender's were) under this engine's ID,
-// boots and time.
+// boots and time, and for a user with privacy a salt of its own: never sp's, the
+// inform's, whose keystream an AES Response in the same second would otherwise reuse.
 func (e *Engine) security(sp *gosnmp.UsmSecurityParameters, at time.Time) *gosnmp.UsmSecurityParameters {
 	n := sp.Copy().(*gosnmp.UsmSecurityParameters)
 	n.AuthoritativeEngineID, n.AuthoritativeEngineBoots, n.AuthoritativeEngineTime = string(e.ID), uint32(e.Boots), uint32(e.time(at))
+	n.PrivacyParameters = nil
+	if n.PrivacyProtocol > gosnmp.NoPriv {
+		n.PrivacyParameters = e.privacySalt(n.PrivacyProtocol)
+	}
 	n.Logger = gosnmp.NewLogger(nil)
 	return n
+}
+
+// privacySalt is the msgPrivacyParameters of the next message this engine encrypts
+// under proto: a 64-bit counter that starts at a random value and counts every
+// message, so that no salt repeats within a boots, 8 octets of it for AES (RFC 3826
+// 3.1.2.1), for DES this engine's boots and its low 32 bits (RFC 3414 8.1.1.1). It is
+// gosnmp's scheme (usmAllocateNewSalt), done here because gosnmp seeds its counter only
+// inside GoSNMP's connection set-up.
+func (e *Engine) privacySalt(proto gosnmp.SnmpV3PrivProtocol) []byte {
+	e.seed.Do(func() {
+		var b [8]byte
+		rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
+		e.salt.Store(binary.BigEndian.Uint64(b[:]))
+	})
+	salt := binary.BigEndian.AppendUint64(nil, e.salt.Add(1))
+	if proto == gosnmp.DES {
+		binary.BigEndian.PutUint32(salt, uint32(e.Boots))
+	}
+	return salt
 }
 
 // The usmStats counters (RFC 3414 section 5) that Reports carry.
@@ -141,7 +172,7 @@ func (d *Decoder) ourSecurity(pkt *gosnmp.SnmpPacket) (*gosnmp.UsmSecurityParame
 
 // Response is the Response-PDU to the InformRequest pkt (RFC 3416 section 4.2.7: same
 // request-id and varbinds, no error); an SNMPv3 one goes under this engine's ID, boots
-// and time, authenticated (and encrypted) as the inform was.
+// and time, authenticated (and encrypted, under a fresh salt) as the inform was.
 func (d *Decoder) Response(pkt *gosnmp.SnmpPacket, at time.Time) ([]byte, error) {
 	resp := *pkt
 	resp.PDUType, resp.Error, resp.ErrorIndex = gosnmp.GetResponse, gosnmp.NoError, 0

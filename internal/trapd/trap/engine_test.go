@@ -2,6 +2,7 @@ package trap
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -185,6 +186,93 @@ func TestTimeWindowReport(t *testing.T) {
 			if len(rep.Variables) != 1 || rep.Variables[0].Name != usmStatsNotInTimeWindows || rep.Variables[0].Type != gosnmp.Counter32 ||
 				rep.Variables[0].Value != uint(reports) {
 				t.Errorf("varbinds %+v, want usmStatsNotInTimeWindows = %d", rep.Variables, reports)
+			}
+		})
+	}
+}
+
+// TestResponseFreshSalt: the Response to an inform is encrypted under a salt of its
+// own (RFC 3826 3.1.2.1, RFC 3414 8.1.1.1), not the inform's: the AES IV is
+// boots||time||salt, so a Response in the inform's second under the inform's salt
+// would reuse its keystream. The same inform is answered twice in the same second;
+// both salts differ from each other and from the inform's, a DES salt starts with this
+// engine's boots, and each Response decrypts and authenticates at the sender (gosnmp,
+// the user's keys localised to this engine's ID) and not under a wrong privacy key.
+func TestResponseFreshSalt(t *testing.T) {
+	dave := &gosnmp.UsmSecurityParameters{UserName: "dave", AuthenticationProtocol: gosnmp.SHA, AuthenticationPassphrase: "dave-auth-pass",
+		PrivacyProtocol: gosnmp.DES, PrivacyPassphrase: "dave-priv-pass"}
+	users := append(testUsers(), dave)
+	d, err := NewDecoder(DecoderOptions{Users: users, Engine: testEngine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := testEngine.Start.Add(1000 * time.Second)
+	usm := func(u *gosnmp.UsmSecurityParameters) *gosnmp.UsmSecurityParameters {
+		u = u.Copy().(*gosnmp.UsmSecurityParameters)
+		u.AuthoritativeEngineID, u.AuthoritativeEngineBoots, u.AuthoritativeEngineTime = string(testEngine.ID), 3, 1000
+		return u
+	}
+	for _, tt := range []struct {
+		name  string
+		user  *gosnmp.UsmSecurityParameters
+		flags gosnmp.SnmpV3MsgFlags
+	}{
+		{name: "AES-128", user: users[0], flags: gosnmp.AuthPriv},
+		{name: "AES-256", user: users[1], flags: gosnmp.AuthPriv},
+		{name: "DES", user: dave, flags: gosnmp.AuthPriv},
+		{name: "authNoPriv", user: users[2], flags: gosnmp.AuthNoPriv},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inform := v3Inform(t, usm(tt.user), tt.flags)
+			_, pkt, err := d.DecodePacket(inform, netip.MustParseAddr("127.0.0.1"), at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			informSalt := string(pkt.SecurityParameters.(*gosnmp.UsmSecurityParameters).PrivacyParameters)
+			// sender decodes b as the inform's sender does, under privPass.
+			sender := func(b []byte, privPass string) (*gosnmp.SnmpPacket, error) {
+				u := usm(tt.user)
+				u.PrivacyPassphrase = privPass
+				g := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, SecurityParameters: u}
+				return g.UnmarshalTrap(append([]byte(nil), b...), true)
+			}
+			salts := map[string]string{informSalt: "the inform"}
+			for i := range 2 {
+				b, err := d.Response(pkt, at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h, err := PeekHeader(b); err != nil || h.Encrypted != (tt.flags == gosnmp.AuthPriv) {
+					t.Fatalf("response %d: header %+v %v, want encrypted %v", i, h, err, tt.flags == gosnmp.AuthPriv)
+				}
+				resp, err := sender(b, tt.user.PrivacyPassphrase)
+				if err != nil {
+					t.Fatalf("response %d: the sender cannot authenticate and decrypt it: %v", i, err)
+				}
+				if resp.PDUType != gosnmp.GetResponse || resp.MsgFlags != tt.flags || resp.RequestID != pkt.RequestID ||
+					len(resp.Variables) != len(pkt.Variables) || resp.Variables[1].Value != pkt.Variables[1].Value {
+					t.Errorf("response %d: %v flags %v request-id %d varbinds %+v", i, resp.PDUType, resp.MsgFlags, resp.RequestID, resp.Variables)
+				}
+				salt := string(resp.SecurityParameters.(*gosnmp.UsmSecurityParameters).PrivacyParameters)
+				if tt.flags != gosnmp.AuthPriv {
+					if salt != "" {
+						t.Errorf("response %d: an unencrypted message carries a salt %x", i, salt)
+					}
+					continue
+				}
+				if _, err := sender(b, "a-wrong-privacy-passphrase"); err == nil {
+					t.Errorf("response %d decrypts under a wrong privacy key too: not encrypted", i)
+				}
+				if len(salt) != 8 {
+					t.Fatalf("response %d: salt %x, want 8 octets", i, salt)
+				}
+				if prev, dup := salts[salt]; dup {
+					t.Errorf("response %d: salt %x is that of %s", i, salt, prev)
+				}
+				salts[salt] = fmt.Sprintf("response %d", i)
+				if tt.user.PrivacyProtocol == gosnmp.DES && salt[:4] != "\x00\x00\x00\x03" {
+					t.Errorf("response %d: DES salt %x does not start with this engine's boots 3", i, salt)
+				}
 			}
 		})
 	}
