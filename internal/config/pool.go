@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -55,6 +56,12 @@ type PooledService struct {
 	Pin string
 	// Container is the LXD instance name on every host (default: the service name).
 	Container string
+	// StoragePool is the LXD storage pool the container lives on, on every host: the
+	// first start from the backup, each replica copy and so each restore (empty: the
+	// pool of the host's default profile). A copy-on-write pool (btrfs) makes the
+	// period's snapshot near-instant where a dir pool freezes the container while it
+	// copies its files.
+	StoragePool string
 	// Backup is what the first owner creates the container from.
 	Backup Backup
 	// TSIGKeyFile and TSIGKey: the service's own key, as Service has.
@@ -78,6 +85,11 @@ const (
 	maxPoolWeight   = 1000
 	maxPoolReplicas = 16
 )
+
+// storagePoolRE is the shape of an LXD storage pool name the inventory accepts: LXD
+// itself refuses slashes and names that start with '-' or '.'; this is stricter, so a
+// typo shows at load, not at the first copy.
+var storagePoolRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$`)
 
 // PoolHosts are the standbys that take part in the pool (those with a Weight).
 func (inv *Inventory) PoolHosts() []Standby {
@@ -165,13 +177,14 @@ func (b *builder) weight(path string, w *int) int {
 func (b *builder) pooledService(p string, r *rawService, zone string, poolHosts map[string]bool, hasPool bool) PooledService {
 	rp := r.Pool
 	s := PooledService{
-		Name:       r.Name,
-		ZabbixHost: r.ZabbixHost,
-		DNSName:    b.dnsName(p+".dns_name", r.DNSName, zone),
-		Probe:      b.probe(p+".probe", &r.Probe),
-		Replicas:   deref(rp.Replicas, defaultPoolReplicas),
-		Pin:        rp.Pin,
-		Container:  rp.Container,
+		Name:        r.Name,
+		ZabbixHost:  r.ZabbixHost,
+		DNSName:     b.dnsName(p+".dns_name", r.DNSName, zone),
+		Probe:       b.probe(p+".probe", &r.Probe),
+		Replicas:    deref(rp.Replicas, defaultPoolReplicas),
+		Pin:         rp.Pin,
+		Container:   rp.Container,
+		StoragePool: rp.StoragePool,
 	}
 	s.TSIGKeyFile, s.TSIGKey = b.serviceKey(p, r.TSIGKeyFile)
 	s.Hooks, _ = b.hooks(p+".hooks", r.Hooks, false)
@@ -204,6 +217,9 @@ func (b *builder) pooledService(p string, r *rawService, zone string, poolHosts 
 	}
 	if !containerRE.MatchString(s.Container) {
 		b.add(p+".pool.container", "must be an LXD instance name (letters, digits, '-', starting with a letter, at most 63), got %q", s.Container)
+	}
+	if s.StoragePool != "" && !storagePoolRE.MatchString(s.StoragePool) {
+		b.add(p+".pool.storage_pool", "must be an LXD storage pool name (letters, digits, '_', '.', '-', at most 63), got %q", s.StoragePool)
 	}
 	s.Backup = b.backup(p+".pool.backup", rp.Backup)
 	return s

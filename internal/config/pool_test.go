@@ -41,7 +41,7 @@ services:
   - name: svc1
     dns_name: svc1.lab.vcrcovery.test
     probe: {ports: [8080]}
-    pool: {replicas: 2, pin: b, backup: {kind: image, source: busybox}}
+    pool: {replicas: 2, pin: b, storage_pool: cow, backup: {kind: image, source: busybox}}
 `
 	inv, err := Parse([]byte(y), dir)
 	if err != nil {
@@ -68,7 +68,7 @@ services:
 	}
 	want := PooledService{Name: "svc1", ZabbixHost: "svc1", DNSName: "svc1.lab.vcrcovery.test.",
 		Probe: Probe{Ports: []int{8080}, Timeout: 10 * time.Second}, Replicas: 2, Pin: "b",
-		Container: "svc1", Backup: Backup{Kind: BackupImage, Source: "busybox"}}
+		Container: "svc1", StoragePool: "cow", Backup: Backup{Kind: BackupImage, Source: "busybox"}}
 	if diff := cmp.Diff(want, *s, typed); diff != "" {
 		t.Errorf("pooled service (-want +got)\n%s", diff)
 	}

@@ -127,10 +127,11 @@ type rawProbe struct {
 }
 
 type rawServiceStandby struct {
-	Host      string    `yaml:"host"`
-	Mode      string    `yaml:"mode"`
-	Container string    `yaml:"container"`
-	Backup    rawBackup `yaml:"backup"`
+	Host        string    `yaml:"host"`
+	Mode        string    `yaml:"mode"`
+	Container   string    `yaml:"container"`
+	StoragePool string    `yaml:"storage_pool"`
+	Backup      rawBackup `yaml:"backup"`
 }
 
 type rawBackup struct {
@@ -180,8 +181,9 @@ type rawEtcd struct {
 }
 
 type rawServicePool struct {
-	Replicas  *int      `yaml:"replicas"`
-	Pin       string    `yaml:"pin"`
-	Container string    `yaml:"container"`
-	Backup    rawBackup `yaml:"backup"`
+	Replicas    *int      `yaml:"replicas"`
+	Pin         string    `yaml:"pin"`
+	Container   string    `yaml:"container"`
+	StoragePool string    `yaml:"storage_pool"`
+	Backup      rawBackup `yaml:"backup"`
 }

@@ -102,6 +102,9 @@ type Spec struct {
 	// before it starts, so that it gets addresses of its own and never answers for the
 	// real container's (DHCP leases by MAC).
 	Scratch bool
+	// StoragePool puts a created container's root disk on that LXD storage pool
+	// (empty: the default profile's). A container that exists stays where it is.
+	StoragePool string
 }
 
 // Outcome tells what Ensure did.
@@ -152,7 +155,9 @@ func (s *Server) create(ctx context.Context, spec Spec) error {
 		if isFingerprint(spec.Backup.Source) {
 			src = api.InstanceSource{Type: "image", Fingerprint: spec.Backup.Source}
 		}
-		op, err = s.c.CreateInstance(api.InstancesPost{Name: spec.Name, Source: src, Type: api.InstanceTypeContainer})
+		post := api.InstancesPost{Name: spec.Name, Source: src, Type: api.InstanceTypeContainer}
+		post.Devices = onPool(nil, spec.StoragePool)
+		op, err = s.c.CreateInstance(post)
 	case config.BackupSnapshot:
 		// "container/snap", or "snap" for a snapshot of the container itself (which
 		// then exists, so this path is for a container that was deleted: not possible).
@@ -175,7 +180,7 @@ func (s *Server) create(ctx context.Context, spec Spec) error {
 		}
 		op, err = s.c.CreateInstance(api.InstancesPost{
 			Name:        spec.Name,
-			InstancePut: api.InstancePut{Profiles: sn.Profiles, Config: cfg, Devices: sn.Devices},
+			InstancePut: api.InstancePut{Profiles: sn.Profiles, Config: cfg, Devices: onPool(sn.Devices, spec.StoragePool)},
 			Source:      api.InstanceSource{Type: "copy", Source: src},
 			Type:        api.InstanceTypeContainer,
 		})
@@ -185,7 +190,7 @@ func (s *Server) create(ctx context.Context, spec Spec) error {
 			return fmt.Errorf("create container %s from backup: %w", spec.Name, ferr)
 		}
 		defer f.Close()
-		op, err = s.c.CreateInstanceFromBackup(lxd.InstanceBackupArgs{BackupFile: f, Name: spec.Name})
+		op, err = s.c.CreateInstanceFromBackup(lxd.InstanceBackupArgs{BackupFile: f, Name: spec.Name, PoolName: spec.StoragePool})
 	default:
 		return fmt.Errorf("create container %s: unknown backup kind %s", spec.Name, spec.Backup.Kind)
 	}
@@ -199,6 +204,32 @@ func (s *Server) create(ctx context.Context, spec Spec) error {
 		return fmt.Errorf("create container %s on %s from %s %s: %w", spec.Name, s.Name, spec.Backup.Kind, spec.Backup.Source, err)
 	}
 	return nil
+}
+
+// onPool returns devices with the root disk on pool (devices themselves when pool is
+// empty): the container's own root disk (type disk, path /) gets pool, keeping its other
+// keys (size), or a device "root" is added. LXD takes an instance's own root disk over
+// its profiles', so the container lands on pool whatever the target's default profile
+// says. devices is not changed.
+func onPool(devices map[string]map[string]string, pool string) map[string]map[string]string {
+	if pool == "" {
+		return devices
+	}
+	out := make(map[string]map[string]string, len(devices)+1)
+	root := "root"
+	for k, d := range devices {
+		out[k] = d
+		if d["type"] == "disk" && d["path"] == "/" {
+			root = k
+		}
+	}
+	d := map[string]string{"type": "disk", "path": "/"}
+	for k, v := range out[root] {
+		d[k] = v
+	}
+	d["pool"] = pool
+	out[root] = d
+	return out
 }
 
 // dropMACs removes the stopped container's volatile NIC MAC addresses; LXD makes new

@@ -232,6 +232,10 @@ type CopyOptions struct {
 	// Devices replaces the container's own devices on the target (network mapping);
 	// nil keeps the source's.
 	Devices map[string]map[string]string
+	// StoragePool puts the target's root disk on that storage pool (onPool; empty:
+	// the source's own root device, or the target's default profile). A refresh
+	// leaves an existing target where it is.
+	StoragePool string
 	// Progress gets LXD's progress text ("rsync: 42.35MB (42.34MB/s)") about once a
 	// second while data moves; may be nil.
 	Progress func(text string)
@@ -261,6 +265,7 @@ func (s *Server) CopyFrom(ctx context.Context, src *Server, name string, o CopyO
 	if o.Devices != nil {
 		inst.Devices = o.Devices
 	}
+	inst.Devices = onPool(inst.Devices, o.StoragePool)
 	rop, err := s.c.CopyInstance(src.c, *inst, &lxd.InstanceCopyArgs{Live: false, Refresh: o.Refresh, AllowInconsistent: true})
 	if err != nil {
 		return fmt.Errorf("%s container %s from %s to %s: %w", what, name, src.Name, s.Name, err)

@@ -75,6 +75,19 @@ func TestOwnerReplicates(t *testing.T) {
 			want:  round(false, "h1 start svc"),
 		},
 		{
+			name: "storage pool set: the start from the backup and the copy both name it",
+			setup: func(r *rig) {
+				r.a.Inventory.Pooled[0].StoragePool = "cow"
+				r.put(self, "svc", false)
+			},
+			want: []string{
+				"h1 start svc on pool cow",
+				"h1 snapshot svc",
+				fmt.Sprintf("copy svc h1 -> %s (refresh false) on pool cow", replica),
+				"commit svc " + rigSnap + " on [" + replica + "] at 127.0.0.1",
+			},
+		},
+		{
 			name: "stopped copy outside the group: deleted",
 			setup: func(r *rig) {
 				r.put(self, "svc", true)

@@ -255,7 +255,7 @@ func (f *fakeServer) Ensure(ctx context.Context, spec container.Spec) (container
 	if ok && c.running {
 		return container.Outcome{}, nil // left alone: not an action
 	}
-	f.j.add("%s start %s", f.host, spec.Name)
+	f.j.add("%s start %s%s", f.host, spec.Name, onPool(spec.StoragePool))
 	if !ok {
 		c = &fakeCtr{}
 		f.ctrs[spec.Name] = c
@@ -341,7 +341,7 @@ func (f *fakeServer) Restore(ctx context.Context, name, snap string) error {
 // stopped container with the source's snapshots.
 func fakeCopy(ctx context.Context, dst, src Server, name string, o container.CopyOptions) error {
 	d, s := dst.(*fakeServer), src.(*fakeServer)
-	d.j.add("copy %s %s -> %s (refresh %t)", name, s.host, d.host, o.Refresh)
+	d.j.add("copy %s %s -> %s (refresh %t)%s", name, s.host, d.host, o.Refresh, onPool(o.StoragePool))
 	snaps, err := s.Snapshots(ctx, name)
 	if err != nil {
 		return err
@@ -350,6 +350,15 @@ func fakeCopy(ctx context.Context, dst, src Server, name string, o container.Cop
 	defer d.mu.Unlock()
 	d.ctrs[name] = &fakeCtr{snaps: snaps}
 	return nil
+}
+
+// onPool is how the journal shows a storage pool given to Ensure or a copy (none: as
+// before storage pools, so that the other tests' journals stay as they were).
+func onPool(pool string) string {
+	if pool == "" {
+		return ""
+	}
+	return " on pool " + pool
 }
 
 // fakeNames is the DNS (Names): one name's addresses.

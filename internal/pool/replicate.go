@@ -121,7 +121,7 @@ func (s *service) copyTo(ctx context.Context, servers servers, host, snap string
 			return fmt.Errorf("the copy on %s runs (or its state is unknown: %v): not refreshing over it", host, err)
 		}
 	}
-	if err := s.a.copy(ctx, srv, s.a.own, c, container.CopyOptions{Refresh: exists}); err != nil {
+	if err := s.a.copy(ctx, srv, s.a.own, c, container.CopyOptions{Refresh: exists, StoragePool: s.cfg.StoragePool}); err != nil {
 		return err
 	}
 	names, err := srv.Snapshots(ctx, c)

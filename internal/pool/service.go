@@ -42,6 +42,12 @@ func newService(a *Agent, ps config.PooledService) *service {
 	return &service{a: a, cfg: ps, ps: placement.Service{Name: ps.Name, Pin: ps.Pin, Replicas: ps.Replicas}}
 }
 
+// spec is what Ensure makes of the service's container when it is missing: from the
+// backup, on the service's storage pool.
+func (s *service) spec() container.Spec {
+	return container.Spec{Name: s.cfg.Container, Backup: s.cfg.Backup, StoragePool: s.cfg.StoragePool}
+}
+
 func (s *service) loop(ctx context.Context) {
 	t := time.NewTicker(s.a.Tick)
 	defer t.Stop()
@@ -106,7 +112,7 @@ func (s *service) stopStale(ctx context.Context, owner string) {
 // serve is the owner's duty: the container runs, and a snapshot is due every period.
 func (s *service) serve(ctx context.Context, sess Session) {
 	a := s.a
-	if _, err := a.own.Ensure(ctx, container.Spec{Name: s.cfg.Container, Backup: s.cfg.Backup}); err != nil {
+	if _, err := a.own.Ensure(ctx, s.spec()); err != nil {
 		a.rate.Log(slog.LevelError, "ensure:"+s.cfg.Name, "the owned container does not run", "service", s.cfg.Name, "err", err)
 		return
 	}
@@ -344,7 +350,7 @@ func (s *service) restore(ctx context.Context, latest *dcs.Snapshot) (string, er
 		}
 		detail = "restored snapshot " + latest.Name + " of " + latest.Created.UTC().Format(time.RFC3339)
 	}
-	out, err := a.own.Ensure(ctx, container.Spec{Name: c, Backup: s.cfg.Backup})
+	out, err := a.own.Ensure(ctx, s.spec())
 	if err != nil {
 		return "", err
 	}
