@@ -54,7 +54,7 @@ lab_domain_mac()  { case $1 in web1) echo 52:54:00:77:01:11;; web2) echo 52:54:0
 # transaction (each component also asks for its own, a no-op then). systemd (for
 # systemd-analyze, not as PID 1) and util-linux (unshare, setpriv) are for
 # internal/deploy's tests of the units.
-LAB_PACKAGES="lxd lxd-client busybox-static dnsmasq-base squashfs-tools zabbix-server-pgsql
+LAB_PACKAGES="lxd lxd-client busybox-static dnsmasq-base squashfs-tools btrfs-progs zabbix-server-pgsql
   zabbix-agent zabbix-frontend-php php-cli php-pgsql postgresql bind9 bind9-utils bind9-dnsutils
   snmp snmpd snmptrapd logrotate iproute2 libvirt-daemon libvirt-daemon-driver-lxc libvirt-clients
   etcd-server etcd-client systemd util-linux"

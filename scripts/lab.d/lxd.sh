@@ -10,7 +10,11 @@
 #   lxd-spare    LXD_DIR $LAB_DIR/lxd-spare, bridge vcrsp0 10.77.4.1/24,
 #                https on $LAB_LXD_SPARE_ADDR, set up like big
 #
-# Each has a `dir` pool "default", a default profile (root disk, eth0 on their bridge) and
+# Each has a `dir` pool "default" and a loop-backed btrfs pool "cow" ($_LXD_COW_SIZE file
+# in LXD_DIR/disks, made by _lxd_cow; a pooled service with `pool.storage_pool: cow`
+# lives there: LXD snapshots a running container on btrfs without freezing it, where on
+# dir it freezes it while it copies its files), a default profile (root disk on
+# "default", eth0 on their bridge) and
 # the image "busybox", built here from busybox-static (see _lxd_image_build): a container
 # launched from it gets an address by DHCP from LXD's dnsmasq and serves HTTP on port
 # $LAB_SERVICE_PORT (busybox httpd, /www) at once; /www/index.html says
@@ -33,6 +37,10 @@
 _LXD_CONF=$LAB_DIR/lxd-conf
 _LXD_SECRET=$LAB_DIR/secrets/lxd-trust-password
 _LXD_IMAGE=busybox
+# The copy-on-write pool of every daemon (_lxd_cow): a sparse file, so 2 GiB costs only
+# what the containers on it write.
+_LXD_COW=cow
+_LXD_COW_SIZE=2GiB
 # The daemons, in start order. "spare" is the third host of the cooperative pool (issue
 # 11), a pool host like standby and big.
 _LXD_DAEMONS="standby big spare"
@@ -115,8 +123,28 @@ _lxd_clean() {
   _lxd_kill_strays "$dir"
   _lxd_rm_cgroups "$dir"
   lab_umount_under "$dir"
+  _lxd_loops_free "$dir"
   lab_del_link "$(_lxd_bridge "$n")"
   rm -rf "$dir"
+}
+
+# _lxd_loops_free DIR: detach the loop devices of the loop-backed pools in DIR/disks (the
+# "cow" pool's). LXD sets them to autoclear, which detaches them with the last unmount;
+# one still held (a lazy unmount of a busy mount) would otherwise keep the deleted file.
+_lxd_loops_free() {
+  local dir=$1 dev file
+  losetup -n -O NAME,BACK-FILE 2>/dev/null | while read -r dev file; do
+    case $file in "$dir/disks/"*) losetup -d "$dev" 2>/dev/null || true ;; esac
+  done
+}
+
+# _lxd_cow NAME: the daemon has the btrfs pool "cow", created once (a loop file; LXD
+# formats it with btrfs-progs' mkfs.btrfs and mounts it at each start).
+_lxd_cow() {
+  local n=$1 log=$LAB_LOG/lxd-$1.log
+  _lxd_cli "$n" storage show "$_LXD_COW" >/dev/null 2>&1 && return 0
+  _lxd_cli "$n" storage create "$_LXD_COW" btrfs size="$_LXD_COW_SIZE" >>"$log" 2>&1 ||
+    lab_die "lxd-$n: storage create $_LXD_COW btrfs failed: see $log"
 }
 
 # _lxd_rm_cgroups DIR: remove the cgroups that liblxc leaves behind when a container's
@@ -344,10 +372,12 @@ _lxd_warm() {
 
 lxd_up() {
   local n image
-  lab_apt lxd lxd-client busybox-static dnsmasq-base squashfs-tools iproute2
+  lab_apt lxd lxd-client busybox-static dnsmasq-base squashfs-tools iproute2 btrfs-progs
   local all=true
   for n in $_LXD_DAEMONS; do _lxd_healthy "$n" || { all=false; break; }; done
   if $all; then
+    # Also a lab from before the cow pools gets them here.
+    for n in $_LXD_DAEMONS; do _lxd_cow "$n"; done
     _lxd_warm
     return 0
   fi
@@ -365,6 +395,7 @@ lxd_up() {
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
   [ $rc -eq 0 ] || lab_die "lxd did not start: see $LAB_LOG/lxd-{${_LXD_DAEMONS// /,}}.log"
   _lxd_remotes
+  for n in $_LXD_DAEMONS; do _lxd_cow "$n"; done
   _lxd_warm
 }
 
