@@ -422,6 +422,11 @@ func (d *deliverer) drop(v zabbix.Value, why string) {
 // retryHeld sends the held values again, in order.
 func (d *deliverer) retryHeld(ctx context.Context) {
 	now := d.now()
+	defer func(n int) {
+		if len(d.held) != n {
+			d.saveHeld() // the set only shrinks here
+		}
+	}(len(d.held))
 	var values []zabbix.Value
 	var keep []held
 	for _, h := range d.held {
@@ -432,9 +437,6 @@ func (d *deliverer) retryHeld(ctx context.Context) {
 		}
 		values = append(values, h.v)
 		keep = append(keep, h)
-	}
-	if len(keep) != len(d.held) {
-		defer d.saveHeld()
 	}
 	d.held = keep
 	if len(values) == 0 {
@@ -464,9 +466,6 @@ func (d *deliverer) retryHeld(ctx context.Context) {
 			continue
 		}
 		keep = append(keep, h)
-	}
-	if len(keep) != len(d.held) {
-		defer d.saveHeld()
 	}
 	d.held = keep
 	d.nextRetry = now.Add(d.retryEvery)
