@@ -60,12 +60,16 @@ func (p *TCP) Wait(ctx context.Context, addr netip.Addr) (Result, error) {
 			res.LastErr = nil
 			return res, nil
 		}
-		res.LastErr = err
+		// An attempt that ctx's end cut short says only that time ran out: the one
+		// before says what the service did (refused, silent, a wrong reply).
+		if ctx.Err() == nil || res.LastErr == nil {
+			res.LastErr = err
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return res, fmt.Errorf("probe %s after %d attempts: %w (last: %v)", addr, res.Attempts, ErrTimeout, err)
+			return res, fmt.Errorf("probe %s after %d attempts: %w (last: %v)", addr, res.Attempts, ErrTimeout, res.LastErr)
 		case <-t.C:
 		}
 		backoff = min(backoff*2, maxBackoff)
