@@ -62,7 +62,7 @@ func (p *TCP) Wait(ctx context.Context, addr netip.Addr) (Result, error) {
 		}
 		// An attempt that ctx's end cut short says only that time ran out: the one
 		// before says what the service did (refused, silent, a wrong reply).
-		if ctx.Err() == nil || res.LastErr == nil {
+		if !ended(ctx) || res.LastErr == nil {
 			res.LastErr = err
 		}
 		t := time.NewTimer(backoff)
@@ -74,6 +74,13 @@ func (p *TCP) Wait(ctx context.Context, addr netip.Addr) (Result, error) {
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// ended reports whether ctx is done or its deadline has passed (a dial cut by the
+// deadline may return before ctx's own timer marks it done).
+func ended(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(d))
 }
 
 // Once makes one attempt on every port.
