@@ -92,7 +92,7 @@ func newPoolLab(t *testing.T, prefix, pin string) *poolLab {
 	svc := fmt.Sprintf("%s%d", prefix, id)
 	zbxHost, _ := lab.TrapperHost(t, labAPI(t), svc, map[string]int{
 		zabbix.KeyPoolOwner: lab.ValueChar, zabbix.KeyPoolReplicas: lab.ValueUnsigned, zabbix.KeyPoolReplicasWanted: lab.ValueUnsigned,
-		zabbix.KeyPoolSnapshotAge: lab.ValueFloat, zabbix.KeyPoolSnapshotPeriod: lab.ValueFloat,
+		zabbix.KeyPoolSnapshotAge: lab.ValueFloat, zabbix.KeyPoolSnapshotPeriod: lab.ValueFloat, zabbix.KeyPoolSnapshotSize: lab.ValueUnsigned,
 	})
 	services := fmt.Sprintf("  - {name: %s, zabbix_host: %s, dns_name: %s.lab.vcrcovery.test., probe: {ports: [8080], timeout: 10s}, pool: {replicas: 1, pin: %s, backup: {kind: image, source: busybox}}}\n", svc, zbxHost, svc, pin)
 	path, inv := poolInventoryWith(t, fmt.Sprintf("%s%d", prefix, id), "", services, 2*time.Second)
@@ -228,7 +228,8 @@ func (p *poolLab) owner() string {
 }
 
 // items waits until the service's Zabbix host has the wanted last values (numbers
-// compared as numbers), and a snapshot age under two periods.
+// compared as numbers), a snapshot age under two periods and a snapshot size (the
+// busybox container's files: some hundred kB, du inside it on the lab's dir pools).
 func (p *poolLab) items(want map[string]string) {
 	p.t.Helper()
 	api := labAPI(p.t)
@@ -248,6 +249,9 @@ func (p *poolLab) items(want map[string]string) {
 		}
 		if age, err := strconv.ParseFloat(got[zabbix.KeyPoolSnapshotAge], 64); err != nil || age > 2*p.inv.Pool.SnapshotPeriod.Seconds() {
 			return fmt.Errorf("%s = %q, want under two periods", zabbix.KeyPoolSnapshotAge, got[zabbix.KeyPoolSnapshotAge])
+		}
+		if size, err := strconv.ParseInt(got[zabbix.KeyPoolSnapshotSize], 10, 64); err != nil || size < 100<<10 {
+			return fmt.Errorf("%s = %q, want the container's size", zabbix.KeyPoolSnapshotSize, got[zabbix.KeyPoolSnapshotSize])
 		}
 		return nil
 	})
@@ -496,6 +500,10 @@ func TestLabPoolSnapshotCost(t *testing.T) {
 			}
 		}
 	}()
+	before, _, err := p.dcs.Latest(context.Background(), p.svc)
+	if err != nil || before.Size <= 0 {
+		t.Fatalf("latest commit before the write: size %d (%v), want the container's size", before.Size, err)
+	}
 	p.exec("spare", "dd", "if=/dev/urandom", "of=/data100", "bs=1048576", "count=100")
 	sum := p.exec("spare", "md5sum", "/data100")
 	written := time.Now()
@@ -507,6 +515,16 @@ func TestLabPoolSnapshotCost(t *testing.T) {
 	snap2, copy2 := commitSeconds(t, agents["spare"].log, quiet.Name)
 	t.Logf("FIGURE pool snapshot cost, 100 MB written: snapshot %.2f s + copy %.2f s; next quiet period: snapshot %.2f s + copy %.2f s; longest client gap %.3f s (seed paper: 8.45 s pause)",
 		snap1, copy1, snap2, copy2, worst.Seconds())
+	// What the periods carried: the snapshots' sizes as committed (du inside the
+	// container on dir pools: LXD 5.0.2 reports neither their usage nor a copy's bytes).
+	// A refresh moves the files changed since the replica's latest snapshot: here the
+	// growth of the period that carried the write, and about nothing after it.
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	t.Logf("FIGURE pool snapshot size: %.2f MiB before the write, %.2f MiB in the period that carried it (+%.2f MiB), %.2f MiB in the quiet period after (%+.2f MiB)",
+		mib(before.Size), mib(carried.Size), mib(carried.Size-before.Size), mib(quiet.Size), mib(quiet.Size-carried.Size))
+	if grown := carried.Size - before.Size; grown < 100<<20 || grown > 101<<20 {
+		t.Errorf("the period that carried 100 MiB grew the snapshot by %d bytes (%d -> %d), want 100 MiB", grown, before.Size, carried.Size)
+	}
 
 	t.Cleanup(func() { labScript(t, "lxd-daemon", "start", "spare") })
 	agents["spare"].signal(syscall.SIGKILL)

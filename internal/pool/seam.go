@@ -56,6 +56,12 @@ type Server interface {
 	Snapshots(ctx context.Context, name string) ([]string, error)
 	DeleteSnapshot(ctx context.Context, name, snap string) error
 	Restore(ctx context.Context, name, snap string) error
+	// Inspect gives the owned container's own devices (a copy carries them) and LXD's
+	// figure of its disk usage; DuUsage measures it from inside where LXD has none.
+	Inspect(ctx context.Context, name string) (container.Info, error)
+	DuUsage(ctx context.Context, name string) (int64, error)
+	// ManagedNetwork tells whether a NIC device of a copy may name that network there.
+	ManagedNetwork(ctx context.Context, name string) (bool, error)
 }
 
 // Names is the service names' DNS (dnsupdate.Client): read, create, compare-and-set.
