@@ -166,13 +166,14 @@ func (p *poolLab) server(ctx context.Context, host string) *container.Server {
 	return nil
 }
 
-// running lists the hosts (among those given) where the service's container runs.
+// running lists the hosts (among those given) where the service's container runs (or
+// is frozen by a snapshot: it serves again when thawed).
 func (p *poolLab) running(hosts ...string) []string {
 	var out []string
 	for _, h := range hosts {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if srv := p.server(ctx, h); srv != nil {
-			if ok, err := srv.Running(ctx, p.svc); err == nil && ok {
+			if ok, err := srv.Live(ctx, p.svc); err == nil && ok {
 				out = append(out, h)
 			}
 		}

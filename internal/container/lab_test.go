@@ -204,3 +204,38 @@ func TestLabCopyCarriesSnapshotNICs(t *testing.T) {
 		t.Errorf("the copy's eth0 is on %q, want vcrbig0", got)
 	}
 }
+
+// TestLabLiveFrozen: a frozen container (as a dir pool's snapshot leaves it for the
+// snapshot's length) is Live, since it serves again when thawed, though not Running.
+func TestLabLiveFrozen(t *testing.T) {
+	s := labServer(t)
+	ctx := context.Background()
+	name := unique(t, "frozen")
+	if _, err := s.Ensure(ctx, Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(state string, wantLive, wantRunning bool) {
+		t.Helper()
+		live, err := s.Live(ctx, name)
+		if err != nil || live != wantLive {
+			t.Errorf("%s: Live %t %v, want %t", state, live, err, wantLive)
+		}
+		running, err := s.Running(ctx, name)
+		if err != nil || running != wantRunning {
+			t.Errorf("%s: Running %t %v, want %t", state, running, err, wantRunning)
+		}
+	}
+	check("running", true, true)
+	if err := s.Freeze(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	check("frozen", true, false)
+	if err := s.Stop(ctx, name); err != nil {
+		t.Fatalf("stop a frozen container: %v", err)
+	}
+	check("stopped", false, false)
+	if err := s.Delete(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	check("deleted", false, false)
+}

@@ -250,7 +250,7 @@ func (f *fakeServer) Exists(ctx context.Context, name string) (bool, error) {
 	return ok, nil
 }
 
-func (f *fakeServer) Running(ctx context.Context, name string) (bool, error) {
+func (f *fakeServer) Live(ctx context.Context, name string) (bool, error) {
 	c, ok := f.ctr(name)
 	return ok && c.running, nil
 }

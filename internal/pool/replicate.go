@@ -183,7 +183,7 @@ func (s *service) copyTo(ctx context.Context, servers servers, host, snap string
 	if exists {
 		// A replica is a stopped copy; a running one is a stale owner's, which its
 		// own agent stops. Refreshing over it would change files under a service.
-		if running, err := srv.Running(ctx, c); err != nil || running {
+		if running, err := srv.Live(ctx, c); err != nil || running {
 			return fmt.Errorf("the copy on %s runs (or its state is unknown: %v): not refreshing over it", host, err)
 		}
 	}
@@ -234,7 +234,7 @@ func (s *service) removeStale(ctx context.Context, servers servers, ring *placem
 		if exists, err := srv.Exists(ctx, s.cfg.Container); err != nil || !exists {
 			continue
 		}
-		if running, err := srv.Running(ctx, s.cfg.Container); err != nil || running {
+		if running, err := srv.Live(ctx, s.cfg.Container); err != nil || running {
 			continue
 		}
 		if err := srv.Delete(ctx, s.cfg.Container); err != nil {

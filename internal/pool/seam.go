@@ -46,7 +46,9 @@ type Session interface {
 // the server-to-server copy: see copyContainer.
 type Server interface {
 	Exists(ctx context.Context, name string) (bool, error)
-	Running(ctx context.Context, name string) (bool, error)
+	// Live: the container runs or is frozen (a snapshot on a dir pool freezes it, and
+	// it serves again after); every rule about a copy that runs means this.
+	Live(ctx context.Context, name string) (bool, error)
 	Ensure(ctx context.Context, spec container.Spec) (container.Outcome, error)
 	Stop(ctx context.Context, name string) error
 	StopGraceful(ctx context.Context, name string, timeout time.Duration) (forced bool, err error)
