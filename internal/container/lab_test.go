@@ -141,13 +141,21 @@ func TestLabEnsureFromSnapshotAndBackup(t *testing.T) {
 	}
 }
 
-func TestLabExec(t *testing.T) {
+// started is a running container of the lab image on the standby daemon, named
+// after prefix, deleted when the test ends.
+func started(t *testing.T, prefix string) (*Server, string) {
+	t.Helper()
 	s := labServer(t)
-	ctx := context.Background()
-	name := unique(t, "exec")
-	if _, err := s.Ensure(ctx, Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}); err != nil {
+	name := unique(t, prefix)
+	if _, err := s.Ensure(context.Background(), Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}); err != nil {
 		t.Fatal(err)
 	}
+	return s, name
+}
+
+func TestLabExec(t *testing.T) {
+	s, name := started(t, "exec")
+	ctx := context.Background()
 	res, err := s.Exec(ctx, name, []string{"sh", "-c", "echo promoted; exit 3"})
 	if err != nil {
 		t.Fatal(err)
@@ -208,12 +216,8 @@ func TestLabCopyCarriesSnapshotNICs(t *testing.T) {
 // TestLabLiveFrozen: a frozen container (as a dir pool's snapshot leaves it for the
 // snapshot's length) is Live, since it serves again when thawed, though not Running.
 func TestLabLiveFrozen(t *testing.T) {
-	s := labServer(t)
+	s, name := started(t, "frozen")
 	ctx := context.Background()
-	name := unique(t, "frozen")
-	if _, err := s.Ensure(ctx, Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}); err != nil {
-		t.Fatal(err)
-	}
 	check := func(state string, wantLive, wantRunning bool) {
 		t.Helper()
 		live, err := s.Live(ctx, name)
