@@ -182,6 +182,32 @@ func (p *poolLab) running(hosts ...string) []string {
 	return out
 }
 
+// onNetworkOf checks that ip, where the service's container on host serves, is on
+// that host's own network: the one its eth0 names there (through the host's profile),
+// whose subnet LXD reports. A copy carries no NIC of its own host's.
+func (p *poolLab) onNetworkOf(host string, ip netip.Addr) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv := p.server(ctx, host)
+	if srv == nil {
+		p.t.Fatalf("LXD of %s does not answer", host)
+	}
+	inst, _, err := srv.Client().GetInstance(p.svc)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	name := inst.ExpandedDevices["eth0"]["network"]
+	n, _, err := srv.Client().GetNetwork(name)
+	if err != nil {
+		p.t.Fatalf("network %q of %s's eth0 on %s: %v", name, p.svc, host, err)
+	}
+	pfx, err := netip.ParsePrefix(n.Config["ipv4.address"])
+	if err != nil || !pfx.Masked().Contains(ip) {
+		p.t.Errorf("%s serves at %s on %s, not on that host's network %s (%s, %v)", p.svc, ip, host, name, n.Config["ipv4.address"], err)
+	}
+}
+
 // served returns the one address the name points at, if it answers HTTP there.
 func (p *poolLab) served() (netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -289,7 +315,8 @@ func (p *poolLab) start(owner string) (map[string]*poolAgent, dcs.Snapshot, neti
 // order, takes over from the latest commit, the name moves, a client is served again
 // (the figure: seconds from the death), exactly one copy runs, and the replica count
 // comes back on the third host. When big returns, its copy never runs again: it
-// becomes the replica, and the third host's copy goes.
+// becomes the replica, and the third host's copy goes. Wherever the container serves,
+// its address is on that host's own network.
 func TestLabPoolTakeover(t *testing.T) {
 	p := newPoolLab(t, "pt", "big")
 	agents, first, ip0 := p.start("big")
@@ -298,6 +325,7 @@ func TestLabPoolTakeover(t *testing.T) {
 	if first.Address != ip0.String() {
 		t.Errorf("commit records address %q, the name points at %s", first.Address, ip0)
 	}
+	p.onNetworkOf("big", ip0)
 	if got := p.running(poolHosts...); !slices.Equal(got, []string{"big"}) {
 		t.Fatalf("running on %v, want only big", got)
 	}
@@ -323,6 +351,7 @@ func TestLabPoolTakeover(t *testing.T) {
 	if o := p.owner(); o != replica {
 		t.Errorf("owner after the takeover is %q, want the replica %s", o, replica)
 	}
+	p.onNetworkOf(replica, ip1)
 	// One DNS change: the takeover's compare-and-set, by the replica alone.
 	for h, a := range agents {
 		b, _ := os.ReadFile(a.log)
@@ -374,6 +403,9 @@ func TestLabPoolTakeover(t *testing.T) {
 		_, err := p.served()
 		return err
 	})
+	if ip, err := p.served(); err == nil {
+		p.onNetworkOf("big", ip)
+	}
 	b, _ := os.ReadFile(agents["big"].log)
 	if !strings.Contains(string(b), "restored snapshot "+last.Name) {
 		t.Errorf("big did not restore the step-down's snapshot %s:\n%s", last.Name, b)
