@@ -96,7 +96,7 @@ func (e *env) destroy(t *testing.T, svc *config.Service) {
 	u := svc.VMUUID
 	h, _ := e.inv.Hypervisor(svc.Hypervisor)
 	lab.Until(t, "agent reports "+svc.Name+" down", 20*time.Second, func() error {
-		a, err := hypervisor.Dial(context.Background(), e.inv, h)
+		a, err := hypervisor.Dial(context.Background(), h)
 		if err != nil {
 			return err
 		}

@@ -111,10 +111,11 @@ func TestMainSIGTERM(t *testing.T) {
 }
 
 // TestFollowKilledMidDelivery: follow mode sends nothing twice when trapd is killed
-// (SIGKILL) while a batch's fate is open. First the trapper takes a batch and its
-// reply never reaches trapd (the proxy keeps it), which is what a kill between the
-// trapper's acknowledgement and the position save leaves: Zabbix has the values, the
-// saved position is before them. Then a batch is recorded and sent but never reaches
+// (SIGKILL) while a batch's fate is open. First trapd is killed the moment the
+// trapper's acknowledgement has passed to it, before it saves the position (the saver
+// writes within 20 ms, fsync'd). Then the trapper takes a batch and its reply never
+// reaches trapd (the proxy keeps it), which leaves the same on disk: Zabbix has the
+// values, the saved position is before them. Then a batch is recorded and sent but never reaches
 // Zabbix. Each time the next trapd completes the batch from its ledger and Zabbix's
 // history, and every trap is stored exactly once. Last, a reply is lost while trapd
 // lives (it gives up waiting): it asks history too and sends nothing twice.
@@ -173,8 +174,17 @@ func TestFollowKilledMidDelivery(t *testing.T) {
 		cmd.Wait()
 	}
 
+	first, _ := start(inventoryPath(t, inv.StateDir))
+	killed := make(chan struct{})
+	px.AfterReply(func() {
+		first.Process.Signal(syscall.SIGKILL)
+		close(killed)
+	})
+	send(0, 3)
+	<-killed
+	first.Wait()
 	a, _ := start(inventoryPath(t, inv.StateDir))
-	send(0, 5)
+	send(3, 5)
 	waitStored(t, api, host, 5, 30*time.Second)
 
 	px.LoseReplies()

@@ -156,6 +156,7 @@ func TestContract(t *testing.T) {
 		zabbix.KeyPoolReplicasWanted:   {Pooled, "TRAP", "UNSIGNED"},
 		zabbix.KeyPoolSnapshotAge:      {Pooled, "TRAP", "FLOAT"},
 		zabbix.KeyPoolSnapshotPeriod:   {Pooled, "TRAP", "FLOAT"},
+		zabbix.KeyPoolSnapshotSize:     {Pooled, "TRAP", "UNSIGNED"},
 		zabbix.KeySyncAge(svc):         sb("FLOAT"),
 		zabbix.KeySyncMaxAge(svc):      sb("FLOAT"),
 		zabbix.KeySyncResult(svc):      sb("CHAR"),

@@ -303,6 +303,14 @@ func (s *Server) Running(ctx context.Context, name string) (bool, error) {
 	return st.StatusCode == api.Running, nil
 }
 
+// Live reports whether the container exists and holds its processes: it runs, or it
+// is frozen and resumes when thawed (LXD freezes a running container on a dir pool for
+// the whole of a snapshot). Whoever must know that no copy serves asks this.
+func (s *Server) Live(ctx context.Context, name string) (bool, error) {
+	live, _, err := s.status(name)
+	return live, err
+}
+
 // WaitIPv4 polls until the container's interface has a global IPv4 address (from DHCP
 // in the standby VM's bridge) or ctx ends. It asks every 10 ms for the first second (a
 // just-started container gets its lease in about 0.1 s, and every millisecond here is

@@ -141,13 +141,21 @@ func TestLabEnsureFromSnapshotAndBackup(t *testing.T) {
 	}
 }
 
-func TestLabExec(t *testing.T) {
+// started is a running container of the lab image on the standby daemon, named
+// after prefix, deleted when the test ends.
+func started(t *testing.T, prefix string) (*Server, string) {
+	t.Helper()
 	s := labServer(t)
-	ctx := context.Background()
-	name := unique(t, "exec")
-	if _, err := s.Ensure(ctx, Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}); err != nil {
+	name := unique(t, prefix)
+	if _, err := s.Ensure(context.Background(), Spec{Name: name, Backup: config.Backup{Kind: config.BackupImage, Source: lab.Need(t, "LXD_IMAGE")}}); err != nil {
 		t.Fatal(err)
 	}
+	return s, name
+}
+
+func TestLabExec(t *testing.T) {
+	s, name := started(t, "exec")
+	ctx := context.Background()
 	res, err := s.Exec(ctx, name, []string{"sh", "-c", "echo promoted; exit 3"})
 	if err != nil {
 		t.Fatal(err)
@@ -160,4 +168,78 @@ func TestLabExec(t *testing.T) {
 	if _, err := s.Exec(tctx, name, []string{"sleep", "30"}); err == nil {
 		t.Fatal("a hook past its timeout did not fail")
 	}
+}
+
+// TestLabCopyCarriesSnapshotNICs: a copy's Devices (the network mapping) apply to the
+// instance but not to its snapshots, whose records LXD 5.0.2 creates on the target
+// with the source's devices and checks there: a container with its own NIC on the
+// standby's network and a snapshot cannot be copied to big, mapping or not; without
+// the snapshot the same mapped copy works. The pool agent, whose copies carry
+// snapshots, refuses such a copy up front for this reason (pool.errNICNotPortable).
+func TestLabCopyCarriesSnapshotNICs(t *testing.T) {
+	src := labServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	big, err := Connect(ctx, config.Standby{Name: "big", URL: lab.Need(t, "LXD_BIG_URL"),
+		ClientCertFile: lab.Need(t, "LXD_CLIENT_CERT"), ClientKeyFile: lab.Need(t, "LXD_CLIENT_KEY"),
+		ServerCertFile: lab.Need(t, "LXD_BIG_SERVER_CERT")})
+	if err != nil {
+		lab.Missing(t, "lxd-big", err)
+	}
+	name := unique(t, "nic")
+	t.Cleanup(func() { big.Remove(context.Background(), name) })
+	lxc(t, "init", lab.Need(t, "LXD_IMAGE"), name, "-q")
+	lxc(t, "config", "device", "add", name, "eth0", "nic", "network=vcrsb0", "name=eth0", "-q")
+	lxc(t, "snapshot", name, "s1")
+	mapped := map[string]map[string]string{"eth0": {"type": "nic", "network": "vcrbig0", "name": "eth0"}}
+	err = big.CopyFrom(ctx, src, name, CopyOptions{Devices: mapped})
+	if err == nil || !strings.Contains(err.Error(), "snapshot record") {
+		t.Fatalf("copy with a snapshot, NIC mapped: err = %v, want LXD refusing the snapshot's record", err)
+	}
+	t.Logf("LXD: %v", err)
+	if ok, err := big.Exists(ctx, name); err != nil || ok {
+		t.Fatalf("after the refused copy big holds %s: %v %v", name, ok, err)
+	}
+	lxc(t, "delete", name+"/s1")
+	if err := big.CopyFrom(ctx, src, name, CopyOptions{Devices: mapped}); err != nil {
+		t.Fatalf("copy without snapshots, NIC mapped: %v", err)
+	}
+	info, err := big.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Devices["eth0"]["network"]; got != "vcrbig0" {
+		t.Errorf("the copy's eth0 is on %q, want vcrbig0", got)
+	}
+}
+
+// TestLabLiveFrozen: a frozen container (as a dir pool's snapshot leaves it for the
+// snapshot's length) is Live, since it serves again when thawed, though not Running.
+func TestLabLiveFrozen(t *testing.T) {
+	s, name := started(t, "frozen")
+	ctx := context.Background()
+	check := func(state string, wantLive, wantRunning bool) {
+		t.Helper()
+		live, err := s.Live(ctx, name)
+		if err != nil || live != wantLive {
+			t.Errorf("%s: Live %t %v, want %t", state, live, err, wantLive)
+		}
+		running, err := s.Running(ctx, name)
+		if err != nil || running != wantRunning {
+			t.Errorf("%s: Running %t %v, want %t", state, running, err, wantRunning)
+		}
+	}
+	check("running", true, true)
+	if err := s.Freeze(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	check("frozen", true, false)
+	if err := s.Stop(ctx, name); err != nil {
+		t.Fatalf("stop a frozen container: %v", err)
+	}
+	check("stopped", false, false)
+	if err := s.Delete(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	check("deleted", false, false)
 }

@@ -283,7 +283,7 @@ func (s snmpSource) GuestState(ctx context.Context, svc *config.Service) (libvir
 		// One try within the fencing budget, no retries beyond it.
 		hc.Timeout, hc.Retries = time.Until(d), 0
 	}
-	a, err := hypervisor.Dial(ctx, s.inv, &hc)
+	a, err := hypervisor.Dial(ctx, &hc)
 	if err != nil {
 		return 0, err
 	}

@@ -32,7 +32,7 @@ var privProtocols = map[config.PrivProtocol]gosnmp.SnmpV3PrivProtocol{
 
 // Dial opens (UDP: no packet is sent yet) the agent of inventory hypervisor h. ctx bounds
 // every request made later through the Agent.
-func Dial(ctx context.Context, inv *config.Inventory, h *config.Hypervisor) (*Agent, error) {
+func Dial(ctx context.Context, h *config.Hypervisor) (*Agent, error) {
 	g := &gosnmp.GoSNMP{
 		Context:            ctx,
 		Target:             h.Address.Host(),

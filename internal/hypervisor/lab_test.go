@@ -26,7 +26,7 @@ func TestLabGuestState(t *testing.T) {
 	inv := labInventory(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a, err := Dial(ctx, inv, &inv.Hypervisors[0])
+	a, err := Dial(ctx, &inv.Hypervisors[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestLabWrongCommunity(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Timeout, h.Retries = 200*time.Millisecond, 0
-	a, err := Dial(context.Background(), inv, &h)
+	a, err := Dial(context.Background(), &h)
 	if err != nil {
 		t.Fatal(err)
 	}

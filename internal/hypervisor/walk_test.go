@@ -42,8 +42,8 @@ func dialFake(t testing.TB, guests []hypervisortest.Guest, timeout time.Duration
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fa.Close() })
-	inv, h := fakeInventory(t, fa, timeout, retries)
-	a, err := Dial(context.Background(), inv, h)
+	_, h := fakeInventory(t, fa, timeout, retries)
+	a, err := Dial(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
 	}

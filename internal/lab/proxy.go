@@ -29,6 +29,7 @@ type Proxy struct {
 	frames int
 	mode   proxyMode
 	held   int
+	after  func() // AfterReply's
 }
 
 type proxyMode int
@@ -52,6 +53,15 @@ func (p *Proxy) Relay() { p.setMode(relay) }
 func (p *Proxy) setMode(m proxyMode) {
 	p.mu.Lock()
 	p.mode = m
+	p.mu.Unlock()
+}
+
+// AfterReply makes the proxy call f right after it passes the next reply (the next
+// request's that Zabbix answered "success") to the sender: a test can kill the sender
+// there, between the trapper's acknowledgement and what the sender does with it.
+func (p *Proxy) AfterReply(f func()) {
+	p.mu.Lock()
+	p.after = f
 	p.mu.Unlock()
 }
 
@@ -179,12 +189,14 @@ func (p *Proxy) handle(c net.Conn) {
 	json.Unmarshal(req.body, &body)
 	json.Unmarshal(reply.body, &ans)
 	now := time.Now()
+	var after func()
 	p.mu.Lock()
 	p.frames++
 	if ans.Response == "success" {
 		for _, d := range body.Data {
 			p.values = append(p.values, Proxied{d.Host, d.Key, d.Value, d.Clock, now})
 		}
+		after, p.after = p.after, nil
 	}
 	p.mu.Unlock()
 	if mode == loseReplies {
@@ -192,6 +204,9 @@ func (p *Proxy) handle(c net.Conn) {
 		return
 	}
 	c.Write(reply.raw)
+	if after != nil {
+		after()
+	}
 }
 
 // ForwardedValues is the Value of each of Forwarded's values, in order.

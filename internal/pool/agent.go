@@ -9,7 +9,8 @@
 // transaction, fences the last owner, restores the snapshot, starts, probes and moves
 // the DNS name with the same compare-and-set as vcr-recover.
 //
-// Safety rules, in the order they are checked on every tick:
+// Safety rules, in the order they are checked on every tick ("runs" counts a container
+// frozen by a snapshot, which serves again when thawed: Server.Live):
 //   - etcd does not answer: nothing changes; an owner keeps serving, nobody takes
 //     over (a quorum loss never expires a lease by itself; Patroni's failsafe lesson).
 //   - the session's lease is lost (etcd says so): every pooled container running here
@@ -171,7 +172,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // stopAll stops every pooled container that runs here.
 func (a *Agent) stopAll(ctx context.Context, services []*service) {
 	for _, s := range services {
-		if running, err := a.own.Running(ctx, s.cfg.Container); err == nil && running {
+		if running, err := a.own.Live(ctx, s.cfg.Container); err == nil && running {
 			if err := a.own.Stop(ctx, s.cfg.Container); err != nil {
 				a.Log.Error("cannot stop a pooled container", "service", s.cfg.Name, "err", err)
 			}

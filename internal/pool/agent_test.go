@@ -48,7 +48,7 @@ func TestOwnerReplicates(t *testing.T) {
 		return append(before,
 			"h1 snapshot svc",
 			fmt.Sprintf("copy svc h1 -> %s (refresh %t)", replica, refresh),
-			"commit svc "+rigSnap+" on ["+replica+"] at 127.0.0.1",
+			"commit svc "+rigSnap+" on ["+replica+"] at 127.0.0.1 size 0",
 		)
 	}
 	tests := []struct {
@@ -84,7 +84,7 @@ func TestOwnerReplicates(t *testing.T) {
 				"h1 start svc on pool cow",
 				"h1 snapshot svc",
 				fmt.Sprintf("copy svc h1 -> %s (refresh false) on pool cow", replica),
-				"commit svc " + rigSnap + " on [" + replica + "] at 127.0.0.1",
+				"commit svc " + rigSnap + " on [" + replica + "] at 127.0.0.1 size 0",
 			},
 		},
 		{
@@ -205,7 +205,7 @@ func TestEarlierRunOwns(t *testing.T) {
 				want = append(want,
 					"h1 snapshot svc",
 					"copy svc h1 -> "+replica+" (refresh false)",
-					"commit svc "+rigSnap+" on ["+replica+"] at 127.0.0.1",
+					"commit svc "+rigSnap+" on ["+replica+"] at 127.0.0.1 size 0",
 					"h1 delete snapshot svc/vcr-1",
 					replica+" delete snapshot svc/vcr-1",
 				)

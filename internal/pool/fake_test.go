@@ -193,7 +193,7 @@ func (s *fakeSession) setOwner(o dcs.Owner) {
 }
 
 func (s *fakeSession) Commit(ctx context.Context, service string, snap dcs.Snapshot) (dcs.Snapshot, error) {
-	s.j.add("commit %s %s on %v at %s", service, snap.Name, snap.Replicas, snap.Address)
+	s.j.add("commit %s %s on %v at %s size %d", service, snap.Name, snap.Replicas, snap.Address, snap.Size)
 	if s.down {
 		return dcs.Snapshot{}, errEtcdDown
 	}
@@ -219,6 +219,9 @@ func (s *fakeSession) Close(ctx context.Context) error {
 type fakeCtr struct {
 	running bool
 	snaps   []string
+	// devices are its own devices; size the bytes of its files.
+	devices map[string]map[string]string
+	size    int64
 }
 
 // fakeServer is one pool host's LXD server (Server).
@@ -226,6 +229,10 @@ type fakeServer struct {
 	j    *journal
 	host string
 	ip   netip.Addr
+	// networks are its managed networks; usage makes it report disk usage (a driver
+	// with quotas), otherwise only du inside a running container tells the size.
+	networks []string
+	usage    bool
 
 	mu   sync.Mutex
 	ctrs map[string]*fakeCtr
@@ -243,7 +250,7 @@ func (f *fakeServer) Exists(ctx context.Context, name string) (bool, error) {
 	return ok, nil
 }
 
-func (f *fakeServer) Running(ctx context.Context, name string) (bool, error) {
+func (f *fakeServer) Live(ctx context.Context, name string) (bool, error) {
 	c, ok := f.ctr(name)
 	return ok && c.running, nil
 }
@@ -337,18 +344,47 @@ func (f *fakeServer) Restore(ctx context.Context, name, snap string) error {
 	return nil
 }
 
+func (f *fakeServer) Inspect(ctx context.Context, name string) (container.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[name]
+	if !ok {
+		return container.Info{}, container.ErrMissing
+	}
+	info := container.Info{Name: name, Running: c.running, Devices: c.devices, DiskBytes: -1}
+	if f.usage {
+		info.DiskBytes = c.size
+	}
+	return info, nil
+}
+
+func (f *fakeServer) DuUsage(ctx context.Context, name string) (int64, error) {
+	c, ok := f.ctr(name)
+	if !ok || !c.running {
+		return 0, errors.New("fake: du: not running")
+	}
+	return c.size, nil
+}
+
+func (f *fakeServer) ManagedNetwork(ctx context.Context, name string) (bool, error) {
+	return slices.Contains(f.networks, name), nil
+}
+
 // fakeCopy is the server-to-server copy between fake servers: the target gets a
-// stopped container with the source's snapshots.
+// stopped container with the source's snapshots, devices and files.
 func fakeCopy(ctx context.Context, dst, src Server, name string, o container.CopyOptions) error {
 	d, s := dst.(*fakeServer), src.(*fakeServer)
 	d.j.add("copy %s %s -> %s (refresh %t)%s", name, s.host, d.host, o.Refresh, onPool(o.StoragePool))
-	snaps, err := s.Snapshots(ctx, name)
-	if err != nil {
-		return err
+	from, ok := s.ctr(name)
+	if !ok {
+		return container.ErrMissing
 	}
+	s.mu.Lock()
+	c := &fakeCtr{snaps: slices.Clone(from.snaps), devices: from.devices, size: from.size}
+	s.mu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.ctrs[name] = &fakeCtr{snaps: snaps}
+	d.ctrs[name] = c
 	return nil
 }
 

@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vcrcovery/vcrcovery/internal/container"
 	"github.com/vcrcovery/vcrcovery/internal/dcs"
+	"github.com/vcrcovery/vcrcovery/internal/migration"
 	"github.com/vcrcovery/vcrcovery/internal/placement"
 	"github.com/vcrcovery/vcrcovery/internal/zabbix"
 )
@@ -32,6 +34,15 @@ func (s *service) replicate(ctx context.Context, sess Session) error {
 		return err
 	}
 	snapTook := a.now().Sub(t0)
+	// What every copy carries: the container's own devices (whose networks each replica
+	// must have) and its files, whose size is committed with the snapshot.
+	src, err := a.own.Inspect(ctx, c)
+	if err != nil {
+		s.dropSnapshot(ctx, snap)
+		return fmt.Errorf("snapshot %s: %w", snap, err)
+	}
+	size, sizeFrom := s.size(ctx, src)
+	t1 := a.now()
 	ring, err := a.live(ctx)
 	if err != nil {
 		s.dropSnapshot(ctx, snap)
@@ -42,19 +53,19 @@ func (s *service) replicate(ctx context.Context, sess Session) error {
 	servers := servers{a: a, open: map[string]Server{}}
 	var held []string
 	for _, h := range p.Replicas {
-		if err := s.copyTo(ctx, servers, h, snap); err != nil {
+		if err := s.copyTo(ctx, servers, h, snap, src.Devices); err != nil {
 			a.Log.Warn("replica not refreshed", "service", name, "replica", h, "snapshot", snap, "err", err)
 			continue
 		}
 		held = append(held, h)
 	}
-	copyTook := a.now().Sub(t0) - snapTook
+	copyTook := a.now().Sub(t1)
 	if len(held) == 0 && len(p.Replicas) > 0 {
 		s.dropSnapshot(ctx, snap)
 		s.report(ctx, p)
 		return fmt.Errorf("snapshot %s: %w (wanted on %v)", snap, errNoHolder, p.Replicas)
 	}
-	committed, err := sess.Commit(ctx, name, dcs.Snapshot{Name: snap, Created: t0.UTC(), Replicas: held, Address: s.addr.String()})
+	committed, err := sess.Commit(ctx, name, dcs.Snapshot{Name: snap, Created: t0.UTC(), Size: size, Replicas: held, Address: s.addr.String()})
 	if err != nil {
 		if !errors.Is(err, dcs.ErrNotOwner) {
 			s.dropSnapshot(ctx, snap)
@@ -62,7 +73,8 @@ func (s *service) replicate(ctx context.Context, sess Session) error {
 		return err
 	}
 	a.Log.Info("snapshot committed", "service", name, "snapshot", snap, "replicas", held, "missing", p.Missing,
-		"snapshot_seconds", snapTook.Seconds(), "copy_seconds", copyTook.Seconds(), "revision", committed.Revision)
+		"size_bytes", size, "size_from", sizeFrom, "snapshot_seconds", snapTook.Seconds(), "copy_seconds", copyTook.Seconds(),
+		"revision", committed.Revision)
 	if kept, err := a.store.Snapshots(ctx, name); err == nil {
 		keep := make([]string, 0, len(kept))
 		for _, k := range kept {
@@ -102,12 +114,66 @@ func (s *service) dropSnapshot(ctx context.Context, snap string) {
 	}
 }
 
+// size is the snapshot's size in bytes and where the figure comes from: LXD's usage of
+// the container's root disk where its storage driver reports one (btrfs, zfs, lvm, dir
+// with project quotas), else du inside the running container. LXD 5.0.2 on a dir pool
+// without quotas reports no usage of the instance ("disk": {}), of its volume ("Not
+// supported") or of a snapshot, and of a copy only a progress text at most once a
+// second, without the final count. On dir a snapshot is a full copy of these files: a
+// replica's first copy moves them all, a refresh (rsync) what changed since the
+// replica's latest snapshot, at most this. 0: unknown (a stopped container on such a
+// pool, at the step-down).
+func (s *service) size(ctx context.Context, info container.Info) (int64, string) {
+	if info.DiskBytes > 0 {
+		return info.DiskBytes, "lxd"
+	}
+	if !info.Running {
+		return 0, "unknown"
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := s.a.own.DuUsage(dctx, s.cfg.Container)
+	if err != nil {
+		s.a.rate.Log(slog.LevelWarn, "du:"+s.cfg.Name, "snapshot size unknown: du in the container failed", "service", s.cfg.Name, "err", err)
+		return 0, "unknown"
+	}
+	return n, "du"
+}
+
+// errNICNotPortable: the owned container has a NIC device of its own on a network the
+// replica lacks. vcr-migrate maps such a NIC (standbys[].network), but a pool copy
+// carries the snapshots, and LXD 5.0.2 creates the target's snapshot records with the
+// owner's devices unchanged and refuses them there ("Failed creating instance snapshot
+// record ... Failed to load network"), whatever devices the copy gives the instance.
+var errNICNotPortable = errors.New("a pool copy carries its snapshots with the owner's NIC devices, which LXD refuses on a host without that network: " +
+	"give the container its NIC from each host's profile (as a container created from an image gets it), or a managed network of that name to every pool host")
+
+// checkNetworks refuses, before any data moves, a copy onto host that LXD would refuse
+// at its first snapshot record (errNICNotPortable); the same check as vcr-migrate's.
+func (s *service) checkNetworks(ctx context.Context, srv Server, host string, devices map[string]map[string]string) error {
+	sb, _ := s.a.standby(host)
+	_, mapped, err := migration.MapNetworks(devices, sb.Network, func(n string) (bool, error) { return srv.ManagedNetwork(ctx, n) })
+	switch {
+	case errors.Is(err, migration.ErrUnmapped):
+		return fmt.Errorf("not copying to %s: %w: %w", host, err, errNICNotPortable)
+	case err != nil:
+		return fmt.Errorf("not copying to %s: %w", host, err)
+	case len(mapped) > 0:
+		return fmt.Errorf("not copying to %s: it would need %s: %w", host, strings.Join(mapped, ", "), errNICNotPortable)
+	}
+	return nil
+}
+
 // copyTo copies the container (a full copy the first time, then a refresh of what
-// changed) onto host, and checks that snap arrived there.
-func (s *service) copyTo(ctx context.Context, servers servers, host, snap string) error {
+// changed) onto host, and checks that snap arrived there. devices are the container's
+// own, which the copy carries.
+func (s *service) copyTo(ctx context.Context, servers servers, host, snap string, devices map[string]map[string]string) error {
 	c := s.cfg.Container
 	srv, err := servers.get(ctx, host)
 	if err != nil {
+		return err
+	}
+	if err := s.checkNetworks(ctx, srv, host, devices); err != nil {
 		return err
 	}
 	exists, err := srv.Exists(ctx, c)
@@ -117,7 +183,7 @@ func (s *service) copyTo(ctx context.Context, servers servers, host, snap string
 	if exists {
 		// A replica is a stopped copy; a running one is a stale owner's, which its
 		// own agent stops. Refreshing over it would change files under a service.
-		if running, err := srv.Running(ctx, c); err != nil || running {
+		if running, err := srv.Live(ctx, c); err != nil || running {
 			return fmt.Errorf("the copy on %s runs (or its state is unknown: %v): not refreshing over it", host, err)
 		}
 	}
@@ -168,7 +234,7 @@ func (s *service) removeStale(ctx context.Context, servers servers, ring *placem
 		if exists, err := srv.Exists(ctx, s.cfg.Container); err != nil || !exists {
 			continue
 		}
-		if running, err := srv.Running(ctx, s.cfg.Container); err != nil || running {
+		if running, err := srv.Live(ctx, s.cfg.Container); err != nil || running {
 			continue
 		}
 		if err := srv.Delete(ctx, s.cfg.Container); err != nil {
@@ -181,7 +247,7 @@ func (s *service) removeStale(ctx context.Context, servers servers, ring *placem
 
 // report sends the service's vcr.pool.* items (template "vcrcovery pooled service"):
 // the owner, how many of the placed replicas hold the latest committed snapshot, how
-// many are wanted, and that snapshot's age.
+// many are wanted, and that snapshot's age and size (when known).
 func (s *service) report(ctx context.Context, p placement.Placement) {
 	a := s.a
 	if a.Zabbix == nil {
@@ -202,6 +268,9 @@ func (s *service) report(ctx context.Context, p placement.Placement) {
 			}
 		}
 		vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolSnapshotAge, Value: num(a.now().Sub(latest.Created).Seconds())})
+		if latest.Size > 0 {
+			vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolSnapshotSize, Value: strconv.FormatInt(latest.Size, 10)})
+		}
 	}
 	vals = append(vals, zabbix.Value{Host: host, Key: zabbix.KeyPoolReplicas, Value: strconv.Itoa(holding)})
 	if _, err := a.Zabbix.Send(ctx, vals); err != nil {

@@ -46,7 +46,9 @@ type Session interface {
 // the server-to-server copy: see copyContainer.
 type Server interface {
 	Exists(ctx context.Context, name string) (bool, error)
-	Running(ctx context.Context, name string) (bool, error)
+	// Live: the container runs or is frozen (a snapshot on a dir pool freezes it, and
+	// it serves again after); every rule about a copy that runs means this.
+	Live(ctx context.Context, name string) (bool, error)
 	Ensure(ctx context.Context, spec container.Spec) (container.Outcome, error)
 	Stop(ctx context.Context, name string) error
 	StopGraceful(ctx context.Context, name string, timeout time.Duration) (forced bool, err error)
@@ -56,6 +58,12 @@ type Server interface {
 	Snapshots(ctx context.Context, name string) ([]string, error)
 	DeleteSnapshot(ctx context.Context, name, snap string) error
 	Restore(ctx context.Context, name, snap string) error
+	// Inspect gives the owned container's own devices (a copy carries them) and LXD's
+	// figure of its disk usage; DuUsage measures it from inside where LXD has none.
+	Inspect(ctx context.Context, name string) (container.Info, error)
+	DuUsage(ctx context.Context, name string) (int64, error)
+	// ManagedNetwork tells whether a NIC device of a copy may name that network there.
+	ManagedNetwork(ctx context.Context, name string) (bool, error)
 }
 
 // Names is the service names' DNS (dnsupdate.Client): read, create, compare-and-set.

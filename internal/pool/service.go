@@ -99,7 +99,7 @@ func (s *service) tick(ctx context.Context) {
 
 // stopStale stops a copy running here while owner owns the service.
 func (s *service) stopStale(ctx context.Context, owner string) {
-	running, err := s.a.own.Running(ctx, s.cfg.Container)
+	running, err := s.a.own.Live(ctx, s.cfg.Container)
 	if err != nil || !running {
 		return
 	}
@@ -208,7 +208,7 @@ func (s *service) orphan(ctx context.Context, sess Session) {
 	if err := s.takeover(ctx, lp); err != nil {
 		s.retryAfter = a.now().Add(sess.TTL())
 		a.Log.Error("takeover failed: releasing the service", "service", s.cfg.Name, "host", a.Host, "err", err)
-		if running, rerr := a.own.Running(ctx, s.cfg.Container); rerr == nil && running {
+		if running, rerr := a.own.Live(ctx, s.cfg.Container); rerr == nil && running {
 			if serr := a.own.Stop(ctx, s.cfg.Container); serr != nil {
 				a.Log.Error("cannot stop the container after a failed takeover", "service", s.cfg.Name, "err", serr)
 			}
@@ -310,7 +310,7 @@ func (s *service) fenceHost(ctx context.Context, host string) (string, error) {
 	case err != nil:
 		return host + ": LXD unreachable", nil
 	}
-	running, err := srv.Running(cctx, s.cfg.Container)
+	running, err := srv.Live(cctx, s.cfg.Container)
 	switch {
 	case err != nil && cctx.Err() != nil:
 		return host + ": LXD unreachable", nil
@@ -329,7 +329,7 @@ func (s *service) fenceHost(ctx context.Context, host string) (string, error) {
 func (s *service) restore(ctx context.Context, latest *dcs.Snapshot) (string, error) {
 	a := s.a
 	c := s.cfg.Container
-	running, err := a.own.Running(ctx, c)
+	running, err := a.own.Live(ctx, c)
 	if err != nil {
 		return "", err
 	}

@@ -60,16 +60,27 @@ func (p *TCP) Wait(ctx context.Context, addr netip.Addr) (Result, error) {
 			res.LastErr = nil
 			return res, nil
 		}
-		res.LastErr = err
+		// An attempt that ctx's end cut short says only that time ran out: the one
+		// before says what the service did (refused, silent, a wrong reply).
+		if !ended(ctx) || res.LastErr == nil {
+			res.LastErr = err
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return res, fmt.Errorf("probe %s after %d attempts: %w (last: %v)", addr, res.Attempts, ErrTimeout, err)
+			return res, fmt.Errorf("probe %s after %d attempts: %w (last: %v)", addr, res.Attempts, ErrTimeout, res.LastErr)
 		case <-t.C:
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// ended reports whether ctx is done or its deadline has passed (a dial cut by the
+// deadline may return before ctx's own timer marks it done).
+func ended(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(d))
 }
 
 // Once makes one attempt on every port.

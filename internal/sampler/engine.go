@@ -251,7 +251,7 @@ func (e *Engine) poll(ctx context.Context, h *hvRun, tick cpuusage.Reading) (rep
 		return rep
 	}
 	if h.agent == nil {
-		a, err := hypervisor.Dial(ctx, e.o.Inventory, h.cfg)
+		a, err := hypervisor.Dial(ctx, h.cfg)
 		if err != nil {
 			rep.Err = err
 			return rep

@@ -75,6 +75,13 @@ type deliverer struct {
 	nextRetry time.Time
 	outage    bool
 	backoff   time.Duration
+	// uncertain is the spool's head when it was sent and its reply lost.
+	uncertain *uncertain
+}
+
+type uncertain struct {
+	values []zabbix.Value
+	sent   time.Time
 }
 
 type pair struct{ host, key string }
@@ -203,20 +210,19 @@ func (d *deliverer) sendLive(ctx context.Context, items []item) {
 		d.backoff = minBackoff
 		return
 	}
-	if errors.Is(err, zabbix.ErrUncertain) {
-		// The request was written, the reply lost: Zabbix's history tells which
-		// values got in; only the others are spooled.
-		values = d.undelivered(ctx, values, sent, "the trapper's reply was lost")
-		if len(values) == 0 {
-			return
-		}
-	}
-	// Unreachable: spool it all.
+	// Unreachable, or the reply was lost: spool it all. After a lost reply the batch
+	// is the spool's head (live sends run only while the spool is empty), and its
+	// replay first asks Zabbix's history which values got in (see replayOne), so
+	// intake never waits for that answer.
 	if !d.outage {
 		d.outage = true
 		d.log.Warn("zabbix trapper unreachable: spooling values to disk", "err", err, "values", len(values))
 	}
 	d.toSpool(values)
+	if errors.Is(err, zabbix.ErrUncertain) {
+		d.uncertain = &uncertain{values: values, sent: sent}
+		d.record(spool.FromSpool, values, nil) // checked at the next start too
+	}
 }
 
 // toSpool appends values to the spool, counting what the bound drops.
@@ -270,12 +276,26 @@ func (d *deliverer) replayOne(ctx context.Context) bool {
 		d.limiter.Log(slog.LevelError, "spool_read", "cannot read the spool", "err", err)
 		return false
 	}
-	d.record(spool.FromSpool, values, nil)
+	head := values
+	if u := d.uncertain; u != nil {
+		d.uncertain = nil
+		if sameBatch(head, u.values) {
+			values = d.undelivered(ctx, head, u.sent, "the trapper's reply was lost")
+			if len(values) == 0 {
+				if err := d.spool.Ack(); err != nil {
+					d.limiter.Log(slog.LevelError, "spool_ack", "cannot record replay progress in the spool", "err", err)
+				}
+				return true
+			}
+		}
+	}
+	d.record(spool.FromSpool, head, nil)
 	sent := d.now()
 	res, err := d.sender.Send(ctx, values)
 	if errors.Is(err, zabbix.ErrUncertain) {
 		d.counters.Replayed.Add(uint64(res.Processed))
-		return d.settleHead(ctx, values, sent, "the trapper's reply to a replayed batch was lost")
+		d.uncertain = &uncertain{values: head, sent: sent}
+		return false
 	}
 	if err != nil && !errors.Is(err, zabbix.ErrRejected) {
 		d.counters.Replayed.Add(uint64(res.Processed)) // partly through: see sendLive
@@ -402,6 +422,11 @@ func (d *deliverer) drop(v zabbix.Value, why string) {
 // retryHeld sends the held values again, in order.
 func (d *deliverer) retryHeld(ctx context.Context) {
 	now := d.now()
+	defer func(n int) {
+		if len(d.held) != n {
+			d.saveHeld() // the set only shrinks here
+		}
+	}(len(d.held))
 	var values []zabbix.Value
 	var keep []held
 	for _, h := range d.held {
@@ -412,9 +437,6 @@ func (d *deliverer) retryHeld(ctx context.Context) {
 		}
 		values = append(values, h.v)
 		keep = append(keep, h)
-	}
-	if len(keep) != len(d.held) {
-		defer d.saveHeld()
 	}
 	d.held = keep
 	if len(values) == 0 {
@@ -444,9 +466,6 @@ func (d *deliverer) retryHeld(ctx context.Context) {
 			continue
 		}
 		keep = append(keep, h)
-	}
-	if len(keep) != len(d.held) {
-		defer d.saveHeld()
 	}
 	d.held = keep
 	d.nextRetry = now.Add(d.retryEvery)

@@ -157,7 +157,7 @@ func (d *deliverer) recoverFlight(ctx context.Context, f *spool.Flight, settled 
 		return f.After
 	case f.Source == spool.FromSpool:
 		head, err := d.spool.Peek()
-		if err != nil || !slices.EqualFunc(head, f.Values, func(a, b zabbix.Value) bool { return same(a) == same(b) }) {
+		if err != nil || !sameBatch(head, f.Values) {
 			return nil // acknowledged before the crash
 		}
 		if d.settleHead(ctx, head, f.At, why) {
@@ -165,6 +165,11 @@ func (d *deliverer) recoverFlight(ctx context.Context, f *spool.Flight, settled 
 		}
 	}
 	return nil
+}
+
+// sameBatch reports whether a and b hold the same values in the same order.
+func sameBatch(a, b []zabbix.Value) bool {
+	return slices.EqualFunc(a, b, func(x, y zabbix.Value) bool { return same(x) == same(y) })
 }
 
 // sameValue is a value as a comparable key: its clock as Unix nanoseconds, since

@@ -79,6 +79,7 @@ const (
 	KeyPoolReplicasWanted = "vcr.pool.replicas.wanted" // services[].pool.replicas
 	KeyPoolSnapshotAge    = "vcr.pool.snapshot.age"    // seconds since the latest committed snapshot was taken
 	KeyPoolSnapshotPeriod = "vcr.pool.snapshot.period" // pool.snapshot_period, seconds
+	KeyPoolSnapshotSize   = "vcr.pool.snapshot.size"   // bytes of the container's files in the latest committed snapshot
 )
 
 // Sender health items on each hypervisor's host.

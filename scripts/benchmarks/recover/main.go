@@ -142,7 +142,7 @@ func (l *lab) prepare(svc *config.Service) error {
 	h, _ := l.inv.Hypervisor(svc.Hypervisor)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		a, err := hypervisor.Dial(context.Background(), l.inv, h)
+		a, err := hypervisor.Dial(context.Background(), h)
 		if err == nil {
 			st, err := a.GuestState(u)
 			a.Close()
