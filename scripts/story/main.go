@@ -105,7 +105,7 @@ func setup() (*demo, error) {
 		// A pool of its own per run: no committed snapshot of an earlier run is seen.
 		text = strings.Replace(text, "pool:\n  name: lab\n", fmt.Sprintf("pool:\n  name: demo%d\n", time.Now().Unix()), 1)
 		text = strings.Replace(text, "  snapshot_period: 30s\n", "  snapshot_period: 5s\n", 1)
-		text = strings.Replace(text, "services:\n", "services:\n  - {name: shop, dns_name: shop.lab.vcrcovery.test., probe: {ports: [8080]}, pool: {replicas: 1, pin: spare, backup: {kind: image, source: busybox}}}\n", 1)
+		text = strings.Replace(text, "services:\n", "services:\n  - {name: shop, dns_name: shop.lab.vcrcovery.test., probe: {ports: [8080]}, pool: {replicas: 1, pin: spare, storage_pool: cow, backup: {kind: image, source: busybox}}}\n", 1)
 	}
 	path := filepath.Join(dir, "demo.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
