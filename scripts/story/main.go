@@ -138,10 +138,9 @@ func setup() (*demo, error) {
 		return nil, fmt.Errorf("vcr-provision: %v\n%s", err, out)
 	}
 	// The trapper refuses values of items its configuration cache does not hold yet.
-	if out, err := exec.Command("zabbix_server", "-c", os.Getenv("VCR_LAB_ZABBIX_SERVER_CONF"), "-R", "config_cache_reload").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("zabbix_server -R config_cache_reload: %v\n%s", err, out)
+	if err := reloadCache(); err != nil {
+		return nil, err
 	}
-	time.Sleep(time.Second)
 	if d.api, err = zabbix.Login(ctx, inv.Zabbix); err != nil {
 		return nil, err
 	}
@@ -170,7 +169,55 @@ func setup() (*demo, error) {
 		fmt.Printf("vcr-migrate -pool -host on %d pool hosts\n", len(d.agents))
 	}
 	time.Sleep(time.Second)
+	if err := d.waitGuestItems(); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// reloadCache makes the Zabbix server reload its configuration cache now, and gives
+// it a second.
+func reloadCache() error {
+	if out, err := exec.Command("zabbix_server", "-c", os.Getenv("VCR_LAB_ZABBIX_SERVER_CONF"), "-R", "config_cache_reload").CombinedOutput(); err != nil {
+		return fmt.Errorf("zabbix_server -R config_cache_reload: %v\n%s", err, out)
+	}
+	time.Sleep(time.Second)
+	return nil
+}
+
+// waitGuestItems waits until Zabbix's low-level discovery has made every protected
+// VM's state item (from vcr-sender's discovery value: on a fresh lab they do not
+// exist yet), then reloads the configuration cache so the trapper takes their values.
+func (d *demo) waitGuestItems() error {
+	fresh := false
+	for i := range d.inv.Services {
+		svc := &d.inv.Services[i]
+		hyp, ok := d.inv.Hypervisor(svc.Hypervisor)
+		if !ok {
+			continue
+		}
+		key := zabbix.KeyGuestState(svc.VMUUID.String())
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			items, err := d.api.ItemsOfHost(d.ctx, hyp.ZabbixHost, key)
+			if err != nil {
+				return fmt.Errorf("look up %s's state item: %w", svc.Name, err)
+			}
+			if len(items) > 0 {
+				break
+			}
+			if !fresh {
+				fmt.Println("waiting for Zabbix's low-level discovery to create the guests' items (a fresh lab)")
+				fresh = true
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s %s: no item 90 s after vcr-sender's discovery (see vcr-sender.log)", hyp.ZabbixHost, key)
+			}
+		}
+	}
+	if fresh {
+		return reloadCache()
+	}
+	return nil
 }
 
 // start runs a daemon with its output in the demo folder.
