@@ -179,7 +179,7 @@ func TestLabExec(t *testing.T) {
 func TestLabCopyCarriesSnapshotNICs(t *testing.T) {
 	src := labServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel) // after the clean-up below: big's client lives on ctx
 	big, err := Connect(ctx, config.Standby{Name: "big", URL: lab.Need(t, "LXD_BIG_URL"),
 		ClientCertFile: lab.Need(t, "LXD_CLIENT_CERT"), ClientKeyFile: lab.Need(t, "LXD_CLIENT_KEY"),
 		ServerCertFile: lab.Need(t, "LXD_BIG_SERVER_CERT")})
@@ -187,7 +187,11 @@ func TestLabCopyCarriesSnapshotNICs(t *testing.T) {
 		lab.Missing(t, "lxd-big", err)
 	}
 	name := unique(t, "nic")
-	t.Cleanup(func() { big.Remove(context.Background(), name) })
+	t.Cleanup(func() {
+		if err := big.Remove(context.Background(), name); err != nil {
+			t.Errorf("clean up: %v", err)
+		}
+	})
 	lxc(t, "init", lab.Need(t, "LXD_IMAGE"), name, "-q")
 	lxc(t, "config", "device", "add", name, "eth0", "nic", "network=vcrsb0", "name=eth0", "-q")
 	lxc(t, "snapshot", name, "s1")
