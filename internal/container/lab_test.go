@@ -164,7 +164,7 @@ func TestLabExec(t *testing.T) {
 
 // TestLabFreeze: Freeze returns once the container is frozen (it no longer answers),
 // well before liblxc's one-second re-read of the cgroup v1 freezer that a single freeze
-// request often waits for on the lab (3 of 5 cut-overs took 1.01 s before Freeze sent
+// request often waits for on the lab (5 of 9 cut-overs took 1.01 s more before Freeze sent
 // a second request), and done reports the requests' end; a thaw then resumes it.
 func TestLabFreeze(t *testing.T) {
 	s := labServer(t)

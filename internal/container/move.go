@@ -151,7 +151,7 @@ func (s *Server) PoolFree(ctx context.Context, pool string) (uint64, error) {
 //
 // On cgroup v1, liblxc writes FROZEN, reads the freezer's state once and, if the kernel
 // still says FREEZING (its tasks not yet scheduled into the freezer), sleeps a whole
-// second before reading again (freezer.c, do_freeze_thaw): on the lab 3 of 5 cut-overs
+// second before reading again (freezer.c, do_freeze_thaw): on the lab 5 of 9 cut-overs
 // lost that second. So when the freeze request has not ended after 20 ms, Freeze sends
 // another (then after 40, 80, ... ms, five at most): each one's liblxc writes FROZEN
 // again (no change) and reads the state anew. Freeze returns as soon as one request
