@@ -381,6 +381,9 @@ type endpoints struct {
 	dnsBefore  []netip.Addr                 // the name's answer at the check
 	mapped     []string                     // "eth1: vcrsb0 -> vcrbig0"
 	targetNote string
+	// freezeDone waits for LXD's freeze operation of the source, which Freeze does not
+	// wait for (nil: no freeze pending); settleFreeze calls it.
+	freezeDone func() error
 }
 
 // check finds the container, refuses what cannot work and leaves both servers untouched.
@@ -652,7 +655,9 @@ func (m *Move) cutover(ctx context.Context, rep *Report, e *endpoints) error {
 	if err := m.step(rep, "source-"+m.Stop, func() (string, error) {
 		switch m.Stop {
 		case StopFreeze:
-			return "frozen", e.src.Freeze(ctx, name)
+			var err error
+			e.freezeDone, err = e.src.Freeze(ctx, name)
+			return "frozen", err
 		case StopForce:
 			return "stopped by force", e.src.Stop(ctx, name)
 		default:
@@ -777,6 +782,7 @@ func (m *Move) finish(ctx context.Context, rep *Report, e *endpoints, ip netip.A
 		rep.ServedFrom = fmt.Sprintf("%s/%s (stopped)", m.To, name)
 	}
 	return m.step(rep, "source-cleanup", func() (string, error) {
+		m.settleFreeze(e)
 		if e.info.Running {
 			if err := e.src.Stop(ctx, name); err != nil {
 				return "", end(ResultContainer, "the target serves; stop the source: %v", err)
@@ -799,6 +805,7 @@ func (m *Move) rollback(ctx context.Context, rep *Report, e *endpoints, cause er
 	// A cancelled run must still roll back.
 	ctx = context.WithoutCancel(ctx)
 	rerr := m.step(rep, "rollback", func() (string, error) {
+		m.settleFreeze(e)
 		var err error
 		st, _ := e.src.Inspect(ctx, name)
 		switch st.Status {
@@ -827,6 +834,20 @@ func (m *Move) rollback(ctx context.Context, rep *Report, e *endpoints, cause er
 		return o
 	}
 	return cause
+}
+
+// settleFreeze waits until LXD's freeze operation of the source has ended (Freeze
+// returns when the container is frozen, before it), so that a thaw or a stop never
+// overtakes it. Its error is only logged: the container was seen frozen, or the
+// freeze's own failure has already ended the cut-over.
+func (m *Move) settleFreeze(e *endpoints) {
+	if e.freezeDone == nil {
+		return
+	}
+	if err := e.freezeDone(); err != nil {
+		m.Log.Warn("source freeze operation", "service", m.Service.Name, "error", err)
+	}
+	e.freezeDone = nil
 }
 
 // removeTarget deletes the target's copy after a failure (stopping it first).
