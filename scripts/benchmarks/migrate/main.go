@@ -115,11 +115,19 @@ func run(sizes, jsonOut string) error {
 			t0 := time.Now()
 			note, err := m.f()
 			total := time.Since(t0)
-			// The client keeps going a little: the downtime ends at its first answer.
-			time.Sleep(300 * time.Millisecond)
+			// The downtime ends at the client's first answer after the move, which can
+			// come well after the method returns (the stock way's container still boots):
+			// wait for it, bounded, rather than a fixed time that could end the run while
+			// the client still fails and so count nothing.
+			served := c.servedAfter(time.Now(), servedWithin)
+			time.Sleep(100 * time.Millisecond)
 			gap, fails, polls := c.finish(t0)
-			if err != nil {
+			switch {
+			case err != nil:
 				note = "FAILED: " + err.Error()
+			case !served:
+				err = fmt.Errorf("client not served again within %s", servedWithin)
+				note = "FAILED: " + err.Error() + "; downtime counted to the end"
 			}
 			results = append(results, benchres.Migrate{SizeMB: mb, Method: m.key, Downtime: gap.Seconds(), Total: total.Seconds(),
 				Note: note, Failed: err != nil, Polls: polls})
@@ -263,22 +271,56 @@ func get(ip netip.Addr) (string, error) {
 	return resp.Status, nil
 }
 
+// servedWithin bounds the wait for the client's first answer after a move.
+const servedWithin = 20 * time.Second
+
 type client struct {
 	mu    sync.Mutex
-	gap   time.Duration
-	fails int
+	down  downtime
 	polls []poll
 	stop  chan struct{}
 	done  chan struct{}
 }
 
-// startClient: every 10 ms, resolve at the authoritative server and GET; the downtime
-// is from the start of the first failed attempt to the start of the next good one.
+// downtime keeps the longest run of failed polls, from the start of its first failed
+// attempt to the start of the next good one; a run still open at the end counts to the
+// end.
+type downtime struct {
+	gap       time.Duration
+	fails     int
+	failSince time.Time
+	lastOK    time.Time
+}
+
+func (d *downtime) observe(at time.Time, ok bool) {
+	switch {
+	case !ok:
+		d.fails++
+		if d.failSince.IsZero() {
+			d.failSince = at
+		}
+	case !d.failSince.IsZero():
+		d.gap = max(d.gap, at.Sub(d.failSince))
+		d.failSince = time.Time{}
+	}
+	if ok {
+		d.lastOK = at
+	}
+}
+
+// longest is the longest run, the open one counted up to end.
+func (d *downtime) longest(end time.Time) time.Duration {
+	if !d.failSince.IsZero() {
+		return max(d.gap, end.Sub(d.failSince))
+	}
+	return d.gap
+}
+
+// startClient: every 10 ms, resolve at the authoritative server and GET.
 func (b *bench) startClient() *client {
 	c := &client{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		var failSince time.Time
 		for {
 			select {
 			case <-c.stop:
@@ -296,20 +338,29 @@ func (b *bench) startClient() *client {
 			}
 			c.mu.Lock()
 			c.polls = append(c.polls, poll{t0, err == nil})
-			switch {
-			case err != nil:
-				c.fails++
-				if failSince.IsZero() {
-					failSince = t0
-				}
-			case !failSince.IsZero():
-				c.gap = max(c.gap, t0.Sub(failSince))
-				failSince = time.Time{}
-			}
+			c.down.observe(t0, err == nil)
 			c.mu.Unlock()
 		}
 	}()
 	return c
+}
+
+// servedAfter waits until a poll started at or after t has been answered, at most
+// within; false if none was.
+func (c *client) servedAfter(t time.Time, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		c.mu.Lock()
+		ok := !c.down.lastOK.Before(t)
+		c.mu.Unlock()
+		if ok {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 type poll struct {
@@ -328,5 +379,5 @@ func (c *client) finish(start time.Time) (time.Duration, int, []benchres.Poll) {
 	for _, p := range c.polls {
 		polls = append(polls, benchres.Poll{T: p.at.Sub(start).Seconds(), OK: p.ok})
 	}
-	return c.gap, c.fails, polls
+	return c.down.longest(time.Now()), c.down.fails, polls
 }
