@@ -115,10 +115,10 @@ func TestMainSIGTERM(t *testing.T) {
 // trapper's acknowledgement has passed to it, before it saves the position (the saver
 // writes within 20 ms, fsync'd). Then the trapper takes a batch and its reply never
 // reaches trapd (the proxy keeps it), which leaves the same on disk: Zabbix has the
-// values, the saved position is before them. Then a batch is recorded and sent but never reaches
-// Zabbix. Each time the next trapd completes the batch from its ledger and Zabbix's
-// history, and every trap is stored exactly once. Last, a reply is lost while trapd
-// lives (it gives up waiting): it asks history too and sends nothing twice.
+// values, the saved position is before them. Then a batch is recorded and sent but
+// never reaches Zabbix. Each time the next trapd completes the batch from its ledger
+// and Zabbix's history, and every trap is stored exactly once. Last, a reply is lost
+// while trapd lives (it gives up waiting): it asks history too and sends nothing twice.
 func TestFollowKilledMidDelivery(t *testing.T) {
 	api := labzabbix.API(t)
 	host := testHost(t, api, hostItems())

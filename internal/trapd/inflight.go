@@ -17,9 +17,10 @@ import (
 // in. Before a batch from the follower or the spool leaves, the deliverer records it
 // in the ledger (with, for the follower, its position once delivered); once the
 // outcome is durable, the follower notes the record delivered (Settle, saved with its
-// position soon after) or the spool moves its cursor. At the next start, an open record is completed: what history (or the
-// spool's last batch) holds is not sent again, the rest is spooled, and the follower
-// resumes after the batch instead of reading it again.
+// position soon after) or the spool moves its cursor. At the next start, an open
+// record is completed: what history (or the spool's last batch) holds is not sent
+// again, the rest is spooled, and the follower resumes after the batch instead of
+// reading it again.
 
 // intake is what the deliverer needs of the follower.
 type intake interface {

@@ -8,8 +8,9 @@
 //     state file (fsync'd, atomic) after acknowledgements and when the follower closes;
 //     a caller that records each batch before it leaves (spool.Ledger), with the
 //     position after it (After), resumes after a crash from the position the ledger
-//     holds (Options.Resume), so that no record is handed on twice; otherwise a crash between an acknowledgement and the next save (tens of
-//     milliseconds) can hand a record on twice;
+//     holds (Options.Resume), so that no record is handed on twice; otherwise a crash
+//     between an acknowledgement and the next save (tens of milliseconds) can hand a
+//     record on twice;
 //   - rotation by rename (logrotate's default): the old file is read to its end, also
 //     after a restart (it is found again by its device and inode), then the new one
 //     from its start. The switch waits until snmptrapd has written to the new file, so
@@ -359,7 +360,7 @@ func (f *Follower) pump() {
 			}
 			f.cur, f.curID, f.off, f.buf, f.head = cur, id, 0, nil, nil
 			f.acks.setStart(id, 0)
-			f.ack(^uint64(0)) // no record: only asks the saver to save the start
+			f.requestSave() // no record: the start position
 			f.o.Log.Info("log appeared; following it from its start", "path", f.o.Path)
 		}
 		// Truncated (copytruncate): shorter than what was read, or, truncated and
@@ -485,11 +486,16 @@ func (f *Follower) clock(logged time.Time) time.Time {
 }
 
 func (f *Follower) ack(seq uint64) {
-	if seq == ^uint64(0) || f.acks.done(seq) {
-		select {
-		case f.saveReq <- struct{}{}:
-		default:
-		}
+	if f.acks.done(seq) {
+		f.requestSave()
+	}
+}
+
+// requestSave asks the saver to save the position (a request already pending does).
+func (f *Follower) requestSave() {
+	select {
+	case f.saveReq <- struct{}{}:
+	default:
 	}
 }
 
@@ -576,7 +582,7 @@ func (f *Follower) Settle(n uint64) {
 	f.saveMu.Lock()
 	f.settled = n
 	f.saveMu.Unlock()
-	f.ack(^uint64(0)) // asks the saver to save
+	f.requestSave()
 }
 
 func (f *Follower) fileFor(id fileID) (*os.File, error) {
